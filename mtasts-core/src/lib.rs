@@ -1,0 +1,53 @@
+//! # mtasts-core
+//!
+//! MTA-STS (RFC 8461) for sending mail servers: discover a recipient domain's policy through
+//! its `_mta-sts` TXT record, fetch and validate the policy over HTTPS, cache it, and decide
+//! which MX hosts a message may be delivered to. Failures carry the TLS-RPT (RFC 8460) result
+//! type they are reported under.
+//!
+//! The rules this crate implements are listed with IDs (`R-DISC-1`, `R-FETCH-5`, ...) in the
+//! project's rules file; doc comments and tests cite them.
+//!
+//! ```rust,no_run
+//! use mtasts_core::{Config, Mode, Resolver};
+//!
+//! let resolver = Resolver::new(Config::default())?;
+//! let resolution = resolver.resolve("example.com")?;
+//! match resolution.policy() {
+//!     Some(policy) if policy.mode() == Mode::Enforce => {
+//!         // Deliver only to MX hosts the policy names, over verified TLS.
+//!         println!("enforce: {:?}", policy.mx());
+//!     }
+//!     _ => println!("no MTA-STS requirement ({})", resolution.source()),
+//! }
+//! # Ok::<(), mtasts_core::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod cache;
+mod clock;
+mod dns;
+mod domain;
+mod error;
+mod fetch;
+mod mx;
+mod policy;
+mod record;
+mod resolver;
+
+pub use cache::{Backoff, CachedPolicy, Entry, MemoryStore, Store};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use dns::{DnsAnswer, DnsResolver, HickoryDns, MxRecord};
+pub use domain::Domain;
+pub use error::{Error, Result, ResultType};
+pub use fetch::{HttpsFetcher, MAX_POLICY_SIZE, PolicyFetcher, TrustRoots};
+pub use mx::MxPattern;
+pub use policy::{MAX_AGE_LIMIT, Mode, Policy};
+pub use record::{Record, select_record};
+pub use resolver::{
+    Config, FETCH_BACKOFF, MAX_RECHECK, MIN_RECHECK, Resolution, Resolver, ResolverBuilder, Source,
+};
+
+/// The version of this crate, e.g. `0.1.0`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,573 @@
+//! The resolver engine: one blocking `resolve(domain)` implementing RFC 8461 §3.3 and §5.1
+//! (rules §4) over a [`Store`], a [`DnsResolver`], a [`PolicyFetcher`] and a [`Clock`].
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime};
+
+use crate::cache::{Backoff, CachedPolicy, Entry, MemoryStore, Store};
+use crate::clock::{Clock, SystemClock};
+use crate::dns::{DnsAnswer, DnsResolver, HickoryDns};
+use crate::domain::Domain;
+use crate::error::{Error, Result, ResultType};
+use crate::fetch::{HttpsFetcher, PolicyFetcher, TrustRoots};
+use crate::policy::{Mode, Policy};
+use crate::record::select_record;
+
+/// R-FETCH-10: after a failed fetch, no new attempt for the same (domain, id) this long.
+pub const FETCH_BACKOFF: Duration = Duration::from_secs(300);
+/// R-CACHE-5: the shortest interval between two TXT checks of one domain.
+pub const MIN_RECHECK: Duration = Duration::from_secs(60);
+/// R-CACHE-5: the longest interval between two TXT checks of one domain.
+pub const MAX_RECHECK: Duration = Duration::from_secs(3600);
+/// How often a cached entry's `last_used` is written back (R-CACHE-8 needs days, not seconds).
+const TOUCH_INTERVAL: Duration = Duration::from_secs(86_400);
+
+/// How a [`Resolver`] reaches the network.
+///
+/// ```rust
+/// use std::time::Duration;
+/// let mut config = mtasts_core::Config::default();
+/// config.nameservers = vec!["127.0.0.1:53".parse().unwrap()];
+/// config.fetch_timeout = Duration::from_secs(10);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// DNS servers as `ip:port`. Empty (the default): the system's `/etc/resolv.conf`.
+    pub nameservers: Vec<SocketAddr>,
+    /// Trust roots for the policy host's certificate (default: the system store).
+    pub trust_roots: TrustRoots,
+    /// R-FETCH-9: the deadline of one policy fetch, all of it (default 30 s).
+    pub fetch_timeout: Duration,
+    /// The deadline of one DNS lookup (default 10 s).
+    pub dns_timeout: Duration,
+    /// R-CACHE-5: a fixed interval between TXT checks of a domain. `None` (the default): the
+    /// TXT answer's TTL, clamped to [60 s, 3600 s].
+    pub recheck_interval: Option<Duration>,
+    /// **For tests only**: fetch policies from this port instead of 443 (see
+    /// [`HttpsFetcher::with_port_override`]).
+    pub policy_port: Option<u16>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            nameservers: Vec::new(),
+            trust_roots: TrustRoots::System,
+            fetch_timeout: Duration::from_secs(30),
+            dns_timeout: Duration::from_secs(10),
+            recheck_interval: None,
+            policy_port: None,
+        }
+    }
+}
+
+/// Where the answer of a [`Resolution`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Source {
+    /// The policy was fetched during this call.
+    Fetched,
+    /// The cached policy is current: the record id is unchanged (R-CACHE-2), the TXT record was
+    /// not due for a check (R-CACHE-5), or the record vanished and the policy is unexpired
+    /// (R-DISC-8).
+    Cache,
+    /// Refreshing failed (DNS failure, fetch failure or fetch backoff) and the unexpired cached
+    /// policy is used (R-FETCH-11); [`Resolution::failure`] says what failed.
+    CacheAfterFailure,
+    /// The domain publishes no policy: no STS record, or an invalid one (R-DISC-3, R-DISC-4).
+    NoPolicy,
+    /// Whether the domain has a policy could not be determined and nothing usable is cached:
+    /// deliver as if it had none (R-FETCH-12) and report [`Resolution::failure`].
+    Unavailable,
+}
+
+impl Source {
+    /// A stable lowercase name: `fetched`, `cache`, `cache-after-failure`, `none`, `unavailable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Fetched => "fetched",
+            Source::Cache => "cache",
+            Source::CacheAfterFailure => "cache-after-failure",
+            Source::NoPolicy => "none",
+            Source::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome of [`Resolver::resolve`]: the policy in effect (if any), where it came from,
+/// and what went wrong on the way.
+#[derive(Clone, Debug)]
+pub struct Resolution {
+    domain: Domain,
+    source: Source,
+    policy: Option<Arc<CachedPolicy>>,
+    failure: Option<Error>,
+    notice: Option<String>,
+}
+
+impl Resolution {
+    /// The policy domain, normalised.
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    /// Where the answer came from.
+    pub fn source(&self) -> Source {
+        self.source
+    }
+
+    /// The policy in effect, with its record id and expiry. `None` when the domain has no
+    /// usable policy. A `mode: none` policy is returned as such (R-CACHE-4).
+    pub fn cached_policy(&self) -> Option<&Arc<CachedPolicy>> {
+        self.policy.as_ref()
+    }
+
+    /// The parsed policy in effect, if any.
+    pub fn policy(&self) -> Option<&Policy> {
+        self.policy.as_deref().map(|c| c.policy.as_ref())
+    }
+
+    /// The mode in effect: the policy's mode, or [`Mode::None`] when there is no policy
+    /// (R-APPLY-3).
+    pub fn mode(&self) -> Mode {
+        self.policy().map_or(Mode::None, Policy::mode)
+    }
+
+    /// What failed while resolving, if anything. [`Error::result_type`] gives the RFC 8460
+    /// result type to report; a temporary DNS failure has none.
+    pub fn failure(&self) -> Option<&Error> {
+        self.failure.as_ref()
+    }
+
+    /// Something worth telling the domain's postmaster that is not a failure: e.g. the TXT
+    /// record is invalid (so the domain has no policy) or has vanished while a cached policy
+    /// is still used.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+}
+
+/// Builds a [`Resolver`] with parts replaced: a different store, DNS, fetcher or clock.
+#[derive(Debug)]
+pub struct ResolverBuilder {
+    config: Config,
+    dns: Option<Arc<dyn DnsResolver>>,
+    fetcher: Option<Arc<dyn PolicyFetcher>>,
+    store: Option<Arc<dyn Store>>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl ResolverBuilder {
+    /// Uses `dns` instead of hickory-resolver configured from [`Config`].
+    pub fn dns(mut self, dns: Arc<dyn DnsResolver>) -> ResolverBuilder {
+        self.dns = Some(dns);
+        self
+    }
+
+    /// Uses `fetcher` instead of the HTTPS fetcher configured from [`Config`].
+    pub fn fetcher(mut self, fetcher: Arc<dyn PolicyFetcher>) -> ResolverBuilder {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
+    /// Keeps the cache in `store` instead of this process's memory.
+    pub fn store(mut self, store: Arc<dyn Store>) -> ResolverBuilder {
+        self.store = Some(store);
+        self
+    }
+
+    /// Takes the time from `clock` instead of the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> ResolverBuilder {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Builds the resolver. Fails on an unusable configuration (no readable resolv.conf,
+    /// unreadable trust-root file).
+    pub fn build(self) -> Result<Resolver> {
+        let config = self.config;
+        let dns: Arc<dyn DnsResolver> = match self.dns {
+            Some(dns) => dns,
+            None if config.nameservers.is_empty() => {
+                Arc::new(HickoryDns::system(config.dns_timeout)?)
+            }
+            None => Arc::new(HickoryDns::with_nameservers(
+                &config.nameservers,
+                config.dns_timeout,
+            )?),
+        };
+        let fetcher: Arc<dyn PolicyFetcher> = match self.fetcher {
+            Some(fetcher) => fetcher,
+            None => Arc::new(
+                HttpsFetcher::new(
+                    Arc::clone(&dns),
+                    config.trust_roots.clone(),
+                    config.fetch_timeout,
+                )?
+                .with_port_override(config.policy_port),
+            ),
+        };
+        // A waiter gives up on a concurrent refresh after the longest it can take: a TXT
+        // lookup, then a fetch (whose policy-host lookup is inside its deadline), plus slack.
+        let max_wait = config.dns_timeout * 2 + config.fetch_timeout + Duration::from_secs(5);
+        Ok(Resolver {
+            dns,
+            fetcher,
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            recheck_interval: config.recheck_interval,
+            inflight: Inflight::default(),
+            max_wait,
+        })
+    }
+}
+
+/// Resolves MTA-STS policies: the one entry point every layer (CLI, C, Python) calls.
+///
+/// Thread-safe: share one `Resolver` (e.g. in an `Arc`) between all threads. Concurrent
+/// lookups of the same domain wait for one refresh instead of each fetching (S-42). A
+/// `Resolver` keeps working in a child process after `fork()` (S-41): it holds no threads,
+/// no runtime and no pooled connections between calls.
+///
+/// ```rust,no_run
+/// use mtasts_core::{Config, Resolver, Mode};
+///
+/// let resolver = Resolver::new(Config::default())?;
+/// let resolution = resolver.resolve("example.com")?;
+/// if resolution.mode() == Mode::Enforce {
+///     let policy = resolution.policy().expect("enforce implies a policy");
+///     assert!(policy.matches("mail.example.com") || !policy.matches("mail.example.com"));
+/// }
+/// # Ok::<(), mtasts_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Resolver {
+    dns: Arc<dyn DnsResolver>,
+    fetcher: Arc<dyn PolicyFetcher>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    recheck_interval: Option<Duration>,
+    inflight: Inflight,
+    max_wait: Duration,
+}
+
+impl Resolver {
+    /// A resolver with hickory-resolver DNS, the HTTPS fetcher and an in-memory cache, all
+    /// configured from `config`.
+    pub fn new(config: Config) -> Result<Resolver> {
+        Resolver::builder(config).build()
+    }
+
+    /// A builder for a resolver with some parts replaced.
+    pub fn builder(config: Config) -> ResolverBuilder {
+        ResolverBuilder {
+            config,
+            dns: None,
+            fetcher: None,
+            store: None,
+            clock: None,
+        }
+    }
+
+    /// The DNS resolver this resolver uses (for MX lookups and probes that must use the same
+    /// name servers).
+    pub fn dns(&self) -> &Arc<dyn DnsResolver> {
+        &self.dns
+    }
+
+    /// The cache this resolver uses.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Resolves the policy of `domain` (ASCII or U-labels, any case, optional trailing dot).
+    ///
+    /// Errors only for a domain that is not a host name ([`Error::InvalidDomain`]); every
+    /// other problem is part of the [`Resolution`], because the caller must still deliver
+    /// (or defer) according to it.
+    pub fn resolve(&self, domain: &str) -> Result<Resolution> {
+        let domain = Domain::new(domain)?;
+        Ok(self.resolve_domain(&domain))
+    }
+
+    /// [`Resolver::resolve`] for an already normalised domain.
+    pub fn resolve_domain(&self, domain: &Domain) -> Resolution {
+        let now = self.clock.now();
+        if let Some(answer) = self.answer_from_cache(domain, now) {
+            return answer;
+        }
+        // One refresh per domain at a time (S-42); the others wait, then read its result.
+        let _turn = self.inflight.wait_turn(domain, self.max_wait);
+        let now = self.clock.now();
+        if let Some(answer) = self.answer_from_cache(domain, now) {
+            return answer;
+        }
+        let entry = self.load(domain);
+        self.refresh(domain, entry.as_deref(), now)
+    }
+
+    fn load(&self, domain: &Domain) -> Option<Arc<Entry>> {
+        match self.store.get(domain) {
+            Ok(entry) => entry,
+            Err(e) => {
+                log::warn!("{domain}: reading the policy cache failed, treating it as empty: {e}");
+                None
+            }
+        }
+    }
+
+    fn save(&self, entry: Entry) {
+        let domain = entry.domain.clone();
+        if let Err(e) = self.store.put(entry) {
+            log::warn!("{domain}: writing the policy cache failed: {e}");
+        }
+    }
+
+    /// R-CACHE-5: within the recheck interval the entry alone is the answer.
+    fn answer_from_cache(&self, domain: &Domain, now: SystemTime) -> Option<Resolution> {
+        let entry = self.load(domain)?;
+        if now >= entry.next_check {
+            return None;
+        }
+        let source = match &entry.policy {
+            Some(policy) if policy.is_valid_at(now) => Source::Cache,
+            Some(_) => return None, // expired (R-CACHE-1): look again
+            None => Source::NoPolicy,
+        };
+        if now.duration_since(entry.last_used).unwrap_or_default() >= TOUCH_INTERVAL {
+            let mut touched = Entry::clone(&entry);
+            touched.last_used = now;
+            self.save(touched);
+        }
+        Some(Resolution {
+            domain: domain.clone(),
+            source,
+            policy: entry.policy.clone(),
+            failure: None,
+            notice: None,
+        })
+    }
+
+    /// Checks the TXT record and fetches the policy if needed (rules §4), updating the cache.
+    fn refresh(&self, domain: &Domain, old: Option<&Entry>, now: SystemTime) -> Resolution {
+        let usable = old
+            .and_then(|e| e.policy.clone())
+            .filter(|p| p.is_valid_at(now));
+        let mut entry = Entry {
+            domain: domain.clone(),
+            policy: usable.clone(),
+            next_check: now,
+            backoff: old
+                .and_then(|e| e.backoff.clone())
+                .filter(|b| now < b.until),
+            last_used: now,
+        };
+        let resolution = |source, failure, notice| Resolution {
+            domain: domain.clone(),
+            source,
+            policy: match source {
+                Source::NoPolicy | Source::Unavailable => None,
+                _ => usable.clone(),
+            },
+            failure,
+            notice,
+        };
+        // With a usable cached policy a failure falls back to it (R-FETCH-11); without one the
+        // domain is treated as having no policy, and the failure reported (R-FETCH-12).
+        let failed = |failure: Error| {
+            let source = if usable.is_some() {
+                Source::CacheAfterFailure
+            } else {
+                Source::Unavailable
+            };
+            resolution(source, Some(failure), None)
+        };
+
+        let answer = match self.dns.txt(&domain.txt_name()) {
+            Ok(answer) => answer,
+            Err(e) => {
+                // R-DISC-7: a DNS failure is not "no record" (S-08, S-36).
+                log::warn!("{domain}: {e}");
+                self.save(entry);
+                return failed(e);
+            }
+        };
+        entry.next_check = now + self.recheck_interval(answer.ttl());
+        let record = match answer {
+            DnsAnswer::Found { records, .. } => select_record(&records),
+            DnsAnswer::NxDomain { .. } | DnsAnswer::NoData { .. } => Ok(None),
+        };
+        let record = match record {
+            Ok(Some(record)) => record,
+            outcome => {
+                // R-DISC-3/4: no policy published. R-DISC-8: that does not evict an unexpired
+                // cached policy (S-35, S-39).
+                let problem = outcome.err().map(|e| e.to_string());
+                self.save(entry);
+                return match &usable {
+                    Some(_) => resolution(
+                        Source::Cache,
+                        None,
+                        Some(match problem {
+                            Some(p) => format!("{p}; the cached policy stays in force until it expires"),
+                            None => "no STS TXT record published; the cached policy stays in force until it expires".into(),
+                        }),
+                    ),
+                    None => resolution(Source::NoPolicy, None, problem),
+                };
+            }
+        };
+
+        // R-CACHE-2: same id, unexpired policy: no HTTPS (S-30, S-31).
+        if usable.as_ref().is_some_and(|p| p.id == record.id()) {
+            self.save(entry);
+            return resolution(Source::Cache, None, None);
+        }
+        // R-FETCH-10: a recent failure for this very id is not retried (S-34).
+        if let Some(backoff) = entry.backoff.as_ref().filter(|b| b.id == record.id()) {
+            let failure = Error::FetchBackoff {
+                result_type: backoff.result_type,
+                reason: backoff.reason.clone(),
+                retry_at: backoff.until,
+            };
+            entry.next_check = now;
+            self.save(entry);
+            return failed(failure);
+        }
+
+        match self.fetch(domain) {
+            Ok(policy) => {
+                // R-CACHE-1, R-CACHE-3, R-CACHE-4: a successful fetch replaces the entry,
+                // whatever its mode, and the policy lives max_age from now.
+                log::info!(
+                    "{domain}: fetched policy id {} (mode {}, max_age {})",
+                    record.id(),
+                    policy.mode(),
+                    policy.max_age()
+                );
+                let fetched = Arc::new(CachedPolicy {
+                    id: record.id().to_string(),
+                    expires_at: now + Duration::from_secs(u64::from(policy.max_age())),
+                    policy: Arc::new(policy),
+                    fetched_at: now,
+                });
+                entry.policy = Some(Arc::clone(&fetched));
+                entry.backoff = None;
+                self.save(entry);
+                Resolution {
+                    domain: domain.clone(),
+                    source: Source::Fetched,
+                    policy: Some(fetched),
+                    failure: None,
+                    notice: None,
+                }
+            }
+            Err(e) => {
+                log::warn!("{domain}: {e}");
+                entry.backoff = Some(Backoff {
+                    id: record.id().to_string(),
+                    until: now + FETCH_BACKOFF,
+                    result_type: e.result_type().unwrap_or(ResultType::StsPolicyFetchError),
+                    reason: e.to_string(),
+                });
+                // Check again at the next lookup: a new record id is not held back by the
+                // backoff of this one.
+                entry.next_check = now;
+                self.save(entry);
+                failed(e)
+            }
+        }
+    }
+
+    fn fetch(&self, domain: &Domain) -> Result<Policy> {
+        let body = self.fetcher.fetch(domain)?;
+        Policy::from_bytes(&body)
+    }
+
+    fn recheck_interval(&self, ttl: Option<u32>) -> Duration {
+        self.recheck_interval.unwrap_or_else(|| {
+            Duration::from_secs(u64::from(ttl.unwrap_or(0))).clamp(MIN_RECHECK, MAX_RECHECK)
+        })
+    }
+}
+
+/// Domains being refreshed in this process, so concurrent lookups wait for one refresh.
+///
+/// Fork-safe: the set is keyed by process id, so a child forked while a parent thread was
+/// refreshing does not wait for a thread that does not exist in it; and every wait has a
+/// deadline, so nothing can block forever.
+#[derive(Debug, Default)]
+struct Inflight {
+    state: Mutex<InflightState>,
+    done: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct InflightState {
+    pid: u32,
+    busy: HashSet<Domain>,
+}
+
+/// A domain's turn to refresh; ends when dropped.
+struct Turn<'a> {
+    inflight: &'a Inflight,
+    domain: Option<Domain>,
+}
+
+impl Inflight {
+    fn wait_turn(&self, domain: &Domain, max_wait: Duration) -> Turn<'_> {
+        let pid = std::process::id();
+        let deadline = std::time::Instant::now() + max_wait;
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.pid != pid {
+            // A fresh process, or a forked child: the parent's refreshes are not ours.
+            state.pid = pid;
+            state.busy.clear();
+        }
+        while state.busy.contains(domain) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                log::warn!("{domain}: a concurrent refresh is taking too long; refreshing anyway");
+                return Turn {
+                    inflight: self,
+                    domain: None,
+                };
+            }
+            state = self
+                .done
+                .wait_timeout(state, left)
+                .map(|(s, _)| s)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        state.busy.insert(domain.clone());
+        Turn {
+            inflight: self,
+            domain: Some(domain.clone()),
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if let Some(domain) = self.domain.take() {
+            let mut state = self
+                .inflight
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            state.busy.remove(&domain);
+            drop(state);
+            self.inflight.done.notify_all();
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Shared fixture for the scenario tests: a resolver pointed at a hermetic test world.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mtasts_core::{Config, Error, ManualClock, Resolution, Resolver, Source, TrustRoots};
+use mtasts_testworld::{DomainSpec, Expect, ExpectedMode, World, WorldSpec};
+
+/// A fixed start time for tests that move the clock.
+pub fn t0() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_790_000_000)
+}
+
+/// The configuration that points a resolver at `world`.
+pub fn config(world: &World) -> Config {
+    let mut config = Config::default();
+    config.nameservers = vec![world.dns_addr()];
+    config.trust_roots = TrustRoots::PemFile(world.ca_pem_path().to_path_buf());
+    config.policy_port = Some(world.https_port());
+    config.fetch_timeout = Duration::from_secs(3);
+    config.dns_timeout = Duration::from_secs(2);
+    config
+}
+
+/// A resolver against `world`, with its own empty in-memory cache and a manual clock at t0.
+pub fn resolver(world: &World) -> (Resolver, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let resolver = Resolver::builder(config(world))
+        .clock(clock.clone())
+        .build()
+        .expect("resolver");
+    (resolver, clock)
+}
+
+/// The bundled scenario domains for a row of scenarios.md (e.g. `S-01`); most rows have one,
+/// some (S-08: SERVFAIL and timeout) several.
+pub fn scenario_domains(id: &str) -> Vec<DomainSpec> {
+    let spec = WorldSpec::bundled().expect("world.json");
+    let found: Vec<DomainSpec> = spec.scenario(id).cloned().collect();
+    assert!(!found.is_empty(), "world.json has no domain for {id}");
+    found
+}
+
+/// The one bundled scenario domain of a row.
+pub fn scenario(id: &str) -> DomainSpec {
+    let mut found = scenario_domains(id);
+    assert_eq!(
+        found.len(),
+        1,
+        "world.json must have exactly one domain for {id}"
+    );
+    found.remove(0)
+}
+
+/// Starts a world holding the row's domains, resolves each from an empty cache, and checks
+/// the outcome against the domain's `expect` block. Returns the first domain's resolution for
+/// extra checks.
+pub fn run_scenario(id: &str) -> (Resolution, World, DomainSpec) {
+    let domains = scenario_domains(id);
+    let world = World::start().expect("world");
+    let mut first = None;
+    for domain in domains {
+        world.add_policy_domain(&domain).expect("domain");
+        let (resolver, _clock) = resolver(&world);
+        let resolution = resolver.resolve(domain.lookup_name()).expect("resolve");
+        let expect = domain.expect.clone().expect("expect block");
+        let label = format!("{id} ({})", domain.name);
+        check(&label, &resolution, &expect);
+        if let Some(n) = expect.https_requests {
+            assert_eq!(
+                world.policy_requests(&domain.name),
+                n,
+                "{label}: HTTPS requests"
+            );
+        }
+        first.get_or_insert((resolution, domain));
+    }
+    let (resolution, domain) = first.expect("at least one domain");
+    (resolution, world, domain)
+}
+
+/// Asserts that `resolution` is what `expect` says.
+pub fn check(id: &str, resolution: &Resolution, expect: &Expect) {
+    let mode = resolution.policy().map(|p| p.mode().as_str());
+    let want_mode = expect.policy.map(|m| match m {
+        ExpectedMode::Enforce => "enforce",
+        ExpectedMode::Testing => "testing",
+        ExpectedMode::None => "none",
+    });
+    assert_eq!(mode, want_mode, "{id}: policy mode ({resolution:?})");
+    let source = match expect.source {
+        mtasts_testworld::Source::None => Source::NoPolicy,
+        mtasts_testworld::Source::Fetched => Source::Fetched,
+        mtasts_testworld::Source::Unavailable => Source::Unavailable,
+    };
+    assert_eq!(resolution.source(), source, "{id}: source ({resolution:?})");
+    let result_type = resolution
+        .failure()
+        .and_then(Error::result_type)
+        .map(|t| t.as_str());
+    assert_eq!(
+        result_type,
+        expect.result_type.as_deref(),
+        "{id}: result type ({resolution:?})"
+    );
+    if expect.dns_temporary {
+        assert!(
+            matches!(resolution.failure(), Some(Error::DnsTemporary { .. })),
+            "{id}: a temporary DNS failure must be reported as such ({resolution:?})"
+        );
+    }
+    if let Some(want) = &expect.policy_id {
+        let id_got = resolution.cached_policy().map(|c| c.id.as_str());
+        assert_eq!(id_got, Some(want.as_str()), "{id}: policy id");
+    }
+    if let Some(text) = &expect.raw_contains {
+        let raw = resolution.policy().map(|p| p.text()).unwrap_or_default();
+        assert!(
+            raw.contains(text.as_str()),
+            "{id}: raw policy {raw:?} lacks {text:?}"
+        );
+    }
+}
