@@ -252,13 +252,22 @@ impl PolicyFetcher for HttpsFetcher {
                 },
             });
         }
-        // R-FETCH-8 while streaming: Content-Length may be absent (chunked) or lie.
-        response
+        // R-FETCH-8 while streaming: Content-Length may be absent (chunked) or lie. ureq
+        // refuses any read once its limit is used up, even at the end of the body, so the
+        // limit is one byte more than the largest body accepted: reading that byte is how an
+        // oversize body shows.
+        let body = response
             .body_mut()
             .with_config()
-            .limit(MAX_POLICY_SIZE)
+            .limit(MAX_POLICY_SIZE + 1)
             .read_to_vec()
-            .map_err(|e| classify(&url, e, self.deadline))
+            .map_err(|e| classify(&url, e, self.deadline))?;
+        if body.len() as u64 > MAX_POLICY_SIZE {
+            return Err(fetch_error(format!(
+                "body exceeds the {MAX_POLICY_SIZE}-byte limit"
+            )));
+        }
+        Ok(body)
     }
 }
 

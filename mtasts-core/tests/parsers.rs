@@ -63,6 +63,9 @@ struct RecordVectors {
 #[serde(deny_unknown_fields)]
 struct RecordVector {
     rule: String,
+    /// Why the vector expects what it does, where that is a decision.
+    #[allow(dead_code)]
+    comment: Option<String>,
     input: String,
     valid: bool,
     id: Option<String>,
