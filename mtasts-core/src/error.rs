@@ -151,19 +151,22 @@ pub enum Error {
 impl Error {
     /// The RFC 8460 result type of this failure, if it is one a TLS-RPT report carries.
     ///
-    /// Input and configuration errors, and temporary DNS failures, have none: they say nothing
-    /// about the recipient domain's policy.
+    /// Input, configuration and cache errors have none: they say nothing about the recipient
+    /// domain's policy. An invalid TXT record has none either: it means "no policy" (R-DISC-4).
     pub fn result_type(&self) -> Option<ResultType> {
         match self {
             Error::InvalidPolicy { .. } | Error::InvalidMxPattern { .. } => {
                 Some(ResultType::StsPolicyInvalid)
             }
-            Error::PolicyFetch { .. } => Some(ResultType::StsPolicyFetchError),
+            // A TXT lookup that fails means the policy could not be retrieved (rules §6: every
+            // reported failure carries a result type); `kind()` still tells the two apart.
+            Error::PolicyFetch { .. } | Error::DnsTemporary { .. } => {
+                Some(ResultType::StsPolicyFetchError)
+            }
             Error::PolicyCertificate { .. } => Some(ResultType::StsWebpkiInvalid),
             Error::FetchBackoff { result_type, .. } => Some(*result_type),
             Error::InvalidDomain { .. }
             | Error::InvalidRecord { .. }
-            | Error::DnsTemporary { .. }
             | Error::Config { .. }
             | Error::Cache { .. } => None,
         }
@@ -280,7 +283,13 @@ mod tests {
             name: "n".into(),
             reason: "SERVFAIL".into(),
         };
-        assert_eq!(dns.result_type(), None);
+        assert_eq!(dns.result_type(), Some(ResultType::StsPolicyFetchError));
+        assert_eq!(dns.kind(), "dns-temporary");
         assert!(dns.is_temporary());
+        let domain = Error::InvalidDomain {
+            input: "1.2.3.4".into(),
+            reason: "an address".into(),
+        };
+        assert_eq!(domain.result_type(), None);
     }
 }

@@ -49,5 +49,10 @@ pub use resolver::{
     Config, FETCH_BACKOFF, MAX_RECHECK, MIN_RECHECK, Resolution, Resolver, ResolverBuilder, Source,
 };
 
+/// The README's Rust examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// The version of this crate, e.g. `0.1.0`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -244,9 +244,10 @@ impl ResolverBuilder {
 ///
 /// let resolver = Resolver::new(Config::default())?;
 /// let resolution = resolver.resolve("example.com")?;
-/// if resolution.mode() == Mode::Enforce {
-///     let policy = resolution.policy().expect("enforce implies a policy");
-///     assert!(policy.matches("mail.example.com") || !policy.matches("mail.example.com"));
+/// if let Some(policy) = resolution.policy().filter(|p| p.mode() == Mode::Enforce) {
+///     // Deliver only to MX hosts the policy names.
+///     let allowed = policy.matches("mail.example.com");
+///     println!("mail.example.com allowed: {allowed}");
 /// }
 /// # Ok::<(), mtasts_core::Error>(())
 /// ```

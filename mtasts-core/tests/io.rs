@@ -276,10 +276,7 @@ fn body_limit_is_64_kib_whatever_the_framing() {
         b
     };
     for mode in [BodyMode::ContentLength, BodyMode::Chunked] {
-        let at_limit = fetch(
-            &world,
-            HttpResponse::policy(body(limit)).with_mode(mode.clone()),
-        );
+        let at_limit = fetch(&world, HttpResponse::policy(body(limit)).with_mode(mode));
         assert_eq!(
             at_limit.unwrap().len(),
             limit,
@@ -287,7 +284,7 @@ fn body_limit_is_64_kib_whatever_the_framing() {
         );
         let over = fetch(
             &world,
-            HttpResponse::policy(body(limit + 1)).with_mode(mode.clone()),
+            HttpResponse::policy(body(limit + 1)).with_mode(mode),
         );
         assert!(
             matches!(over, Err(Error::PolicyFetch { .. })),

@@ -479,3 +479,62 @@ fn s42_concurrent_lookups_of_an_uncached_domain_make_one_fetch() {
         );
     }
 }
+
+#[test]
+fn r_cache_5_recheck_interval_is_the_txt_ttl_clamped() {
+    // (TTL of the TXT answer, the interval during which the cache answers alone)
+    for (ttl, interval) in [(10, 60), (300, 300), (86_400, 3_600)] {
+        let world = World::start().unwrap();
+        let mut spec = DomainSpec::new(DOMAIN);
+        spec.txt_ttl = Some(ttl);
+        world.add_policy_domain(&spec).unwrap();
+        let (resolver, clock) = resolver(&world);
+        resolver.resolve(DOMAIN).unwrap();
+        let queries = world.txt_queries(DOMAIN);
+        clock.advance(Duration::from_secs(interval - 1));
+        assert_eq!(resolver.resolve(DOMAIN).unwrap().source(), Source::Cache);
+        assert_eq!(
+            world.txt_queries(DOMAIN),
+            queries,
+            "TTL {ttl}: no query yet"
+        );
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(resolver.resolve(DOMAIN).unwrap().source(), Source::Cache);
+        assert_eq!(
+            world.txt_queries(DOMAIN),
+            queries + 1,
+            "TTL {ttl}: checked again"
+        );
+    }
+}
+
+#[test]
+fn r_cache_5_a_configured_recheck_interval_overrides_the_ttl() {
+    let world = World::start().unwrap();
+    world.add_policy_domain(&DomainSpec::new(DOMAIN)).unwrap();
+    let clock = Arc::new(mtasts_core::ManualClock::new(t0()));
+    let mut config = support::config(&world);
+    config.recheck_interval = Some(Duration::from_secs(5));
+    let resolver = mtasts_core::Resolver::builder(config)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    resolver.resolve(DOMAIN).unwrap();
+    let queries = world.txt_queries(DOMAIN);
+    clock.advance(Duration::from_secs(6));
+    resolver.resolve(DOMAIN).unwrap();
+    assert_eq!(world.txt_queries(DOMAIN), queries + 1);
+}
+
+#[test]
+fn a_domain_without_policy_is_remembered_for_the_recheck_interval() {
+    let world = World::start().unwrap();
+    world.add_policy_domain(&support::scenario("S-02")).unwrap();
+    let name = support::scenario("S-02").name;
+    let (resolver, clock) = resolver(&world);
+    assert_eq!(resolver.resolve(&name).unwrap().source(), Source::NoPolicy);
+    let queries = world.txt_queries(&name);
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(resolver.resolve(&name).unwrap().source(), Source::NoPolicy);
+    assert_eq!(world.txt_queries(&name), queries, "answered from the cache");
+}
