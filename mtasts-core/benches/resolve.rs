@@ -21,7 +21,6 @@ fn cached_resolve(c: &mut Criterion) {
         .unwrap();
         store
             .put(Entry {
-                domain: Domain::new(&format!("d{i}.example")).unwrap(),
                 policy: Some(Arc::new(CachedPolicy {
                     id: "20240101T000000".into(),
                     policy: Arc::new(policy),
@@ -29,8 +28,7 @@ fn cached_resolve(c: &mut Criterion) {
                     expires_at: now + Duration::from_secs(86_400),
                 })),
                 next_check: now + Duration::from_secs(3_600),
-                backoff: None,
-                last_used: now,
+                ..Entry::new(Domain::new(&format!("d{i}.example")).unwrap(), now)
             })
             .unwrap();
     }

@@ -36,7 +36,7 @@ mod policy;
 mod record;
 mod resolver;
 
-pub use cache::{Backoff, CachedPolicy, Entry, MemoryStore, Store};
+pub use cache::{Backoff, CachedPolicy, Entry, LayeredStore, MemoryStore, Store, UNUSED_LIMIT};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dns::{DnsAnswer, DnsResolver, HickoryDns, MxRecord};
 pub use domain::Domain;

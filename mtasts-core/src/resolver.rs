@@ -313,7 +313,17 @@ impl Resolver {
         if let Some(answer) = self.answer_from_cache(domain, now) {
             return answer;
         }
-        let entry = self.load(domain);
+        // Read what the shared store holds now: another process may have refreshed it.
+        let entry = match self.store.reload(domain) {
+            Ok(entry) => entry,
+            Err(e) => {
+                log::warn!("{domain}: reading the policy cache failed, treating it as empty: {e}");
+                None
+            }
+        };
+        if let Some(answer) = entry.as_deref().and_then(|e| self.fresh_answer(e, now)) {
+            return answer;
+        }
         self.refresh(domain, entry.as_deref(), now)
     }
 
@@ -337,6 +347,12 @@ impl Resolver {
     /// R-CACHE-5: within the recheck interval the entry alone is the answer.
     fn answer_from_cache(&self, domain: &Domain, now: SystemTime) -> Option<Resolution> {
         let entry = self.load(domain)?;
+        self.fresh_answer(&entry, now)
+    }
+
+    /// The answer `entry` gives on its own at `now`, if it is not due for a TXT check.
+    fn fresh_answer(&self, entry: &Entry, now: SystemTime) -> Option<Resolution> {
+        let domain = &entry.domain;
         if now >= entry.next_check {
             return None;
         }
@@ -346,7 +362,7 @@ impl Resolver {
             None => Source::NoPolicy,
         };
         if now.duration_since(entry.last_used).unwrap_or_default() >= TOUCH_INTERVAL {
-            let mut touched = Entry::clone(&entry);
+            let mut touched = entry.clone();
             touched.last_used = now;
             self.save(touched);
         }
@@ -371,6 +387,7 @@ impl Resolver {
             backoff: old
                 .and_then(|e| e.backoff.clone())
                 .filter(|b| now < b.until),
+            failures: old.map_or(0, |e| e.failures),
             last_used: now,
         };
         let resolution = |source, failure, notice| Resolution {
