@@ -34,6 +34,7 @@ mod fetch;
 mod mx;
 mod policy;
 mod record;
+mod refresh;
 mod resolver;
 
 pub use cache::{Backoff, CachedPolicy, Entry, LayeredStore, MemoryStore, Store, UNUSED_LIMIT};
@@ -45,6 +46,7 @@ pub use fetch::{HttpsFetcher, MAX_POLICY_SIZE, PolicyFetcher, TrustRoots};
 pub use mx::MxPattern;
 pub use policy::{MAX_AGE_LIMIT, Mode, Policy};
 pub use record::{Record, select_record};
+pub use refresh::{REFRESH_WINDOW, RefreshOptions, RefreshReport};
 pub use resolver::{
     Config, FETCH_BACKOFF, MAX_RECHECK, MIN_RECHECK, Resolution, Resolver, ResolverBuilder, Source,
 };

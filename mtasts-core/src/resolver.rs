@@ -324,7 +324,27 @@ impl Resolver {
         if let Some(answer) = entry.as_deref().and_then(|e| self.fresh_answer(e, now)) {
             return answer;
         }
-        self.refresh(domain, entry.as_deref(), now)
+        self.refresh(domain, entry.as_deref(), now, false)
+    }
+
+    /// Re-checks and re-fetches `domain` now, even if its cached answer is current
+    /// (R-CACHE-6); the one step of [`Resolver::refresh_due`].
+    pub(crate) fn renew_domain(&self, domain: &Domain) -> Resolution {
+        let _turn = self.inflight.wait_turn(domain, self.max_wait);
+        let now = self.clock.now();
+        let entry = match self.store.reload(domain) {
+            Ok(entry) => entry,
+            Err(e) => {
+                log::warn!("{domain}: reading the policy cache failed: {e}");
+                None
+            }
+        };
+        self.refresh(domain, entry.as_deref(), now, true)
+    }
+
+    /// The current time of this resolver's clock.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.clock.now()
     }
 
     fn load(&self, domain: &Domain) -> Option<Arc<Entry>> {
@@ -376,7 +396,16 @@ impl Resolver {
     }
 
     /// Checks the TXT record and fetches the policy if needed (rules §4), updating the cache.
-    fn refresh(&self, domain: &Domain, old: Option<&Entry>, now: SystemTime) -> Resolution {
+    ///
+    /// With `renew`, a usable policy is fetched again even if the record id is unchanged, to
+    /// extend its expiry before it runs out (R-CACHE-6).
+    fn refresh(
+        &self,
+        domain: &Domain,
+        old: Option<&Entry>,
+        now: SystemTime,
+        renew: bool,
+    ) -> Resolution {
         let usable = old
             .and_then(|e| e.policy.clone())
             .filter(|p| p.is_valid_at(now));
@@ -447,7 +476,7 @@ impl Resolver {
         };
 
         // R-CACHE-2: same id, unexpired policy: no HTTPS (S-30, S-31).
-        if usable.as_ref().is_some_and(|p| p.id == record.id()) {
+        if !renew && usable.as_ref().is_some_and(|p| p.id == record.id()) {
             self.save(entry);
             return resolution(Source::Cache, None, None);
         }
@@ -481,6 +510,7 @@ impl Resolver {
                 });
                 entry.policy = Some(Arc::clone(&fetched));
                 entry.backoff = None;
+                entry.failures = 0;
                 self.save(entry);
                 Resolution {
                     domain: domain.clone(),
@@ -491,7 +521,13 @@ impl Resolver {
                 }
             }
             Err(e) => {
-                log::warn!("{domain}: {e}");
+                entry.failures = entry.failures.saturating_add(1);
+                if entry.failures > 1 {
+                    // R-CACHE-6: repeated failures are worth the postmaster's attention.
+                    log::warn!("{domain}: {e} ({} failures in a row)", entry.failures);
+                } else {
+                    log::warn!("{domain}: {e}");
+                }
                 entry.backoff = Some(Backoff {
                     id: record.id().to_string(),
                     until: now + FETCH_BACKOFF,
