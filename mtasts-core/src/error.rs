@@ -146,6 +146,13 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// A certificate chain handed to mtasts cannot be read: empty, bad PEM, or not DER
+    /// (R-CERT-2). A chain that is read but rejected is not an error but a
+    /// [`CertCheck::Invalid`](crate::CertCheck::Invalid).
+    InvalidChain {
+        /// What is wrong with the input.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -168,7 +175,8 @@ impl Error {
             Error::InvalidDomain { .. }
             | Error::InvalidRecord { .. }
             | Error::Config { .. }
-            | Error::Cache { .. } => None,
+            | Error::Cache { .. }
+            | Error::InvalidChain { .. } => None,
         }
     }
 
@@ -198,6 +206,7 @@ impl Error {
             Error::FetchBackoff { .. } => "fetch-backoff",
             Error::Config { .. } => "config",
             Error::Cache { .. } => "cache",
+            Error::InvalidChain { .. } => "invalid-chain",
         }
     }
 }
@@ -240,6 +249,7 @@ impl fmt::Display for Error {
             }
             Error::Config { reason } => write!(f, "configuration: {reason}"),
             Error::Cache { reason } => write!(f, "policy cache: {reason}"),
+            Error::InvalidChain { reason } => write!(f, "invalid certificate chain: {reason}"),
         }
     }
 }
