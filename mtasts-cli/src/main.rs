@@ -1,17 +1,19 @@
-//! `mtasts`: look up MTA-STS policies from the command line.
+//! `mtasts`: look up, refresh and inspect MTA-STS policies from the command line.
 //!
 //! Argument parsing and printing only; every decision is made by `mtasts-core`.
 
-use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use mtasts_core::{Config, Error, Resolution, Resolver, TrustRoots};
-use serde::Serialize;
+use mtasts_core::{CacheLocation, Config, Resolver, TrustRoots};
 
+mod cache;
+mod check;
 mod logger;
+mod lookup;
+mod output;
 
 /// Exit status when every domain resolved without a failure (a policy or none published).
 const EXIT_OK: u8 = 0;
@@ -24,8 +26,9 @@ const EXIT_USAGE: u8 = 2;
 #[command(
     name = "mtasts",
     version,
-    about = "Look up and check MTA-STS (RFC 8461) policies",
-    after_help = "Exit status: 0 policy found or none published, 1 a failure occurred, 2 usage error."
+    about = "Look up, refresh and check MTA-STS (RFC 8461) policies",
+    after_help = "Exit status: 0 success (a policy found or none published), 1 a failure \
+                  occurred, 2 usage error."
 )]
 struct Cli {
     #[command(flatten)]
@@ -45,7 +48,8 @@ struct NetOptions {
     /// DNS server to query, as IP:PORT (repeatable). Default: the system's resolv.conf.
     #[arg(long = "nameserver", value_name = "IP:PORT", global = true)]
     nameservers: Vec<SocketAddr>,
-    /// Trust roots for policy hosts: `system`, `bundled` (Mozilla's, compiled in) or a PEM file.
+    /// Trust roots for policy hosts and MX certificates: `system`, `bundled` (Mozilla's,
+    /// compiled in) or a PEM file.
     #[arg(
         long,
         value_name = "system|bundled|FILE",
@@ -59,6 +63,10 @@ struct NetOptions {
     /// Deadline of one DNS lookup, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, global = true)]
     dns_timeout: f64,
+    /// Policy cache: `memory`, a SQLite file, `redis://HOST:PORT/DB`, or `FILE,redis://...`
+    /// (default: ~/.cache/mtasts/cache.db; MTAs use /var/cache/mtasts/cache.db).
+    #[arg(long, value_name = "LOCATION", global = true, env = "MTASTS_CACHE")]
+    cache: Option<String>,
     /// For test setups only: fetch policies from this port instead of 443.
     #[arg(long, value_name = "PORT", global = true)]
     policy_port: Option<u16>,
@@ -76,6 +84,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fetch again the cached policies that are due (older than half their max_age or
+    /// expiring within a day), and drop entries unused for 180 days. Run it daily from cron
+    /// or a systemd timer.
+    Refresh(cache::RefreshArgs),
+    /// Inspect or empty the policy cache.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
+    /// Diagnose a domain's MTA-STS set-up: TXT record, policy, MX hosts, STARTTLS and
+    /// certificates, with what is wrong and how to fix it. Exit status 1 when a problem is
+    /// found.
+    Check(check::CheckArgs),
+    /// Check a certificate chain (PEM or DER, leaf first) for an MX host name: chain to the
+    /// trust roots, validity, SAN match. Exit status 0 pass, 1 fail, 2 usage.
+    VerifyCert(check::VerifyCertArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,12 +109,28 @@ fn main() -> ExitCode {
         }
     };
     logger::init(if cli.quiet { 0 } else { 1 + cli.verbose });
-    let code = match cli.command {
-        Command::Lookup { ref domains, json } => lookup(&cli.net, domains, json),
+    // Commands that look policies up get a resolver (and so open the cache); check and
+    // verify-cert build what they need themselves.
+    let with_resolver = |run: &dyn Fn(&Resolver) -> u8| -> u8 {
+        match config(&cli.net).and_then(|c| Resolver::new(c).map_err(|e| e.to_string())) {
+            Ok(resolver) => run(&resolver),
+            Err(e) => {
+                eprintln!("mtasts: {e}");
+                EXIT_USAGE
+            }
+        }
+    };
+    let code = match &cli.command {
+        Command::Lookup { domains, json } => with_resolver(&|r| lookup::run(r, domains, *json)),
+        Command::Refresh(args) => with_resolver(&|r| cache::refresh(r, args)),
+        Command::Cache(command) => with_resolver(&|r| cache::run(r, command)),
+        Command::Check(args) => check::check(&cli.net, args),
+        Command::VerifyCert(args) => check::verify_cert(&cli.net, args),
     };
     ExitCode::from(code)
 }
 
+/// The resolver configuration the global options describe.
 fn config(net: &NetOptions) -> Result<Config, String> {
     let seconds = |name: &str, v: f64| {
         Duration::try_from_secs_f64(v)
@@ -106,205 +144,9 @@ fn config(net: &NetOptions) -> Result<Config, String> {
     config.fetch_timeout = seconds("timeout", net.timeout)?;
     config.dns_timeout = seconds("dns-timeout", net.dns_timeout)?;
     config.policy_port = net.policy_port;
+    config.cache = match &net.cache {
+        Some(location) => location.parse().map_err(|e| format!("--cache: {e}"))?,
+        None => CacheLocation::user_default().unwrap_or(CacheLocation::Memory),
+    };
     Ok(config)
-}
-
-fn lookup(net: &NetOptions, domains: &[String], json: bool) -> u8 {
-    let resolver = match config(net).and_then(|c| Resolver::new(c).map_err(|e| e.to_string())) {
-        Ok(resolver) => resolver,
-        Err(e) => {
-            eprintln!("mtasts: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let mut code = EXIT_OK;
-    let mut reports = Vec::with_capacity(domains.len());
-    for domain in domains {
-        let report = match resolver.resolve(domain) {
-            Ok(resolution) => {
-                if resolution.failure().is_some() {
-                    code = code.max(EXIT_FAILURE);
-                }
-                Report::from_resolution(&resolution)
-            }
-            Err(e) => {
-                code = EXIT_USAGE;
-                Report::from_error(domain, &e)
-            }
-        };
-        reports.push(report);
-    }
-    let mut out = io::stdout().lock();
-    let written = if json {
-        serde_json::to_writer_pretty(&mut out, &reports)
-            .map_err(io::Error::other)
-            .and_then(|()| writeln!(out))
-    } else {
-        print_table(&mut out, &reports)
-    };
-    if let Err(e) = written.and_then(|()| out.flush()) {
-        // A closed pipe (`mtasts lookup ... | head`) is not worth a panic.
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("mtasts: writing the output failed: {e}");
-            return EXIT_FAILURE;
-        }
-    }
-    code
-}
-
-/// One domain's outcome, as printed (`--json` schema; see the README).
-#[derive(Serialize, Debug)]
-struct Report {
-    domain: String,
-    mode: &'static str,
-    source: Option<&'static str>,
-    policy: Option<PolicyReport>,
-    failure: Option<FailureReport>,
-    notice: Option<String>,
-}
-
-#[derive(Serialize, Debug)]
-struct PolicyReport {
-    id: String,
-    mode: &'static str,
-    max_age: u32,
-    mx: Vec<String>,
-    fetched_at: String,
-    expires_at: String,
-    text: String,
-}
-
-#[derive(Serialize, Debug)]
-struct FailureReport {
-    kind: &'static str,
-    result_type: Option<&'static str>,
-    reason: String,
-}
-
-impl FailureReport {
-    fn new(e: &Error) -> FailureReport {
-        FailureReport {
-            kind: e.kind(),
-            result_type: e.result_type().map(|t| t.as_str()),
-            reason: e.to_string(),
-        }
-    }
-}
-
-impl Report {
-    fn from_resolution(r: &Resolution) -> Report {
-        Report {
-            domain: r.domain().to_string(),
-            mode: r.mode().as_str(),
-            source: Some(r.source().as_str()),
-            policy: r.cached_policy().map(|c| PolicyReport {
-                id: c.id.clone(),
-                mode: c.policy.mode().as_str(),
-                max_age: c.policy.max_age(),
-                mx: c.policy.mx().iter().map(ToString::to_string).collect(),
-                fetched_at: rfc3339(c.fetched_at),
-                expires_at: rfc3339(c.expires_at),
-                text: c.policy.text().to_string(),
-            }),
-            failure: r.failure().map(FailureReport::new),
-            notice: r.notice().map(str::to_string),
-        }
-    }
-
-    fn from_error(domain: &str, e: &Error) -> Report {
-        Report {
-            domain: domain.to_string(),
-            mode: "none",
-            source: None,
-            policy: None,
-            failure: Some(FailureReport::new(e)),
-            notice: None,
-        }
-    }
-}
-
-fn print_table(out: &mut impl Write, reports: &[Report]) -> io::Result<()> {
-    let header = ["DOMAIN", "MODE", "SOURCE", "ID", "MAX_AGE", "MX"];
-    let rows: Vec<[String; 6]> = reports
-        .iter()
-        .map(|r| {
-            let p = r.policy.as_ref();
-            [
-                r.domain.clone(),
-                r.mode.to_string(),
-                r.source.unwrap_or("-").to_string(),
-                p.map_or("-".into(), |p| p.id.clone()),
-                p.map_or("-".into(), |p| p.max_age.to_string()),
-                p.filter(|p| !p.mx.is_empty())
-                    .map_or("-".into(), |p| p.mx.join(",")),
-            ]
-        })
-        .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |out: &mut dyn Write, cells: &[&str]| -> io::Result<()> {
-        let last = cells.len() - 1;
-        for (i, cell) in cells.iter().enumerate() {
-            if i == last {
-                writeln!(out, "{cell}")?;
-            } else {
-                write!(out, "{cell:<w$}  ", w = widths[i])?;
-            }
-        }
-        Ok(())
-    };
-    line(out, &header)?;
-    for (row, report) in rows.iter().zip(reports) {
-        line(out, &row.each_ref().map(String::as_str))?;
-        if let Some(f) = &report.failure {
-            match f.result_type {
-                Some(t) => writeln!(out, "  failure: {t}: {}", f.reason)?,
-                None => writeln!(out, "  failure: {}", f.reason)?,
-            }
-        }
-        if let Some(n) = &report.notice {
-            writeln!(out, "  notice: {n}")?;
-        }
-    }
-    Ok(())
-}
-
-/// `2026-11-22T11:21:23Z` for a time at or after 1970.
-fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_formats_utc() {
-        let at = |s| rfc3339(UNIX_EPOCH + Duration::from_secs(s));
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(at(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(at(4_102_444_799), "2099-12-31T23:59:59Z");
-    }
 }

@@ -16,7 +16,15 @@ fn mtasts(world: &World, args: &[&str]) -> Output {
         .arg(world.ca_pem_path())
         .arg("--policy-port")
         .arg(world.https_port().to_string())
-        .args(["--timeout", "3", "--dns-timeout", "2", "-q"])
+        .args([
+            "--timeout",
+            "3",
+            "--dns-timeout",
+            "2",
+            "--cache",
+            "memory",
+            "-q",
+        ])
         .args(args)
         .output()
         .expect("run mtasts")
@@ -136,7 +144,14 @@ fn lookup_table_and_exit_status() {
     let out = mtasts(&world, &["lookup"]);
     assert_eq!(out.status.code(), Some(2));
     let out = Command::new(env!("CARGO_BIN_EXE_mtasts"))
-        .args(["--trust-roots", "/nonexistent/roots.pem", "lookup", &s01])
+        .args([
+            "--trust-roots",
+            "/nonexistent/roots.pem",
+            "--cache",
+            "memory",
+            "lookup",
+            &s01,
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

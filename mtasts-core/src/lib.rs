@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod cache;
+mod certs;
 mod clock;
 mod dns;
 mod domain;
@@ -33,11 +34,17 @@ mod error;
 mod fetch;
 mod mx;
 mod policy;
+mod probe;
 mod record;
 mod refresh;
 mod resolver;
+mod verdict;
 
-pub use cache::{Backoff, CachedPolicy, Entry, LayeredStore, MemoryStore, Store, UNUSED_LIMIT};
+pub use cache::{
+    Backoff, CacheLocation, CachedPolicy, Entry, LayeredStore, MemoryStore, RedisStore,
+    SYSTEM_CACHE_PATH, SharedCache, SqliteStore, Store, UNUSED_LIMIT,
+};
+pub use certs::{CertCheck, CertVerifier, parse_chain};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dns::{DnsAnswer, DnsResolver, HickoryDns, MxRecord};
 pub use domain::Domain;
@@ -45,11 +52,19 @@ pub use error::{Error, Result, ResultType};
 pub use fetch::{HttpsFetcher, MAX_POLICY_SIZE, PolicyFetcher, TrustRoots};
 pub use mx::MxPattern;
 pub use policy::{MAX_AGE_LIMIT, Mode, Policy};
+pub use probe::{
+    MAX_REPLY_LINE, MAX_REPLY_LINES, ProbeOptions, ProbeOutcome, ProbeReport, ProbeTimings,
+    SMTP_PORT, probe, probe_addrs,
+};
 pub use record::{Record, select_record};
 pub use refresh::{REFRESH_WINDOW, RefreshOptions, RefreshReport};
 pub use resolver::{
     Config, FETCH_BACKOFF, MAX_RECHECK, MIN_RECHECK, Resolution, Resolver, ResolverBuilder, Source,
 };
+pub use verdict::{Delivery, FailureReason, MxFailure, MxPlan, SkippedMx, UsableMx, Verdict};
+
+/// DER certificates as taken and returned by [`CertVerifier`] (from rustls-pki-types).
+pub use rustls_pki_types::CertificateDer;
 
 /// The README's Rust examples, compiled as doctests so they stay true.
 #[cfg(doctest)]

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::cache::{Backoff, CachedPolicy, Entry, MemoryStore, Store};
+use crate::cache::{Backoff, CacheLocation, CachedPolicy, Entry, Store};
 use crate::clock::{Clock, SystemClock};
 use crate::dns::{DnsAnswer, DnsResolver, HickoryDns};
 use crate::domain::Domain;
@@ -50,6 +50,10 @@ pub struct Config {
     /// **For tests only**: fetch policies from this port instead of 443 (see
     /// [`HttpsFetcher::with_port_override`]).
     pub policy_port: Option<u16>,
+    /// Where the policy cache lives (default: this process's memory). MTAs should use a
+    /// shared location (a SQLite file, Redis) so every process honours what one learnt
+    /// (R-CACHE-7).
+    pub cache: CacheLocation,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             dns_timeout: Duration::from_secs(10),
             recheck_interval: None,
             policy_port: None,
+            cache: CacheLocation::Memory,
         }
     }
 }
@@ -180,7 +185,7 @@ impl ResolverBuilder {
         self
     }
 
-    /// Keeps the cache in `store` instead of this process's memory.
+    /// Keeps the cache in `store` instead of the one [`Config::cache`] names.
     pub fn store(mut self, store: Arc<dyn Store>) -> ResolverBuilder {
         self.store = Some(store);
         self
@@ -223,7 +228,10 @@ impl ResolverBuilder {
         Ok(Resolver {
             dns,
             fetcher,
-            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            store: match self.store {
+                Some(store) => store,
+                None => config.cache.open()?,
+            },
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             recheck_interval: config.recheck_interval,
             inflight: Inflight::default(),

@@ -90,7 +90,7 @@ fn failed_refreshes_keep_the_policy_and_are_counted() {
     );
     clock.set(t0() + Duration::from_secs(102 * 3600));
     let report = resolver.refresh_due(&RefreshOptions::default()).unwrap();
-    assert_eq!(report.refreshed, [key.clone()]);
+    assert_eq!(report.refreshed, std::slice::from_ref(&key));
     let entry = resolver.store().get(&key).unwrap().unwrap();
     assert_eq!(entry.failures, 0);
     assert!(

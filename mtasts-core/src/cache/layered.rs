@@ -33,8 +33,10 @@ impl LayeredStore {
         &self.shared
     }
 
-    /// Runs `op` on each shared layer, logging failures; the first success's value, or the
-    /// last error if every layer failed (`None` when there are no shared layers).
+    /// Runs `op` on each shared layer; the first success's value, or the last error if every
+    /// layer failed (`None` when there are no shared layers). Failures are logged at debug
+    /// level only: each store reports its own outages (once per outage, not once per call,
+    /// so an MTA's log is not flooded while Redis is down).
     fn each<T>(
         &self,
         what: &str,
@@ -48,7 +50,7 @@ impl LayeredStore {
                     first_ok.get_or_insert(v);
                 }
                 Err(e) => {
-                    log::warn!("{what} in {} failed: {e}", layer.location());
+                    log::debug!("{what} in {} failed: {e}", layer.location());
                     last_err = Some(e);
                 }
             }
@@ -76,14 +78,14 @@ impl Store for LayeredStore {
                     // Warm the nearer layers, so the next process finds it closer.
                     for nearer in &self.shared[..i] {
                         if let Err(e) = nearer.put(Entry::clone(&entry)) {
-                            log::warn!("{domain}: copying to {} failed: {e}", nearer.location());
+                            log::debug!("{domain}: copying to {} failed: {e}", nearer.location());
                         }
                     }
                     self.front.insert(Arc::clone(&entry));
                     return Ok(Some(entry));
                 }
                 Ok(None) => {}
-                Err(e) => log::warn!("{domain}: reading {} failed: {e}", layer.location()),
+                Err(e) => log::debug!("{domain}: reading {} failed: {e}", layer.location()),
             }
         }
         // No shared layer has it (or none answers): what this process knows is the answer.
@@ -93,7 +95,9 @@ impl Store for LayeredStore {
     fn put(&self, entry: Entry) -> Result<()> {
         let domain = entry.domain.clone();
         let written = self.each("writing", |layer| layer.put(entry.clone()));
-        // Memory mirrors what the nearest working shared layer holds after its merge.
+        // Memory mirrors what the nearest working shared layer holds after its merge. When
+        // that is the policy just written, keep the caller's copy: no second parse, and every
+        // thread shares one `Arc<CachedPolicy>`.
         let merged = match written {
             Some(Ok(())) => self
                 .shared
@@ -102,7 +106,16 @@ impl Store for LayeredStore {
             _ => None,
         };
         match merged {
-            Some(merged) => self.front.insert(merged),
+            Some(merged) => {
+                let mut merged = Arc::unwrap_or_clone(merged);
+                if let (Some(mine), Some(stored)) = (&entry.policy, &merged.policy)
+                    && mine.id == stored.id
+                    && mine.fetched_at == stored.fetched_at
+                {
+                    merged.policy = Some(Arc::clone(mine));
+                }
+                self.front.insert(Arc::new(merged));
+            }
             None => self.front.put(entry)?,
         }
         Ok(())

@@ -19,10 +19,16 @@ use crate::error::{Error, Result, ResultType};
 use crate::policy::Policy;
 
 mod layered;
+mod location;
 mod memory;
+mod redis;
+mod sqlite;
 
 pub use layered::LayeredStore;
+pub use location::{CacheLocation, SYSTEM_CACHE_PATH, SharedCache};
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
+pub use sqlite::SqliteStore;
 
 /// R-CACHE-8: entries unused for this long may be dropped.
 pub const UNUSED_LIMIT: Duration = Duration::from_secs(180 * 86_400);
@@ -203,7 +209,6 @@ pub trait Store: Send + Sync + Debug {
 
 /// Milliseconds since the Unix epoch, the time format of the persistent stores (negative
 /// before 1970).
-#[allow(dead_code)] // used by the persistent stores as they land
 pub(crate) fn to_unix_millis(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
@@ -212,7 +217,6 @@ pub(crate) fn to_unix_millis(t: SystemTime) -> i64 {
 }
 
 /// The inverse of [`to_unix_millis`].
-#[allow(dead_code)] // used by the persistent stores as they land
 pub(crate) fn from_unix_millis(ms: i64) -> SystemTime {
     let magnitude = Duration::from_millis(ms.unsigned_abs());
     if ms >= 0 {

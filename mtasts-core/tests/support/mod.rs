@@ -1,11 +1,15 @@
 //! Shared fixture for the scenario tests: a resolver pointed at a hermetic test world.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mtasts_core::{Config, Error, ManualClock, Resolution, Resolver, Source, TrustRoots};
-use mtasts_testworld::{DomainSpec, Expect, ExpectedMode, World, WorldSpec};
+use mtasts_core::{
+    CacheLocation, Config, Error, ManualClock, Resolution, Resolver, Source, TrustRoots,
+};
+use mtasts_testworld::{DomainSpec, Expect, ExpectedMode, RedisServer, World, WorldSpec};
 
 /// A fixed start time for tests that move the clock.
 pub fn t0() -> SystemTime {
@@ -27,6 +31,96 @@ pub fn config(world: &World) -> Config {
 pub fn resolver(world: &World) -> (Resolver, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(t0()));
     let resolver = Resolver::builder(config(world))
+        .clock(clock.clone())
+        .build()
+        .expect("resolver");
+    (resolver, clock)
+}
+
+/// Where a test's resolver keeps its cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// This process's memory.
+    Memory,
+    /// A SQLite file in a fresh temporary directory.
+    Sqlite,
+    /// A real redis-server started for the test.
+    Redis,
+}
+
+/// Keeps a backend's resources (temporary directory, redis-server) alive for a test.
+pub struct BackendGuard {
+    dir: Option<PathBuf>,
+    redis: Option<RedisServer>,
+    /// The cache location string the resolver was built with.
+    pub location: CacheLocation,
+}
+
+impl Drop for BackendGuard {
+    fn drop(&mut self) {
+        drop(self.redis.take());
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A fresh, empty temporary directory (removed by the caller).
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "mtasts-test-{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+impl Backend {
+    /// Prepares the backend: the cache location to configure, and what keeps it alive.
+    pub fn prepare(self) -> BackendGuard {
+        match self {
+            Backend::Memory => BackendGuard {
+                dir: None,
+                redis: None,
+                location: CacheLocation::Memory,
+            },
+            Backend::Sqlite => {
+                let dir = temp_dir("sqlite");
+                BackendGuard {
+                    location: CacheLocation::sqlite(dir.join("cache.db")),
+                    dir: Some(dir),
+                    redis: None,
+                }
+            }
+            Backend::Redis => {
+                let redis = RedisServer::start().expect("redis-server (run scripts/install-deps)");
+                BackendGuard {
+                    location: redis.url().parse().expect("redis URL"),
+                    dir: None,
+                    redis: Some(redis),
+                }
+            }
+        }
+    }
+}
+
+/// A resolver against `world` with its cache on `backend` and a manual clock at t0.
+pub fn resolver_on(world: &World, backend: Backend) -> (Resolver, Arc<ManualClock>, BackendGuard) {
+    let guard = backend.prepare();
+    let (resolver, clock) = resolver_at(world, &guard.location);
+    (resolver, clock, guard)
+}
+
+/// A resolver against `world` with its cache at `location` and a manual clock at t0 (a
+/// second call with the same location is a second "process" sharing the cache).
+pub fn resolver_at(world: &World, location: &CacheLocation) -> (Resolver, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let mut config = config(world);
+    config.cache = location.clone();
+    let resolver = Resolver::builder(config)
         .clock(clock.clone())
         .build()
         .expect("resolver");

@@ -9,6 +9,9 @@
 //! * [`HttpsServer`] — TLS 1.2/1.3 on one `127.0.0.1` port, certificate chosen by SNI, a canned
 //!   [`HttpResponse`] per host and path (normal, chunked, lying `Content-Length`, slow drip),
 //!   counting handshakes and requests per host.
+//! * [`SmtpServer`] — loopback MX hosts speaking enough ESMTP to offer STARTTLS with a test
+//!   [`Identity`], or misbehaving as a [`SmtpBehaviour`] says (no STARTTLS, TLS 1.0 only, no
+//!   banner, endless lines, …).
 //! * [`World`] — all of the above together, populated from [`DomainSpec`]s such as the scenario
 //!   domains of `tests/world/world.json` (see the crate README for the JSON vocabulary).
 //!
@@ -34,6 +37,8 @@ mod conns;
 mod dns;
 mod error;
 mod https;
+mod redis;
+mod smtp;
 mod spec;
 mod tls;
 mod world;
@@ -46,6 +51,8 @@ pub use dns::{
 };
 pub use error::Error;
 pub use https::{BodyMode, HttpResponse, HttpsServer, MAX_HEAD, POLICY_PATH, RequestRecord};
+pub use redis::RedisServer;
+pub use smtp::{SMTP_SERVER_NAME, SmtpBehaviour, SmtpServer};
 pub use spec::{
     AddressSpec, CertCase, DEFAULT_ID, DEFAULT_POLICY, DnsDataSpec, DnsOutcome, DnsRecordSpec,
     DomainSpec, Expect, ExpectedMode, HttpSpec, ModeSpec, Source, TxtSpec, TxtString, WorldSpec,
