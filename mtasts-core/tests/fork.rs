@@ -1,16 +1,17 @@
 //! S-41: a resolver used in a parent keeps working in a child after `fork()` — the way Exim
-//! forks a process per delivery.
+//! forks a process per delivery — with each cache backend, and the child's writes reach the
+//! shared cache.
 #![allow(unsafe_code, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use std::time::{Duration, Instant};
 
-use mtasts_core::{Mode, Source};
+use mtasts_core::{Domain, Mode, Source};
 use mtasts_testworld::{DomainSpec, World};
+use support::Backend;
 
-#[test]
-fn s41_forked_child_resolves_through_the_parents_resolver() {
+fn forked_child_resolves(backend: Backend) {
     let world = World::start().unwrap();
     world
         .add_policy_domain(&DomainSpec::new("parent.mtasts.test"))
@@ -18,7 +19,7 @@ fn s41_forked_child_resolves_through_the_parents_resolver() {
     world
         .add_policy_domain(&DomainSpec::new("child.mtasts.test"))
         .unwrap();
-    let (resolver, _clock) = support::resolver(&world);
+    let (resolver, _clock, guard) = support::resolver_on(&world, backend);
     // The parent uses every part first: DNS runtime, HTTPS agent, TLS config, cache.
     let r = resolver.resolve("parent.mtasts.test").unwrap();
     assert_eq!(r.source(), Source::Fetched);
@@ -56,13 +57,46 @@ fn s41_forked_child_resolves_through_the_parents_resolver() {
                 libc::kill(pid, libc::SIGKILL);
                 libc::waitpid(pid, &mut status, 0);
             }
-            panic!("the forked child hung");
+            panic!("{backend:?}: the forked child hung");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(libc::WIFEXITED(status), "child died: status {status}");
-    assert_eq!(libc::WEXITSTATUS(status), 0, "the child's lookups failed");
+    assert!(
+        libc::WIFEXITED(status),
+        "{backend:?}: child died: status {status}"
+    );
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "{backend:?}: the child's lookups failed"
+    );
     // The child really fetched over HTTPS, through the servers the parent runs.
     assert_eq!(world.policy_requests("child.mtasts.test"), 1);
     assert_eq!(world.policy_requests("parent.mtasts.test"), 1);
+    if backend != Backend::Memory {
+        // R-CACHE-7: what the child learnt is in the shared cache for every other process.
+        let (other, _) = support::resolver_at(&world, &guard.location);
+        let entry = other
+            .store()
+            .get(&Domain::new("child.mtasts.test").unwrap())
+            .unwrap();
+        assert!(entry.is_some_and(|e| e.policy.is_some()), "{backend:?}");
+    }
+}
+
+// One test per backend; each test binary runs them in threads, so every fork here happens
+// while other test threads may be active — as in a threaded host process.
+#[test]
+fn s41_forked_child_resolves_with_the_memory_cache() {
+    forked_child_resolves(Backend::Memory);
+}
+
+#[test]
+fn s41_forked_child_resolves_with_the_sqlite_cache() {
+    forked_child_resolves(Backend::Sqlite);
+}
+
+#[test]
+fn s41_forked_child_resolves_with_the_redis_cache() {
+    forked_child_resolves(Backend::Redis);
 }
