@@ -370,25 +370,9 @@ fn classify(e: &webpki::Error, host: &Domain, leaf: Option<&EndEntityCert<'_>>) 
     MxFailure::new(reason, detail)
 }
 
-/// `2001-01-01T00:00:00Z` for seconds since 1970 (UTC, proleptic Gregorian calendar).
-pub(crate) fn rfc3339(secs: u64) -> String {
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from a day count (H. Hinnant's algorithm), days since 1970-01-01.
-    let z = i64::try_from(days).unwrap_or(i64::MAX / 2) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// RFC 3339 for seconds since 1970.
+fn rfc3339(secs: u64) -> String {
+    crate::clock::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub use cache::{
     SYSTEM_CACHE_PATH, SharedCache, SqliteStore, Store, UNUSED_LIMIT,
 };
 pub use certs::{CertCheck, CertVerifier, parse_chain};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, rfc3339};
 pub use dns::{DnsAnswer, DnsResolver, HickoryDns, MxRecord};
 pub use domain::Domain;
 pub use error::{Error, Result, ResultType};
