@@ -10,7 +10,7 @@ build:
 	$(CARGO) build --release -p mtasts-cli
 
 ## Everything the project checks, on a fresh machine: tools, lint, every test.
-test: deps lint unit
+test: deps lint unit test-c test-python test-realworld
 
 ## Installs what the tests need (idempotent; a no-op when everything is there).
 deps:
@@ -33,3 +33,66 @@ bench:
 DOMAIN ?= gmail.com
 run: build
 	./target/release/mtasts lookup $(DOMAIN)
+
+## The C library (mtasts-ffi): header, install, C examples and their tests.
+# `make install PREFIX=/usr/local` installs include/mtasts.h, libmtasts.so.VERSION (soname
+# libmtasts.so.MAJOR, with the usual symlinks), libmtasts.a and lib/pkgconfig/mtasts.pc.
+# FFI_PROFILE=debug installs the debug build instead of a release build (what test-c uses).
+.PHONY: header install install-exim test-c
+PREFIX ?= /usr/local
+FFI_PROFILE ?= release
+MTASTS_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MTASTS_MAJOR := $(firstword $(subst ., ,$(MTASTS_VERSION)))
+FFI_OUT := target/$(FFI_PROFILE)
+LIBDIR := $(DESTDIR)$(PREFIX)/lib
+
+## Regenerates include/mtasts.h from mtasts-ffi with cbindgen (commit the result).
+header:
+	MTASTS_UPDATE_HEADER=1 $(CARGO) test -p mtasts-ffi --test header --locked
+
+install:
+	$(CARGO) build -p mtasts-ffi --locked $(if $(filter release,$(FFI_PROFILE)),--release)
+	install -d $(DESTDIR)$(PREFIX)/include $(LIBDIR)/pkgconfig
+	install -m 644 include/mtasts.h $(DESTDIR)$(PREFIX)/include/mtasts.h
+	install -m 755 $(FFI_OUT)/libmtasts.so $(LIBDIR)/libmtasts.so.$(MTASTS_VERSION)
+	ln -sf libmtasts.so.$(MTASTS_VERSION) $(LIBDIR)/libmtasts.so.$(MTASTS_MAJOR)
+	ln -sf libmtasts.so.$(MTASTS_MAJOR) $(LIBDIR)/libmtasts.so
+	install -m 644 $(FFI_OUT)/libmtasts.a $(LIBDIR)/libmtasts.a
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(MTASTS_VERSION)|g' \
+		mtasts-ffi/mtasts.pc.in > $(LIBDIR)/pkgconfig/mtasts.pc
+
+## The Exim ${dlfunc} module and its configuration snippet, built against the libmtasts
+## installed in PREFIX (run `make install` first): PREFIX/lib/mtasts/mtasts_exim.so and
+## PREFIX/share/mtasts/exim/mtasts.conf.
+install-exim:
+	rm -f target/exim-module/mtasts_exim.so
+	PKG_CONFIG_PATH=$(DESTDIR)$(PREFIX)/lib/pkgconfig $(MAKE) -C examples/c \
+		BUILD=$(CURDIR)/target/exim-module $(CURDIR)/target/exim-module/mtasts_exim.so
+	install -d $(LIBDIR)/mtasts $(DESTDIR)$(PREFIX)/share/mtasts/exim
+	install -m 644 target/exim-module/mtasts_exim.so $(LIBDIR)/mtasts/mtasts_exim.so
+	install -m 644 examples/c/exim/mtasts.conf $(DESTDIR)$(PREFIX)/share/mtasts/exim/mtasts.conf
+
+## The C examples and the C test program, built with pkg-config from a temporary install,
+## run against the test world plainly, under ASan+UBSan and under valgrind; then the Exim
+## ${dlfunc} module in a real Exim (examples/c/run-tests.sh; honours $$VALGRIND).
+test-c:
+	./examples/c/run-tests.sh
+
+## The Python wheel (bindings/python): built and installed into a fresh virtual environment
+## (target/python-venv), then pytest against the test world, mypy --strict and stubtest.
+.PHONY: test-python
+test-python:
+	./scripts/test-python
+
+## The real-daemon world (tests/realworld): unbound, nginx and one Exim receiver per MX host in
+## a network namespace of its own; the `mtasts` command, and an Exim sender with the ${dlfunc}
+## module and snippet installed by `make install install-exim` (into target/realworld), run
+## against them on ports 53, 443 and 25. Needs root; prints SKIPPED (and passes) where network
+## namespaces cannot be created.
+.PHONY: test-realworld
+test-realworld:
+	$(CARGO) build -p mtasts-cli --locked
+	$(MAKE) -s install install-exim PREFIX=$(CURDIR)/target/realworld FFI_PROFILE=debug
+	python3 tests/realworld/run --mtasts target/debug/mtasts \
+		--exim-module target/realworld/lib/mtasts/mtasts_exim.so \
+		--exim-snippet target/realworld/share/mtasts/exim/mtasts.conf

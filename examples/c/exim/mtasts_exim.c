@@ -1,0 +1,401 @@
+/*
+ * mtasts_exim.so: MTA-STS (RFC 8461) for Exim, as ${dlfunc} functions over libmtasts.
+ *
+ *   ${dlfunc{/usr/local/lib/mtasts/mtasts_exim.so}{sts_mode}{$domain}}
+ *       the policy mode in effect for the domain: "enforce", "testing" or "none"
+ *   ${dlfunc{...}{sts_mx_allowed}{$domain}{$host}}
+ *       "yes", or "no" when the policy is enforce and $host matches none of its mx patterns
+ *   ${dlfunc{...}{sts_tls}{$domain}{$host}}
+ *       what the policy requires of the MX host: "require-tls" (STARTTLS, TLS 1.2+, a
+ *       certificate valid for $host), "testing", "no-requirement" or "skip" (do not use it)
+ *   ${dlfunc{...}{sts_policy}{$domain}}
+ *       a one-line description for logs: mode, source, id, max_age, mx patterns, failure
+ *
+ * Each function takes an optional last argument: the path of the module's configuration file
+ * (see below). Without it (or when it is empty), $MTASTS_EXIM_CONFIG is used when Exim keeps it
+ * in its environment (keep_environment), else /etc/mtasts/exim.conf when it exists, else the
+ * defaults.
+ *
+ * Return values (Exim's local_scan.h): OK with the answer; FAIL (the expansion fails) for
+ * wrong arguments; DEFER when the module cannot answer (unreadable configuration, a cache that
+ * cannot be opened: Exim writes the message to the panic log and the delivery is deferred);
+ * ERROR for an internal error of the library. A domain that is not a host name (an address
+ * literal) has no MTA-STS policy: "none", "yes", "no-requirement".
+ *
+ * Problems with a domain's policy (DNS failure, fetch failure, invalid policy) never make the
+ * expansion fail: RFC 8461 says to deliver as if there were no policy (or to keep using the
+ * cached one), and that is what the answers say. They are written to Exim's main log through
+ * the library's log callback.
+ *
+ * Configuration file (one "key = value" per line, '#' starts a comment):
+ *   cache = /var/cache/mtasts/cache.db   where policies are cached (default as shown): a
+ *                                        SQLite file shared by every Exim process; its
+ *                                        directory must be writable by the Exim user
+ *   nameserver = 127.0.0.1:53            DNS server (repeatable; default /etc/resolv.conf)
+ *   trust_roots = system                 system | bundled | /path/to/roots.pem
+ *   fetch_timeout = 30                   seconds for one policy fetch
+ *   dns_timeout = 10                     seconds for one DNS lookup
+ *   log_level = warn                     off | error | warn | info | debug
+ *   policy_port = 443                    tests only
+ *
+ * Lifetimes: the strings returned in *yield are static, or copies kept for the life of the
+ * process (each distinct text is copied once, so the memory used grows only with the number of
+ * distinct answers; past a limit a fixed text is returned instead). Exim processes are
+ * single-threaded; the module keeps one resolver per process, made on first use; a delivery
+ * process forked from a process that already made it keeps using it (libmtasts supports
+ * fork()).
+ *
+ * Build: cc -shared -fPIC -Wall -Wextra -Werror mtasts_exim.c \
+ *          $(pkg-config --cflags --libs mtasts) -o mtasts_exim.so
+ */
+#define _GNU_SOURCE /* RTLD_DEFAULT */
+#include <mtasts.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* From Exim's local_scan.h (identical values in every Exim since dlfunc exists). */
+typedef unsigned char uschar;
+#define OK 0
+#define DEFER 1
+#define FAIL 2
+#define ERROR 3
+#define FAIL_FORCED 4
+#define LOG_MAIN 1
+
+#define DEFAULT_CONFIG "/etc/mtasts/exim.conf"
+#define DEFAULT_CACHE "/var/cache/mtasts/cache.db"
+#define MAX_INTERNED 4096
+#define MAX_INTERNED_BYTES (1024 * 1024)
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* The exported functions, with Exim's exim_dlfunc_t prototype. */
+EXPORT int sts_mode(uschar **yield, int argc, uschar *argv[]);
+EXPORT int sts_mx_allowed(uschar **yield, int argc, uschar *argv[]);
+EXPORT int sts_tls(uschar **yield, int argc, uschar *argv[]);
+EXPORT int sts_policy(uschar **yield, int argc, uschar *argv[]);
+
+/* ---- Strings that outlive the call ----------------------------------------------------- */
+
+struct interned {
+  struct interned *next;
+  char text[];
+};
+static struct interned *interned_list;
+static size_t interned_count, interned_bytes;
+
+/* A copy of `text` valid for the life of the process; identical texts share one copy. */
+static uschar *keep(const char *text) {
+  for (struct interned *i = interned_list; i != NULL; i = i->next) {
+    if (strcmp(i->text, text) == 0) return (uschar *)i->text;
+  }
+  size_t len = strlen(text);
+  if (interned_count >= MAX_INTERNED || interned_bytes + len > MAX_INTERNED_BYTES) {
+    return (uschar *)"mtasts: too many distinct answers in this process (text not kept)";
+  }
+  struct interned *i = malloc(sizeof *i + len + 1);
+  if (i == NULL) return (uschar *)"mtasts: out of memory";
+  memcpy(i->text, text, len + 1);
+  i->next = interned_list;
+  interned_list = i;
+  interned_count++;
+  interned_bytes += len;
+  return (uschar *)i->text;
+}
+
+/* Formats a message into kept storage. */
+__attribute__((format(printf, 1, 2))) static uschar *keepf(const char *format, ...) {
+  char buf[2048];
+  va_list ap;
+  va_start(ap, format);
+  vsnprintf(buf, sizeof buf, format, ap);
+  va_end(ap);
+  return keep(buf);
+}
+
+/* The library's last error on this thread. */
+static const char *last_error(void) {
+  static char message[1024];
+  size_t needed = 0;
+  if (mtasts_last_error(message, sizeof message, &needed) != MTASTS_OK) return "(unknown)";
+  return message;
+}
+
+/* ---- Exim's log ------------------------------------------------------------------------ */
+
+typedef void log_write_fn(unsigned int selector, int flags, const char *format, ...);
+static log_write_fn *exim_log_write;
+
+/* The library's log messages go to Exim's main log (or stderr outside Exim). */
+static void on_log(void *userdata, mtasts_log_level level, const char *message, size_t len) {
+  (void)userdata;
+  const char *what = level <= MTASTS_LOG_ERROR ? "error" : level == MTASTS_LOG_WARN ? "warning"
+                                                                                    : "info";
+  if (exim_log_write != NULL) {
+    exim_log_write(0, LOG_MAIN, "mtasts %s: %.*s", what, (int)len, message);
+  } else {
+    fprintf(stderr, "mtasts %s: %.*s\n", what, (int)len, message);
+  }
+}
+
+/* ---- Configuration and the resolver ---------------------------------------------------- */
+
+static mtasts_resolver *resolver;
+static char resolver_config[4096]; /* the configuration file it was made from ("" for none) */
+
+static char *trim(char *s) {
+  while (*s == ' ' || *s == '\t') s++;
+  size_t n = strlen(s);
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+    s[--n] = '\0';
+  return s;
+}
+
+/*
+ * Applies the configuration file `path` (NULL: none) to `config` and picks the log level.
+ * Returns NULL, or a message saying what is wrong.
+ */
+static uschar *apply_config_file(const char *path, mtasts_config *config, uint32_t *log_level) {
+  bool cache_set = false;
+  if (path != NULL) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return keepf("mtasts: cannot read %s: %s", path, strerror(errno));
+    char line[1024];
+    int number = 0;
+    uschar *problem = NULL;
+    while (problem == NULL && fgets(line, sizeof line, f) != NULL) {
+      number++;
+      char *hash = strchr(line, '#');
+      if (hash != NULL) *hash = '\0';
+      char *text = trim(line);
+      if (*text == '\0') continue;
+      char *eq = strchr(text, '=');
+      if (eq == NULL) {
+        problem = keepf("mtasts: %s:%d: expected key = value", path, number);
+        break;
+      }
+      *eq = '\0';
+      char *key = trim(text), *value = trim(eq + 1);
+      mtasts_result rc = MTASTS_OK;
+      if (strcmp(key, "cache") == 0) {
+        rc = mtasts_config_set_cache(config, value);
+        cache_set = true;
+      } else if (strcmp(key, "nameserver") == 0) {
+        rc = mtasts_config_add_nameserver(config, value);
+      } else if (strcmp(key, "trust_roots") == 0) {
+        rc = mtasts_config_set_trust_roots(config, value);
+      } else if (strcmp(key, "fetch_timeout") == 0) {
+        rc = mtasts_config_set_fetch_timeout_ms(config, strtoull(value, NULL, 10) * 1000);
+      } else if (strcmp(key, "dns_timeout") == 0) {
+        rc = mtasts_config_set_dns_timeout_ms(config, strtoull(value, NULL, 10) * 1000);
+      } else if (strcmp(key, "policy_port") == 0) {
+        rc = mtasts_config_set_policy_port(config, (uint16_t)strtoul(value, NULL, 10));
+      } else if (strcmp(key, "log_level") == 0) {
+        static const char *levels[] = {"off", "error", "warn", "info", "debug"};
+        *log_level = 99;
+        for (uint32_t l = 0; l < 5; l++) {
+          if (strcmp(value, levels[l]) == 0) *log_level = l;
+        }
+        if (*log_level == 99) problem = keepf("mtasts: %s:%d: unknown log_level", path, number);
+      } else {
+        problem = keepf("mtasts: %s:%d: unknown key %s", path, number, key);
+      }
+      if (rc != MTASTS_OK) problem = keepf("mtasts: %s:%d: %s", path, number, last_error());
+    }
+    fclose(f);
+    if (problem != NULL) return problem;
+  }
+  if (!cache_set && mtasts_config_set_cache(config, DEFAULT_CACHE) != MTASTS_OK) {
+    return keepf("mtasts: %s", last_error());
+  }
+  return NULL;
+}
+
+/*
+ * The resolver for configuration file `path` (NULL: the default one). Sets *problem and
+ * returns NULL when it cannot be made.
+ */
+static mtasts_resolver *get_resolver(const char *path, uschar **problem) {
+  if (path == NULL) {
+    const char *env = getenv("MTASTS_EXIM_CONFIG");
+    FILE *f = NULL;
+    if (env != NULL && *env != '\0') {
+      path = env;
+    } else if ((f = fopen(DEFAULT_CONFIG, "r")) != NULL) {
+      fclose(f);
+      path = DEFAULT_CONFIG;
+    }
+  }
+  const char *key = path != NULL ? path : "";
+  if (resolver != NULL && strcmp(resolver_config, key) == 0) return resolver;
+
+  if (strlen(key) >= sizeof resolver_config) {
+    *problem = keepf("mtasts: configuration file name too long: %s", key);
+    return NULL;
+  }
+  /* Exim exports log_write() to dlfunc modules; outside Exim it is not found. (The POSIX way
+   * to store a function pointer from dlsym.) */
+  if (exim_log_write == NULL) *(void **)(&exim_log_write) = dlsym(RTLD_DEFAULT, "log_write");
+  mtasts_config *config = NULL;
+  if (mtasts_config_new(&config) != MTASTS_OK) {
+    *problem = keepf("mtasts: %s", last_error());
+    return NULL;
+  }
+  uint32_t log_level = MTASTS_LOG_WARN;
+  *problem = apply_config_file(path, config, &log_level);
+  mtasts_resolver *made = NULL;
+  if (*problem == NULL && mtasts_resolver_new(config, &made) != MTASTS_OK) {
+    *problem = keepf("mtasts: %s", last_error());
+  }
+  mtasts_config_free(config);
+  if (made == NULL) return NULL;
+  mtasts_set_log_callback(on_log, NULL, log_level);
+
+  mtasts_resolver_free(resolver); /* another configuration file was used before */
+  resolver = made;
+  snprintf(resolver_config, sizeof resolver_config, "%s", key);
+  return resolver;
+}
+
+/* ---- The functions --------------------------------------------------------------------- */
+
+/*
+ * Checks argc (`needed` arguments plus an optional configuration file) and resolves the
+ * domain argv[0]. Returns OK with *out set (NULL for a domain that is not a host name, which
+ * has no policy), or the status to return with *yield set to the message.
+ */
+static int resolve(const char *function, uschar **yield, int argc, uschar *argv[], int needed,
+                   mtasts_resolution **out) {
+  *out = NULL;
+  if (argc < needed || argc > needed + 1) {
+    *yield = keepf("mtasts: %s takes %d argument%s and an optional configuration file, not %d",
+                   function, needed, needed == 1 ? "" : "s", argc);
+    return FAIL;
+  }
+  uschar *problem = NULL;
+  /* An empty configuration argument means "none given", so a macro may be left empty. */
+  const char *file = argc > needed && argv[needed][0] != '\0' ? (const char *)argv[needed] : NULL;
+  mtasts_resolver *r = get_resolver(file, &problem);
+  if (r == NULL) {
+    *yield = problem;
+    return DEFER;
+  }
+  mtasts_result rc = mtasts_resolver_resolve(r, (const char *)argv[0], out);
+  if (rc == MTASTS_OK || rc == MTASTS_INVALID_DOMAIN) return OK;
+  *yield = keepf("mtasts: %s: %s", function, last_error());
+  return rc == MTASTS_INVALID_PARAMETER ? FAIL : ERROR;
+}
+
+/*
+ * The verdict for MX host argv[1] under the policy of domain argv[0]. Returns OK with *kind
+ * set, or the status to return.
+ */
+static int verdict(const char *function, uschar **yield, int argc, uschar *argv[],
+                   mtasts_verdict_kind *kind) {
+  mtasts_resolution *res = NULL;
+  int status = resolve(function, yield, argc, argv, 2, &res);
+  *kind = MTASTS_VERDICT_NO_REQUIREMENT;
+  if (status != OK || res == NULL) return status;
+  mtasts_verdict *v = NULL;
+  bool requires_tls, may_use, reports;
+  mtasts_result rc = mtasts_verdict_for_mx(res, (const char *)argv[1], &v);
+  if (rc == MTASTS_OK) rc = mtasts_verdict_summary(v, kind, &requires_tls, &may_use, &reports);
+  if (rc != MTASTS_OK) {
+    *yield = keepf("mtasts: %s: %s", function, last_error());
+    status = rc == MTASTS_INVALID_PARAMETER ? FAIL : ERROR;
+  }
+  mtasts_verdict_free(v);
+  mtasts_resolution_free(res);
+  return status;
+}
+
+int sts_mode(uschar **yield, int argc, uschar *argv[]) {
+  mtasts_resolution *res = NULL;
+  int status = resolve("sts_mode", yield, argc, argv, 1, &res);
+  if (status != OK) return status;
+  mtasts_mode mode = MTASTS_MODE_NONE;
+  if (res != NULL) mtasts_resolution_mode(res, &mode);
+  mtasts_resolution_free(res);
+  /* mtasts_mode_str: static strings, valid for the life of the process. */
+  *yield = (uschar *)mtasts_mode_str(mode);
+  return OK;
+}
+
+int sts_mx_allowed(uschar **yield, int argc, uschar *argv[]) {
+  mtasts_verdict_kind kind;
+  int status = verdict("sts_mx_allowed", yield, argc, argv, &kind);
+  if (status == OK) *yield = (uschar *)(kind == MTASTS_VERDICT_SKIP ? "no" : "yes");
+  return status;
+}
+
+int sts_tls(uschar **yield, int argc, uschar *argv[]) {
+  mtasts_verdict_kind kind;
+  int status = verdict("sts_tls", yield, argc, argv, &kind);
+  if (status != OK) return status;
+  switch (kind) {
+    case MTASTS_VERDICT_REQUIRE_TLS:
+      *yield = (uschar *)"require-tls";
+      break;
+    case MTASTS_VERDICT_TESTING:
+      *yield = (uschar *)"testing";
+      break;
+    case MTASTS_VERDICT_SKIP:
+      *yield = (uschar *)"skip";
+      break;
+    default:
+      *yield = (uschar *)"no-requirement";
+      break;
+  }
+  return OK;
+}
+
+int sts_policy(uschar **yield, int argc, uschar *argv[]) {
+  mtasts_resolution *res = NULL;
+  int status = resolve("sts_policy", yield, argc, argv, 1, &res);
+  if (status != OK) return status;
+  if (res == NULL) {
+    *yield = (uschar *)"mode=none source=none (not a domain name)";
+    return OK;
+  }
+  char line[2048];
+  size_t used = 0;
+  mtasts_mode mode = MTASTS_MODE_NONE;
+  mtasts_source source = MTASTS_SOURCE_NONE;
+  bool has_policy = false;
+  mtasts_resolution_mode(res, &mode);
+  mtasts_resolution_source(res, &source);
+  mtasts_resolution_has_policy(res, &has_policy);
+  used += (size_t)snprintf(line, sizeof line, "mode=%s source=%s", mtasts_mode_str(mode),
+                           mtasts_source_str(source));
+  if (has_policy) {
+    const char *id = "";
+    uint32_t max_age = 0;
+    size_t count = 0;
+    mtasts_resolution_policy_id(res, &id);
+    mtasts_resolution_max_age(res, &max_age);
+    mtasts_resolution_mx_count(res, &count);
+    used += (size_t)snprintf(line + used, sizeof line - used, " id=%s max_age=%u mx=", id,
+                             (unsigned)max_age);
+    for (size_t i = 0; i < count && used < sizeof line; i++) {
+      const char *pattern = "";
+      mtasts_resolution_mx_get(res, i, &pattern);
+      used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", i > 0 ? "," : "",
+                               pattern);
+    }
+  }
+  mtasts_result code = MTASTS_OK;
+  const char *result_type = NULL, *reason = NULL;
+  mtasts_resolution_failure(res, &code, &result_type, &reason);
+  if (code != MTASTS_OK && used < sizeof line) {
+    snprintf(line + used, sizeof line - used, " failure=%s (%s)",
+             result_type != NULL ? result_type : "-", reason);
+  }
+  mtasts_resolution_free(res);
+  *yield = keep(line);
+  return OK;
+}

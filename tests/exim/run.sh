@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Loads the mtasts ${dlfunc} module into a real Exim (Debian's exim4-daemon-heavy) and checks
+# the answers of its functions for test-world domains, with `exim -be` and a configuration of
+# our own (-C) that includes the shipped snippet examples/c/exim/mtasts.conf.
+#
+#   tests/exim/run.sh MODULE.so DNS_ADDR CA_PEM POLICY_PORT [SNIPPET]
+#
+# SNIPPET defaults to examples/c/exim/mtasts.conf (`make install-exim` installs it as
+# PREFIX/share/mtasts/exim/mtasts.conf).
+# run by examples/c/run-tests.sh with a running mtasts-testworld. Prints one line per check
+# and "N passed, N failed"; exit status 0 when nothing failed.
+set -euo pipefail
+
+module=$1 dns=$2 ca=$3 port=$4
+here=$(cd "$(dirname "$0")" && pwd)
+snippet=${5:-$(cd "$here/../../examples/c/exim" && pwd)/mtasts.conf}
+exim=$(command -v exim4 || command -v exim || true)
+if [ -z "$exim" ]; then
+  echo "exim: not installed (scripts/install-deps installs exim4-daemon-heavy)" >&2
+  exit 1
+fi
+
+work=$(mktemp -d /tmp/mtasts-exim.XXXXXX)
+trap '[ -n "${KEEP_WORK-}" ] || rm -rf "$work"' EXIT
+mkdir -p "$work/spool" "$work/log"
+# Exim may run the expansions as its own user: everything it reads must be readable.
+chmod 755 "$work" "$work/spool" "$work/log"
+
+# The module's configuration: the test world's DNS server, CA and HTTPS port.
+cat > "$work/mtasts.conf" <<EOF
+# mtasts_exim.so configuration for the test
+nameserver = $dns
+trust_roots = $ca
+policy_port = $port
+cache = memory
+fetch_timeout = 10
+dns_timeout = 5
+log_level = warn
+EOF
+
+# A minimal Exim configuration: the snippet in the transports section, a router using it.
+cat > "$work/exim.conf" <<EOF
+primary_hostname = exim-test.mtasts.invalid
+spool_directory = $work/spool
+log_file_path = $work/log/%slog
+keep_environment =
+domainlist local_domains = exim-test.mtasts.invalid
+MTASTS_SO = $module
+MTASTS_CONF = $work/mtasts.conf
+
+begin routers
+dnslookup:
+  driver = dnslookup
+  domains = ! +local_domains
+  transport = remote_smtp_mtasts
+  no_more
+
+begin transports
+.include $snippet
+EOF
+chmod 644 "$work/exim.conf" "$work/mtasts.conf"
+
+passed=0 failed=0
+check() { # check NAME WANT GOT
+  if [ "$2" = "$3" ]; then
+    passed=$((passed + 1))
+    echo "ok    $1"
+  else
+    failed=$((failed + 1))
+    echo "FAIL  $1: want [$2], got [$3]"
+  fi
+}
+
+# The shipped snippet is a valid Exim configuration, and the transport has its options.
+if "$exim" -C "$work/exim.conf" -bV > "$work/bV.txt" 2>&1; then bv=ok; else bv=failed; fi
+check "exim -bV accepts the configuration with the snippet" ok "$bv"
+[ "$bv" = ok ] || cat "$work/bV.txt"
+transport=$("$exim" -C "$work/exim.conf" -bP transport remote_smtp_mtasts 2>&1 || true)
+for option in "multi_domain" "tls_tempfail_tryclear" "tls_sni = \$host" "hosts_require_tls = \${if eq"; do
+  case "$transport" in
+    *"$option"*) check "transport option: $option" yes yes ;;
+    *) check "transport option: $option" yes "missing" ;;
+  esac
+done
+[[ "$transport" == *"no_multi_domain"* ]] && md=no || md=yes
+check "multi_domain = false" no "$md"
+
+# Expands each line of stdin with exim -be; prints one result per line ("> " removed). Log
+# lines Exim writes to stderr (when it cannot write its log files) are kept apart.
+expand() {
+  "$exim" -C "$work/exim.conf" -be 2>> "$work/stderr.txt" | sed -n 's/^> //p'
+}
+
+so=$module
+call() { # call FUNCTION ARG... : the ${dlfunc} expansion with the test configuration
+  local f=$1
+  shift
+  local args=""
+  for a in "$@"; do args="$args{$a}"; done
+  printf '${dlfunc{%s}{%s}%s{%s}}\n' "$so" "$f" "$args" "$work/mtasts.conf"
+}
+
+# All expansions run in one Exim process: its first lookups fetch, later ones use the cache.
+cases=(
+  "S-01 mode (enforce)|enforce|$(call sts_mode s01.mtasts.test)"
+  "S-02 mode (no policy)|none|$(call sts_mode s02.mtasts.test)"
+  "S-22 mode (mode: none policy)|none|$(call sts_mode s22.mtasts.test)"
+  "S-10 mode (fetch failed: as if no policy)|none|$(call sts_mode s10.mtasts.test)"
+  "S-25 mode (IDN, any case, trailing dot)|enforce|$(call sts_mode Bücher.MTASTS.test.)"
+  "address literal: no policy|none|$(call sts_mode '[192.0.2.1]')"
+  "S-50 MX allowed|yes|$(call sts_mx_allowed s01.mtasts.test mail.example.com)"
+  "S-51 MX allowed (case, trailing dot)|yes|$(call sts_mx_allowed s01.mtasts.test MAIL.Example.COM.)"
+  "S-52 MX allowed (wildcard)|yes|$(call sts_mx_allowed s01.mtasts.test mx1.example.net)"
+  "S-53 MX not allowed (two labels under the wildcard)|no|$(call sts_mx_allowed s01.mtasts.test a.mx1.example.net)"
+  "S-55 MX not allowed|no|$(call sts_mx_allowed s01.mtasts.test evil.com)"
+  "S-64 MX allowed without a policy|yes|$(call sts_mx_allowed s02.mtasts.test evil.com)"
+  "S-50 TLS requirement|require-tls|$(call sts_tls s01.mtasts.test mail.example.com)"
+  "S-55 TLS requirement of a foreign MX|skip|$(call sts_tls s01.mtasts.test evil.com)"
+  "S-64 TLS requirement without a policy|no-requirement|$(call sts_tls s02.mtasts.test mail.example.com)"
+  "S-01 policy line|mode=enforce source=cache id=20240101T000000 max_age=86400 mx=mail.example.com,*.example.net|$(call sts_policy s01.mtasts.test)"
+  "S-10 policy line (the failure text varies: checked up to it)|prefix:mode=none source=unavailable failure=sts-policy-fetch-error (|$(call sts_policy s10.mtasts.test)"
+  "wrong argument count fails the expansion|Failed: mtasts: sts_mx_allowed takes 2 arguments and an optional configuration file, not 1|\${dlfunc{$so}{sts_mx_allowed}{s01.mtasts.test}}"
+  "unreadable configuration defers|Failed: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory|\${dlfunc{$so}{sts_mode}{s01.mtasts.test}{/nonexistent/mtasts.conf}}"
+)
+# The snippet's own macros, with $domain and $host given values.
+macro() { "$exim" -C "$work/exim.conf" -bP macro "$1" | sed "s/^$1=//"; }
+refuse=$(macro MTASTS_REFUSE_MX)
+require=$(macro MTASTS_REQUIRE_TLS)
+with() { # with DOMAIN HOST TEXT: TEXT with $domain and $host replaced
+  local text=$3
+  text=${text//\$domain/$1}
+  printf '%s' "${text//\$host/$2}"
+}
+cases+=(
+  "snippet: tcp:connect refused for a foreign MX|MTA-STS: evil.com is not an MX host of the policy of s01.mtasts.test|$(with s01.mtasts.test evil.com "$refuse")"
+  "snippet: tcp:connect allowed for a policy MX|<empty>|$(with s01.mtasts.test mail.example.com "$refuse")x"
+  "snippet: TLS required for a policy MX|*|$(with s01.mtasts.test mail.example.com "$require")"
+  "snippet: no TLS requirement without a policy|<empty>|$(with s02.mtasts.test mail.example.com "$require")x"
+)
+
+input=$work/input.txt
+: > "$input"
+for c in "${cases[@]}"; do
+  printf '%s\n' "${c##*|}" >> "$input"
+done
+mapfile -t results < <(expand < "$input")
+i=0
+for c in "${cases[@]}"; do
+  name=${c%%|*}
+  rest=${c#*|}
+  want=${rest%%|*}
+  got=${results[$i]-<missing>}
+  # Cases ending in "x" check for an empty expansion ("x" alone).
+  [ "$got" = "x" ] && got="<empty>"
+  [ "$want" = "<empty>" ] && [ "$got" = "" ] && got="<empty>"
+  if [[ "$want" == prefix:* ]]; then
+    want=${want#prefix:}
+    [[ "$got" == "$want"* ]] && got=$want
+  fi
+  check "$name" "$want" "$got"
+  i=$((i + 1))
+done
+
+# The library's warnings reach Exim's main log through the log callback (Exim writes its log to
+# stderr instead when the log directory is not writable by the user it runs as).
+if grep -qs "mtasts warning: s10.mtasts.test" "$work/log/mainlog" "$work/stderr.txt"; then
+  lg=yes
+else
+  lg=no
+fi
+check "library warnings in Exim's main log" yes "$lg"
+
+echo "exim: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
