@@ -76,7 +76,9 @@ if "$exim" -C "$work/exim.conf" -bV > "$work/bV.txt" 2>&1; then bv=ok; else bv=f
 check "exim -bV accepts the configuration with the snippet" ok "$bv"
 [ "$bv" = ok ] || cat "$work/bV.txt"
 transport=$("$exim" -C "$work/exim.conf" -bP transport remote_smtp_mtasts 2>&1 || true)
-for option in "multi_domain" "tls_tempfail_tryclear" "tls_sni = \$host" "hosts_require_tls = \${if eq"; do
+for option in "multi_domain" "tls_tempfail_tryclear" "tls_sni = \$host" "hosts_require_tls = \${if eq" \
+  "port = \${if eq{\${dlfunc{$module}{sts_mode}" "{tcp:connect}" "{tls:cert}" \
+  "{subj_altname,dns}{\$tls_out_peercert}"; do
   case "$transport" in
     *"$option"*) check "transport option: $option" yes yes ;;
     *) check "transport option: $option" yes "missing" ;;
@@ -126,9 +128,13 @@ cases=(
 macro() { "$exim" -C "$work/exim.conf" -bP macro "$1" | sed "s/^$1=//"; }
 refuse=$(macro MTASTS_REFUSE_MX)
 require=$(macro MTASTS_REQUIRE_TLS)
-with() { # with DOMAIN HOST TEXT: TEXT with $domain and $host replaced
+refuse_cert=$(macro MTASTS_REFUSE_CERT)
+# The transport's port option: its expansion calls the module (fail closed).
+port_option=$(printf '%s\n' "$transport" | sed -n 's/^port = //p')
+with() { # with DOMAIN HOST TEXT [DEPTH]: TEXT with $domain, $host (and $event_data) replaced
   local text=$3
   text=${text//\$domain/$1}
+  text=${text//\$event_data/${4-}}
   printf '%s' "${text//\$host/$2}"
 }
 cases+=(
@@ -136,6 +142,12 @@ cases+=(
   "snippet: tcp:connect allowed for a policy MX|<empty>|$(with s01.mtasts.test mail.example.com "$refuse")x"
   "snippet: TLS required for a policy MX|*|$(with s01.mtasts.test mail.example.com "$require")"
   "snippet: no TLS requirement without a policy|<empty>|$(with s02.mtasts.test mail.example.com "$require")x"
+  "snippet: port 25 once the module answers for the domain|25|$(with s01.mtasts.test "" "$port_option")"
+  "snippet: port fails to expand (delivery deferred) when the module cannot be loaded|Failed: dlopen \"/nonexistent/mtasts_exim.so\" failed: /nonexistent/mtasts_exim.so: cannot open shared object file: No such file or directory|$(with s01.mtasts.test "" "${port_option//$module//nonexistent/mtasts_exim.so}")"
+  "snippet: port fails to expand (delivery deferred) when the module cannot answer|Failed: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory|$(with s01.mtasts.test "" "${port_option//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
+  "snippet: tls:cert refuses a leaf it cannot inspect where TLS is required (fail closed)|MTA-STS: the certificate of mail.example.com has no DNS name in its subjectAltName (no CN fallback, RFC 8461 4.2)|$(with s01.mtasts.test mail.example.com "$refuse_cert" 0)"
+  "snippet: tls:cert leaves the chain above the leaf alone|<empty>|$(with s01.mtasts.test mail.example.com "$refuse_cert" 1)x"
+  "snippet: tls:cert leaves hosts without a TLS requirement alone|<empty>|$(with s02.mtasts.test mail.example.com "$refuse_cert" 0)x"
 )
 
 input=$work/input.txt
