@@ -94,5 +94,6 @@ test-realworld:
 	$(CARGO) build -p mtasts-cli --locked
 	$(MAKE) -s install install-exim PREFIX=$(CURDIR)/target/realworld FFI_PROFILE=debug
 	python3 tests/realworld/run --mtasts target/debug/mtasts \
+		$(if $(wildcard target/python-venv/bin/python),--python target/python-venv/bin/python) \
 		--exim-module target/realworld/lib/mtasts/mtasts_exim.so \
 		--exim-snippet target/realworld/share/mtasts/exim/mtasts.conf
