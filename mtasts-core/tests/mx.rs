@@ -790,6 +790,27 @@ fn probe_handles_hostile_servers_within_the_deadline() {
     }
 }
 
+/// CVE-2011-0411: bytes the server (or an attacker on the path) sends after the `220` reply
+/// to STARTTLS must never be taken into the TLS session: the probe stops and fails.
+#[test]
+fn probe_refuses_bytes_injected_after_the_starttls_reply() {
+    let pki = Pki::new();
+    let server = SmtpServer::start(SmtpBehaviour::InjectAfterStarttls).unwrap();
+    let report = pki.probe_server(&server, "mail.example.com", Duration::from_secs(5));
+    assert!(report.starttls_offered);
+    assert!(
+        report.tls_version.is_none(),
+        "no TLS session was started: {report:#?}"
+    );
+    let f = failure_of(&report);
+    assert_eq!(f.reason_code(), "tls-handshake-failed", "{f}");
+    assert!(
+        f.detail().contains("after its 220 reply to STARTTLS"),
+        "{f}"
+    );
+    assert_eq!(server.tls_handshakes(), 0);
+}
+
 #[test]
 fn probe_starttls_refused_is_starttls_not_supported() {
     let pki = Pki::new();
@@ -920,24 +941,25 @@ fn probe_checks_certificates_at_the_time_given() {
     assert_eq!(report.chain.len(), 2);
 }
 
-/// The probe's timing against a loopback MX (reported in the closing note).
+/// Twenty probes in a row against one loopback MX.
 #[test]
-fn probe_timing_against_a_loopback_mx() {
+fn repeated_probes_all_pass_with_consistent_timings() {
+    // The probe's speed is measured by the `probe_loopback` benchmark; here, its behaviour:
+    // every one of 20 probes passes, and each phase's timestamp lies within the total.
     let pki = Pki::new();
     let id = pki.issue(CertSpec::dns(["mail.example.com"]));
     let server = SmtpServer::start(SmtpBehaviour::Starttls(id)).unwrap();
-    let mut totals = Vec::new();
     for _ in 0..20 {
         let report = pki.probe_server(&server, "mail.example.com", Duration::from_secs(5));
         assert_eq!(report.outcome, ProbeOutcome::Pass);
-        totals.push(report.timings.total);
+        let t = &report.timings;
+        let phases = [t.connected, t.banner, t.starttls, t.handshake];
+        assert!(phases.iter().all(Option::is_some), "{t:?}");
+        assert!(
+            phases.windows(2).all(|w| w[0] <= w[1]),
+            "phases in order: {t:?}"
+        );
+        assert!(phases.iter().flatten().all(|p| *p <= t.total), "{t:?}");
     }
-    totals.sort();
-    let median = totals[totals.len() / 2];
-    eprintln!(
-        "probe against a loopback MX: median {median:?}, min {:?}, max {:?} (20 runs)",
-        totals[0],
-        totals[totals.len() - 1]
-    );
-    assert!(median < Duration::from_secs(1));
+    assert_eq!(server.tls_handshakes(), 20);
 }

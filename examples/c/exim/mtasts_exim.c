@@ -8,6 +8,11 @@
  *   ${dlfunc{...}{sts_tls}{$domain}{$host}}
  *       what the policy requires of the MX host: "require-tls" (STARTTLS, TLS 1.2+, a
  *       certificate valid for $host), "testing", "no-requirement" or "skip" (do not use it)
+ *   ${dlfunc{...}{sts_tls_or_error}{$domain}{$host}}
+ *       as sts_tls, but never fails the expansion: when the module cannot answer (or is called
+ *       wrongly) it returns "error: " and the reason (also written to the main log). For
+ *       options whose failed expansion Exim ignores (host lists such as hosts_require_tls,
+ *       event_action), so that the caller can fail closed on "error"
  *   ${dlfunc{...}{sts_policy}{$domain}}
  *       a one-line description for logs: mode, source, id, max_age, mx patterns, failure
  *
@@ -78,7 +83,23 @@ typedef unsigned char uschar;
 EXPORT int sts_mode(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_mx_allowed(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_tls(uschar **yield, int argc, uschar *argv[]);
-EXPORT int sts_policy(uschar **yield, int argc, uschar *argv[]);
+EXPORT int sts_tls_or_error(uschar **yield, int argc, uschar *argv[]);
+EXPORT int sts_tls_or_error(uschar **yield, int argc, uschar *argv[]) {
+  if (sts_tls(yield, argc, argv) == OK) return OK;
+  /* An answer for every failure (DEFER, ERROR, FAIL): Exim ignores failed expansions of host
+   * lists and of event_action, which would make the caller fail open. */
+  const char *reason = *yield != NULL ? (const char *)*yield : "mtasts: (no message)";
+  if (exim_log_write == NULL) *(void **)(&exim_log_write) = dlsym(RTLD_DEFAULT, "log_write");
+  if (exim_log_write != NULL) {
+    exim_log_write(0, LOG_MAIN, "mtasts error: sts_tls_or_error: %s", reason);
+  } else {
+    fprintf(stderr, "mtasts error: sts_tls_or_error: %s\n", reason);
+  }
+  *yield = keepf("error: %s", reason);
+  return OK;
+}
+
+int sts_policy(uschar **yield, int argc, uschar *argv[]);
 
 /* ---- Strings that outlive the call ----------------------------------------------------- */
 
@@ -351,6 +372,21 @@ int sts_tls(uschar **yield, int argc, uschar *argv[]) {
       *yield = (uschar *)"no-requirement";
       break;
   }
+  return OK;
+}
+
+int sts_tls_or_error(uschar **yield, int argc, uschar *argv[]) {
+  if (sts_tls(yield, argc, argv) == OK) return OK;
+  /* An answer for every failure (DEFER, ERROR, FAIL): Exim ignores failed expansions of host
+   * lists and of event_action, which would make the caller fail open. */
+  const char *reason = *yield != NULL ? (const char *)*yield : "mtasts: (no message)";
+  if (exim_log_write == NULL) *(void **)(&exim_log_write) = dlsym(RTLD_DEFAULT, "log_write");
+  if (exim_log_write != NULL) {
+    exim_log_write(0, LOG_MAIN, "mtasts error: sts_tls_or_error: %s", reason);
+  } else {
+    fprintf(stderr, "mtasts error: sts_tls_or_error: %s\n", reason);
+  }
+  *yield = keepf("error: %s", reason);
   return OK;
 }
 

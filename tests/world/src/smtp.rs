@@ -60,6 +60,10 @@ pub enum SmtpBehaviour {
     /// STARTTLS is advertised and accepted, then the server never answers the ClientHello
     /// (a TLS handshake that can only end at the client's deadline).
     StallAfterStarttls,
+    /// STARTTLS is advertised; the `220` reply to it comes in one write with an extra
+    /// `250` line, as an attacker on the path would inject it (CVE-2011-0411), then the
+    /// server waits. A client must not carry those bytes into the TLS session.
+    InjectAfterStarttls,
     /// Accepts the connection and never says anything (no banner).
     NoBanner,
     /// Sends `220-` and then `x` forever, never ending the line.
@@ -80,6 +84,7 @@ impl fmt::Debug for SmtpBehaviour {
             SmtpBehaviour::RefuseStarttls => "RefuseStarttls",
             SmtpBehaviour::Tls10Only => "Tls10Only",
             SmtpBehaviour::StallAfterStarttls => "StallAfterStarttls",
+            SmtpBehaviour::InjectAfterStarttls => "InjectAfterStarttls",
             SmtpBehaviour::NoBanner => "NoBanner",
             SmtpBehaviour::EndlessLine => "EndlessLine",
             SmtpBehaviour::EndlessReply => "EndlessReply",
@@ -97,6 +102,7 @@ impl SmtpBehaviour {
                 | SmtpBehaviour::RefuseStarttls
                 | SmtpBehaviour::Tls10Only
                 | SmtpBehaviour::StallAfterStarttls
+                | SmtpBehaviour::InjectAfterStarttls
         )
     }
 }
@@ -321,6 +327,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
             }
         }
         SmtpBehaviour::Starttls(_)
+        | SmtpBehaviour::InjectAfterStarttls
         | SmtpBehaviour::NoStarttls
         | SmtpBehaviour::RefuseStarttls
         | SmtpBehaviour::Tls10Only
@@ -368,7 +375,9 @@ fn dialogue(mut stream: TcpStream, shared: &Shared) {
             tls10_server_hello(&mut stream);
             drain(&mut stream, shared);
         }
-        (SmtpBehaviour::StallAfterStarttls, _) => drain(&mut stream, shared),
+        (SmtpBehaviour::StallAfterStarttls | SmtpBehaviour::InjectAfterStarttls, _) => {
+            drain(&mut stream, shared)
+        }
         _ => {}
     }
 }
@@ -445,6 +454,10 @@ fn reply(verb: &str, arg: &str, behaviour: &SmtpBehaviour, phase: Phase) -> (Str
             SmtpBehaviour::RefuseStarttls => (
                 "454 4.7.0 TLS not available due to temporary reason\r\n".into(),
                 None,
+            ),
+            SmtpBehaviour::InjectAfterStarttls => (
+                "220 2.0.0 ready to start TLS\r\n250 2.0.0 injected before TLS\r\n".into(),
+                Some(Next::StartTls),
             ),
             _ => ("502 5.5.1 command not implemented\r\n".into(), None),
         },
