@@ -76,7 +76,7 @@ if "$exim" -C "$work/exim.conf" -bV > "$work/bV.txt" 2>&1; then bv=ok; else bv=f
 check "exim -bV accepts the configuration with the snippet" ok "$bv"
 [ "$bv" = ok ] || cat "$work/bV.txt"
 transport=$("$exim" -C "$work/exim.conf" -bP transport remote_smtp_mtasts 2>&1 || true)
-for option in "multi_domain" "tls_tempfail_tryclear" "tls_sni = \$host" "hosts_require_tls = \${if eq" \
+for option in "multi_domain" "tls_tempfail_tryclear" "tls_sni = \$host" "hosts_require_tls = \${if inlist{\${dlfunc{$module}{sts_tls_or_error}" \
   "port = \${if eq{\${dlfunc{$module}{sts_mode}" "{tcp:connect}" "{tls:cert}" \
   "{subj_altname,dns}{\$tls_out_peercert}"; do
   case "$transport" in
@@ -121,6 +121,12 @@ cases=(
   "S-64 TLS requirement without a policy|no-requirement|$(call sts_tls s02.mtasts.test mail.example.com)"
   "S-01 policy line|mode=enforce source=cache id=20240101T000000 max_age=86400 mx=mail.example.com,*.example.net|$(call sts_policy s01.mtasts.test)"
   "S-10 policy line (the failure text varies: checked up to it)|prefix:mode=none source=unavailable failure=sts-policy-fetch-error (|$(call sts_policy s10.mtasts.test)"
+  "sts_tls_or_error answers like sts_tls|require-tls|$(call sts_tls_or_error s01.mtasts.test mail.example.com)"
+  "sts_tls_or_error: skip for a foreign MX|skip|$(call sts_tls_or_error s01.mtasts.test evil.com)"
+  "sts_tls fails the expansion for a host name that is not UTF-8|prefix:Failed: mtasts: sts_tls: |$(call sts_tls s01.mtasts.test $'mail\xff.example.com')"
+  "sts_tls_or_error answers error for a host name that is not UTF-8 (never fails)|prefix:error: mtasts: sts_tls: |$(call sts_tls_or_error s01.mtasts.test $'mail\xff.example.com')"
+  "sts_tls_or_error answers error for a wrong argument count|error: mtasts: sts_tls takes 2 arguments and an optional configuration file, not 1|\${dlfunc{$so}{sts_tls_or_error}{s01.mtasts.test}}"
+  "sts_tls_or_error answers error when the module cannot answer|error: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory|\${dlfunc{$so}{sts_tls_or_error}{s01.mtasts.test}{mail.example.com}{/nonexistent/mtasts.conf}}"
   "wrong argument count fails the expansion|Failed: mtasts: sts_mx_allowed takes 2 arguments and an optional configuration file, not 1|\${dlfunc{$so}{sts_mx_allowed}{s01.mtasts.test}}"
   "unreadable configuration defers|Failed: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory|\${dlfunc{$so}{sts_mode}{s01.mtasts.test}{/nonexistent/mtasts.conf}}"
 )
@@ -145,6 +151,10 @@ cases+=(
   "snippet: port 25 once the module answers for the domain|25|$(with s01.mtasts.test "" "$port_option")"
   "snippet: port fails to expand (delivery deferred) when the module cannot be loaded|Failed: dlopen \"/nonexistent/mtasts_exim.so\" failed: /nonexistent/mtasts_exim.so: cannot open shared object file: No such file or directory|$(with s01.mtasts.test "" "${port_option//$module//nonexistent/mtasts_exim.so}")"
   "snippet: port fails to expand (delivery deferred) when the module cannot answer|Failed: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory|$(with s01.mtasts.test "" "${port_option//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
+  "snippet: tcp:connect refuses a host the module cannot answer for (fail closed)|MTA-STS: cannot tell what the policy of s01.mtasts.test requires of mail.example.com: error: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory|$(with s01.mtasts.test mail.example.com "${refuse//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
+  "snippet: tcp:connect refuses a host name the module rejects (fail closed)|prefix:MTA-STS: cannot tell what the policy of s01.mtasts.test requires of mail|$(with s01.mtasts.test $'mail\xff.example.com' "$refuse")"
+  "snippet: TLS required for a host the module cannot answer for, even without a policy (fail closed)|*|$(with s02.mtasts.test mail.example.com "${require//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
+  "snippet: tls:cert refuses a leaf without SAN of a host the module cannot answer for|MTA-STS: the certificate of mail.example.com has no DNS name in its subjectAltName (no CN fallback, RFC 8461 4.2)|$(with s02.mtasts.test mail.example.com "${refuse_cert//$work\/mtasts.conf//nonexistent/mtasts.conf}" 0)"
   "snippet: tls:cert refuses a leaf it cannot inspect where TLS is required (fail closed)|MTA-STS: the certificate of mail.example.com has no DNS name in its subjectAltName (no CN fallback, RFC 8461 4.2)|$(with s01.mtasts.test mail.example.com "$refuse_cert" 0)"
   "snippet: tls:cert leaves the chain above the leaf alone|<empty>|$(with s01.mtasts.test mail.example.com "$refuse_cert" 1)x"
   "snippet: tls:cert leaves hosts without a TLS requirement alone|<empty>|$(with s02.mtasts.test mail.example.com "$refuse_cert" 0)x"

@@ -84,22 +84,7 @@ EXPORT int sts_mode(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_mx_allowed(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_tls(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_tls_or_error(uschar **yield, int argc, uschar *argv[]);
-EXPORT int sts_tls_or_error(uschar **yield, int argc, uschar *argv[]) {
-  if (sts_tls(yield, argc, argv) == OK) return OK;
-  /* An answer for every failure (DEFER, ERROR, FAIL): Exim ignores failed expansions of host
-   * lists and of event_action, which would make the caller fail open. */
-  const char *reason = *yield != NULL ? (const char *)*yield : "mtasts: (no message)";
-  if (exim_log_write == NULL) *(void **)(&exim_log_write) = dlsym(RTLD_DEFAULT, "log_write");
-  if (exim_log_write != NULL) {
-    exim_log_write(0, LOG_MAIN, "mtasts error: sts_tls_or_error: %s", reason);
-  } else {
-    fprintf(stderr, "mtasts error: sts_tls_or_error: %s\n", reason);
-  }
-  *yield = keepf("error: %s", reason);
-  return OK;
-}
-
-int sts_policy(uschar **yield, int argc, uschar *argv[]);
+EXPORT int sts_policy(uschar **yield, int argc, uschar *argv[]);
 
 /* ---- Strings that outlive the call ----------------------------------------------------- */
 
