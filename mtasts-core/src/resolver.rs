@@ -318,17 +318,13 @@ impl Resolver {
         // One refresh per domain at a time (S-42); the others wait, then read its result.
         let _turn = self.inflight.wait_turn(domain, self.max_wait);
         let now = self.clock.now();
+        // A thread that waited finds the refresh it waited for in this process's layer: no
+        // shared-store read, and the same `Arc<CachedPolicy>` as the refreshing thread.
         if let Some(answer) = self.answer_from_cache(domain, now) {
             return answer;
         }
         // Read what the shared store holds now: another process may have refreshed it.
-        let entry = match self.store.reload(domain) {
-            Ok(entry) => entry,
-            Err(e) => {
-                log::warn!("{domain}: reading the policy cache failed, treating it as empty: {e}");
-                None
-            }
-        };
+        let entry = self.reload(domain);
         if let Some(answer) = entry.as_deref().and_then(|e| self.fresh_answer(e, now)) {
             return answer;
         }
@@ -340,13 +336,7 @@ impl Resolver {
     pub(crate) fn renew_domain(&self, domain: &Domain) -> Resolution {
         let _turn = self.inflight.wait_turn(domain, self.max_wait);
         let now = self.clock.now();
-        let entry = match self.store.reload(domain) {
-            Ok(entry) => entry,
-            Err(e) => {
-                log::warn!("{domain}: reading the policy cache failed: {e}");
-                None
-            }
-        };
+        let entry = self.reload(domain);
         self.refresh(domain, entry.as_deref(), now, true)
     }
 
@@ -355,14 +345,22 @@ impl Resolver {
         self.clock.now()
     }
 
+    /// The cached entry (this process's layer first); a failing store counts as empty.
     fn load(&self, domain: &Domain) -> Option<Arc<Entry>> {
-        match self.store.get(domain) {
-            Ok(entry) => entry,
-            Err(e) => {
-                log::warn!("{domain}: reading the policy cache failed, treating it as empty: {e}");
-                None
-            }
-        }
+        Self::or_empty(domain, self.store.get(domain))
+    }
+
+    /// The entry as the shared store holds it now ([`Store::reload`]); a failing store counts
+    /// as empty.
+    fn reload(&self, domain: &Domain) -> Option<Arc<Entry>> {
+        Self::or_empty(domain, self.store.reload(domain))
+    }
+
+    fn or_empty(domain: &Domain, read: Result<Option<Arc<Entry>>>) -> Option<Arc<Entry>> {
+        read.unwrap_or_else(|e| {
+            log::warn!("{domain}: reading the policy cache failed, treating it as empty: {e}");
+            None
+        })
     }
 
     fn save(&self, entry: Entry) {
