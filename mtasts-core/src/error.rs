@@ -237,16 +237,11 @@ impl fmt::Display for Error {
                 result_type,
                 reason,
                 retry_at,
-            } => {
-                let secs = retry_at
-                    .duration_since(SystemTime::now())
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
-                write!(
-                    f,
-                    "policy fetch failed recently ({result_type}: {reason}); next attempt in {secs} s"
-                )
-            }
+            } => write!(
+                f,
+                "policy fetch failed recently ({result_type}: {reason}); no new attempt before {}",
+                crate::clock::rfc3339(*retry_at)
+            ),
             Error::Config { reason } => write!(f, "configuration: {reason}"),
             Error::Cache { reason } => write!(f, "policy cache: {reason}"),
             Error::InvalidChain { reason } => write!(f, "invalid certificate chain: {reason}"),

@@ -298,11 +298,14 @@ fn classify(url: &str, error: ureq::Error, deadline: Duration) -> Error {
             other => fetch(format!("TLS handshake failed: {other}")),
         };
     }
-    match error {
-        ureq::Error::Timeout(_) => fetch(format!(
-            "no complete response within {} s",
+    let too_slow = || {
+        fetch(format!(
+            "no complete response within the {} s deadline",
             deadline.as_secs_f32()
-        )),
+        ))
+    };
+    match error {
+        ureq::Error::Timeout(_) => too_slow(),
         ureq::Error::BodyExceedsLimit(_) => {
             fetch(format!("body exceeds the {MAX_POLICY_SIZE}-byte limit"))
         }
@@ -310,10 +313,7 @@ fn classify(url: &str, error: ureq::Error, deadline: Duration) -> Error {
         ureq::Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
             fetch("connection refused".into())
         }
-        ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => fetch(format!(
-            "no complete response within {} s",
-            deadline.as_secs_f32()
-        )),
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => too_slow(),
         other => fetch(other.to_string()),
     }
 }

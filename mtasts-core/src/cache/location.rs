@@ -121,9 +121,14 @@ impl FromStr for CacheLocation {
                 if part.contains("://") {
                     return Err(bad("not a file path and not a redis:// URL"));
                 }
-                let path = part.strip_prefix("sqlite:").unwrap_or(part);
-                if path.is_empty() || part == "memory" {
+                if part == "memory" {
                     return Err(bad("`memory` cannot be combined with other layers"));
+                }
+                let path = part.strip_prefix("sqlite:").unwrap_or(part);
+                if path.is_empty() {
+                    return Err(bad(
+                        "`sqlite:` needs a file path, e.g. sqlite:/var/cache/mtasts/cache.db",
+                    ));
                 }
                 Ok(SharedCache::Sqlite(PathBuf::from(path)))
             })
@@ -172,17 +177,19 @@ mod tests {
                 SharedCache::Redis("redis://127.0.0.1:6379/2".into()),
             ])
         );
-        for bad in [
-            "",
-            "http://x",
-            "/a.db,,redis://x",
-            "memory,/a.db",
-            "sqlite:",
+        for (bad, why) in [
+            ("", "an empty layer"),
+            ("http://x", "not a file path"),
+            ("/a.db,,redis://x", "an empty layer"),
+            ("memory,/a.db", "cannot be combined"),
+            ("sqlite:", "needs a file path"),
         ] {
-            assert!(
-                matches!(bad.parse::<CacheLocation>(), Err(Error::Config { .. })),
-                "{bad:?}"
-            );
+            match bad.parse::<CacheLocation>() {
+                Err(Error::Config { reason }) => {
+                    assert!(reason.contains(why), "{bad:?}: {reason}")
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
         }
     }
 
