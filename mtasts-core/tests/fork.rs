@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mtasts_core::{Domain, Mode, Source};
 use mtasts_testworld::{DomainSpec, World};
@@ -42,25 +42,7 @@ fn forked_child_resolves(backend: Backend) {
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
 
-    // Bounded wait: a hang in the child fails the test instead of hanging it.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut status = 0;
-    loop {
-        // SAFETY: plain libc call on our own child's pid with a valid status pointer.
-        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if done == pid {
-            break;
-        }
-        if Instant::now() > deadline {
-            // SAFETY: as above.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            panic!("{backend:?}: the forked child hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = support::wait_child(pid, Duration::from_secs(60));
     assert!(
         libc::WIFEXITED(status),
         "{backend:?}: child died: status {status}"

@@ -5,6 +5,8 @@
 //! `redis-server` installed the tests fail and say to run `scripts/install-deps`.
 #![allow(unsafe_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::ErrorKind;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -654,24 +656,7 @@ fn a_forked_child_uses_its_own_connection() {
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut status = 0;
-    loop {
-        // SAFETY: plain libc call on our own child's pid with a valid status pointer.
-        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if done == pid {
-            break;
-        }
-        if Instant::now() > deadline {
-            // SAFETY: as above.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            panic!("the forked child hung");
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
+    let status = support::wait_child(pid, Duration::from_secs(30));
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "child failed: status {status}"

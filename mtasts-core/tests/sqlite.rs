@@ -7,6 +7,8 @@
 //! of its own, so no other test thread of the harness is inside SQLite when it forks.
 #![allow(unsafe_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mtasts_core::{Backoff, CachedPolicy, Domain, Entry, Error, ResultType, SqliteStore, Store};
+use support::wait_child;
 
 // ---- fixtures ---------------------------------------------------------------------------------
 
@@ -145,29 +148,6 @@ fn run_solo(test: &str) -> bool {
         "{test} did not run in its own process"
     );
     true
-}
-
-/// Waits for a forked child, killing it after `limit`; its wait status.
-fn wait_child(pid: libc::pid_t, limit: Duration) -> i32 {
-    let deadline = Instant::now() + limit;
-    let mut status = 0;
-    loop {
-        // SAFETY: plain libc call on our own child's pid with a valid status pointer.
-        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if done == pid {
-            return status;
-        }
-        assert!(done == 0, "waitpid failed");
-        if Instant::now() > deadline {
-            // SAFETY: as above.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            panic!("the forked child hung");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Forks; the child runs `body` and `_exit`s with its code (101 if it panicked).

@@ -1,10 +1,10 @@
 //! Shared fixture for the scenario tests: a resolver pointed at a hermetic test world.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unsafe_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mtasts_core::{
     CacheLocation, Config, Error, ManualClock, Resolution, Resolver, Source, TrustRoots,
@@ -214,5 +214,29 @@ pub fn check(id: &str, resolution: &Resolution, expect: &Expect) {
             raw.contains(text.as_str()),
             "{id}: raw policy {raw:?} lacks {text:?}"
         );
+    }
+}
+
+/// Waits for a forked child, killing it after `limit` (a hang fails the test instead of
+/// hanging it); returns its wait status.
+pub fn wait_child(pid: libc::pid_t, limit: Duration) -> i32 {
+    let deadline = Instant::now() + limit;
+    let mut status = 0;
+    loop {
+        // SAFETY: plain libc call on our own child's pid with a valid status pointer.
+        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if done == pid {
+            return status;
+        }
+        assert!(done == 0, "waitpid failed");
+        if Instant::now() > deadline {
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            panic!("the forked child hung");
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
