@@ -219,6 +219,14 @@ enum mtasts_source
    * deliver as if it had none, and report the failure (R-FETCH-12).
    */
   MTASTS_SOURCE_UNAVAILABLE = 4,
+  /**
+   * The shared policy cache could not be read and DNS and HTTPS gave no policy: whether a
+   * policy applies cannot be told. **Defer the message**; never deliver as if the domain
+   * had no policy. The resolution's failure is `MTASTS_CACHE`; `mtasts_resolution_mode()`,
+   * `mtasts_verdict_for_mx()` and `mtasts_mx_plan_from_hosts()` return `MTASTS_CACHE` for
+   * it (R-CACHE-7, fail closed).
+   */
+  MTASTS_SOURCE_CACHE_UNREADABLE = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -755,7 +763,9 @@ mtasts_result mtasts_resolution_source(const mtasts_resolution *resolution,
  * (R-APPLY-3).
  *
  * NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe. RFC 8461 §5.
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_CACHE` (whether a policy applies cannot be told: source
+ * `MTASTS_SOURCE_CACHE_UNREADABLE`; defer the message, `*mode_out` is not written) or
+ * `MTASTS_PANIC`. Thread-safe. RFC 8461 §5.
  */
 mtasts_result mtasts_resolution_mode(const mtasts_resolution *resolution,
                                      mtasts_mode *mode_out);
@@ -913,7 +923,7 @@ const char *mtasts_mode_str(uint32_t mode);
 
 /**
  * The name of a source: `"fetched"`, `"cache"`, `"cache-after-failure"`, `"none"`,
- * `"unavailable"` (as printed by `mtasts lookup`).
+ * `"unavailable"`, `"cache-unreadable"` (as printed by `mtasts lookup`).
  *
  * Returns a NUL-terminated string valid for the life of the process (never free it), or
  * NULL for a value that is not an `mtasts_source`. Thread-safe.
@@ -1191,8 +1201,9 @@ mtasts_result mtasts_mx_failure_strings(const mtasts_mx_failure *failure,
  * Ownership: `resolution` and `mx_host` are borrowed. On `MTASTS_OK`, `*verdict_out` is a new
  * handle the caller owns and frees with `mtasts_verdict_free()`; it does not depend on
  * `resolution`. NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8) or `MTASTS_PANIC`.
- * Thread-safe. RFC 8461 §4.1, §5.
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_CACHE` (whether a
+ * policy applies cannot be told, source `MTASTS_SOURCE_CACHE_UNREADABLE`: defer the message)
+ * or `MTASTS_PANIC`. Thread-safe. RFC 8461 §4.1, §5.
  */
 mtasts_result mtasts_verdict_for_mx(const mtasts_resolution *resolution,
                                     const char *mx_host,
@@ -1295,7 +1306,8 @@ mtasts_result mtasts_delivery_result(const mtasts_delivery *delivery,
  * caller owns and frees with `mtasts_mx_plan_free()`. NULL: `hosts` may be NULL only when
  * `hosts_len` is 0; no element of `hosts` may be NULL; `resolution` and `plan_out` must not be
  * NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`,
- * `MTASTS_INVALID_PARAMETER` (a host is not UTF-8) or `MTASTS_PANIC`. Thread-safe. RFC 8461
+ * `MTASTS_INVALID_PARAMETER` (a host is not UTF-8), `MTASTS_CACHE` (cannot tell, as for
+ * `mtasts_verdict_for_mx()`) or `MTASTS_PANIC`. Thread-safe. RFC 8461
  * §4.1, §5; RFC 5321 §5.1.
  */
 mtasts_result mtasts_mx_plan_from_hosts(const mtasts_resolution *resolution,

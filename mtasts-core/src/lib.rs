@@ -51,7 +51,7 @@ pub use domain::Domain;
 pub use error::{Error, Result, ResultType};
 pub use fetch::{HttpsFetcher, MAX_POLICY_SIZE, PolicyFetcher, TrustRoots};
 pub use mx::MxPattern;
-pub use policy::{MAX_AGE_LIMIT, Mode, Policy};
+pub use policy::{MAX_AGE_LIMIT, MAX_WARNINGS, Mode, Policy};
 pub use probe::{
     MAX_REPLY_LINE, MAX_REPLY_LINES, ProbeOptions, ProbeOutcome, ProbeReport, ProbeTimings,
     SMTP_PORT, probe, probe_addrs,
@@ -59,7 +59,8 @@ pub use probe::{
 pub use record::{Record, select_record};
 pub use refresh::{REFRESH_WINDOW, RefreshOptions, RefreshReport};
 pub use resolver::{
-    Config, FETCH_BACKOFF, MAX_RECHECK, MIN_RECHECK, Resolution, Resolver, ResolverBuilder, Source,
+    Config, DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK, MIN_RECHECK, Resolution, Resolver,
+    ResolverBuilder, Source,
 };
 pub use verdict::{Delivery, FailureReason, MxFailure, MxPlan, SkippedMx, UsableMx, Verdict};
 

@@ -76,8 +76,13 @@ impl Resolution {
     /// The `Verdict` for MX host `mx_host` under this resolution's policy: what MTA-STS
     /// requires of it before connecting. The name is normalised (case, trailing dot,
     /// Unicode); one that is not a host name matches no pattern.
-    fn verdict(&self, mx_host: &str) -> Verdict {
-        Verdict::new(mtasts_core::Verdict::for_mx(self.inner.policy(), mx_host))
+    ///
+    /// Raises `CacheError` when whether a policy applies cannot be told (`source` is
+    /// `Source.CACHE_UNREADABLE`): defer the message, never treat the domain as policy-less.
+    fn verdict(&self, mx_host: &str) -> PyResult<Verdict> {
+        mtasts_core::Verdict::for_resolution(&self.inner, mx_host)
+            .map(Verdict::new)
+            .map_err(|e| errors::to_py(&e))
     }
 
     /// Sorts out the domain's MX hosts under this resolution's policy: an `MxPlan` with the
