@@ -535,8 +535,9 @@ void mtasts_cert_verifier_free(mtasts_cert_verifier *verifier);
  * owns and frees with `mtasts_cert_check_free()`. NULL: `certs` and `cert_lens` may be NULL
  * only when `count` is 0; no certificate pointer may be NULL; `verifier`, `mx_host` and
  * `check_out` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_INVALID_DOMAIN`
- * (`mx_host` is not a host name), `MTASTS_INVALID_CHAIN` (no certificate) or `MTASTS_PANIC`.
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8, or `at_unix` after
+ * 9999-12-31), `MTASTS_INVALID_DOMAIN` (`mx_host` is not a host name), `MTASTS_INVALID_CHAIN`
+ * (no certificate) or `MTASTS_PANIC`.
  * Thread-safe. RFC 8461 §4.2 (R-CERT-2, R-CERT-3), RFC 6125.
  */
 mtasts_result mtasts_cert_verifier_check_der(const mtasts_cert_verifier *verifier,
@@ -556,8 +557,8 @@ mtasts_result mtasts_cert_verifier_check_der(const mtasts_cert_verifier *verifie
  * owns and frees with `mtasts_cert_check_free()`. NULL: `chain` may be NULL only when
  * `chain_len` is 0; `verifier`, `mx_host` and `check_out` must not be NULL. Returns
  * `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER`
- * (not UTF-8), `MTASTS_INVALID_DOMAIN`, `MTASTS_INVALID_CHAIN` (empty, bad PEM, not DER) or
- * `MTASTS_PANIC`. Thread-safe. RFC 8461 §4.2 (R-CERT-2, R-CERT-3).
+ * (not UTF-8, or `at_unix` after 9999-12-31), `MTASTS_INVALID_DOMAIN`, `MTASTS_INVALID_CHAIN`
+ * (empty, bad PEM, not DER) or `MTASTS_PANIC`. Thread-safe. RFC 8461 §4.2 (R-CERT-2, R-CERT-3).
  */
 mtasts_result mtasts_cert_verifier_check_encoded(const mtasts_cert_verifier *verifier,
                                                  const uint8_t *chain,
@@ -649,8 +650,8 @@ mtasts_result mtasts_config_set_cache(mtasts_config *config,
  * together (default 30000).
  *
  * NULL: `config` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (0) or `MTASTS_PANIC`. Thread-safe.
- * RFC 8461 §3.3 (R-FETCH-9).
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (0, or more than 600000) or
+ * `MTASTS_PANIC`. Thread-safe. RFC 8461 §3.3 (R-FETCH-9).
  */
 mtasts_result mtasts_config_set_fetch_timeout_ms(mtasts_config *config,
                                                  uint64_t timeout_ms);
@@ -659,7 +660,8 @@ mtasts_result mtasts_config_set_fetch_timeout_ms(mtasts_config *config,
  * Sets the deadline of one DNS lookup, in milliseconds (default 10000).
  *
  * NULL: `config` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (0) or `MTASTS_PANIC`. Thread-safe.
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (0, or more than 600000) or
+ * `MTASTS_PANIC`. Thread-safe.
  */
 mtasts_result mtasts_config_set_dns_timeout_ms(mtasts_config *config,
                                                uint64_t timeout_ms);
@@ -669,7 +671,8 @@ mtasts_result mtasts_config_set_dns_timeout_ms(mtasts_config *config,
  * default) uses the TXT record's TTL, clamped to [60 s, 3600 s].
  *
  * NULL: `config` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe. RFC 8461 §5.1 (R-CACHE-5).
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (more than 3600) or `MTASTS_PANIC`.
+ * Thread-safe. RFC 8461 §5.1 (R-CACHE-5).
  */
 mtasts_result mtasts_config_set_recheck_interval_s(mtasts_config *config,
                                                    uint64_t interval_s);

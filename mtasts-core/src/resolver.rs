@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::cache::{Backoff, CacheLocation, CachedPolicy, Entry, Store};
+use crate::cache::{Backoff, CacheLocation, CachedPolicy, Entry, MEMORY_ENTRIES, Store};
 use crate::clock::{Clock, SystemClock};
 use crate::dns::{DnsAnswer, DnsResolver, HickoryDns};
 use crate::domain::Domain;
@@ -58,6 +58,50 @@ pub struct Config {
     /// shared location (a SQLite file, Redis) so every process honours what one learnt
     /// (R-CACHE-7).
     pub cache: CacheLocation,
+    /// The most entries this process keeps in memory (the whole cache for `memory`, the
+    /// front layer of a shared cache otherwise); default [`MEMORY_ENTRIES`].
+    pub memory_entries: usize,
+}
+
+/// The longest deadline accepted for one fetch or one DNS lookup.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl Config {
+    /// Checks that every value is usable, so that no later arithmetic on it can overflow and
+    /// no operation can wait for ever: deadlines in (0, [`MAX_TIMEOUT`]], a fixed recheck
+    /// interval in (0, [`MAX_RECHECK`]] (a longer one would read as a forged entry, see
+    /// [`Entry::clamped`](crate::Entry::clamped)), at least one memory entry.
+    /// [`ResolverBuilder::build`] calls it.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting and its allowed range.
+    pub fn validate(&self) -> Result<()> {
+        check_duration("fetch_timeout", self.fetch_timeout, MAX_TIMEOUT)?;
+        check_duration("dns_timeout", self.dns_timeout, MAX_TIMEOUT)?;
+        if let Some(interval) = self.recheck_interval {
+            check_duration("recheck_interval", interval, MAX_RECHECK)?;
+        }
+        if self.memory_entries == 0 {
+            return Err(Error::Config {
+                reason: "memory_entries must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// [`Error::Config`] unless `value` is in (0, `max`].
+pub(crate) fn check_duration(name: &str, value: Duration, max: Duration) -> Result<()> {
+    if value.is_zero() || value > max {
+        return Err(Error::Config {
+            reason: format!(
+                "{name} {} s is out of range: it must be more than 0 and at most {} s",
+                value.as_secs_f64(),
+                max.as_secs()
+            ),
+        });
+    }
+    Ok(())
 }
 
 impl Default for Config {
@@ -70,6 +114,7 @@ impl Default for Config {
             recheck_interval: None,
             policy_port: None,
             cache: CacheLocation::Memory,
+            memory_entries: MEMORY_ENTRIES,
         }
     }
 }
@@ -237,10 +282,11 @@ impl ResolverBuilder {
         self
     }
 
-    /// Builds the resolver. Fails on an unusable configuration (no readable resolv.conf,
-    /// unreadable trust-root file).
+    /// Builds the resolver. Fails on an unusable configuration ([`Config::validate`], no
+    /// readable resolv.conf, unreadable trust-root file).
     pub fn build(self) -> Result<Resolver> {
         let config = self.config;
+        config.validate()?;
         let dns: Arc<dyn DnsResolver> = match self.dns {
             Some(dns) => dns,
             None if config.nameservers.is_empty() => {
@@ -270,7 +316,7 @@ impl ResolverBuilder {
             fetcher,
             store: match self.store {
                 Some(store) => store,
-                None => config.cache.open()?,
+                None => config.cache.open_with(config.memory_entries)?,
             },
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             recheck_interval: config.recheck_interval,

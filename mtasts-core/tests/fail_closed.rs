@@ -74,11 +74,18 @@ fn cached_in_sqlite() -> (World, std::path::PathBuf, std::path::PathBuf) {
 #[test]
 fn a_damaged_sqlite_page_is_cannot_tell_not_no_policy() {
     let (world, path, dir) = cached_in_sqlite();
-    damage_page(&path, 2); // the entries table
+    damage_page(&path, 2); // the entries table (its primary-key index, page 3, is intact)
     world.remove_policy_domain(DOMAIN); // the attacker: NXDOMAIN, no HTTPS
     let (fresh, _clock) = resolver_at(&world, &CacheLocation::sqlite(&path));
     let r = fresh.resolve(DOMAIN).unwrap();
     assert_cannot_tell(&r);
+    // A domain the intact index says is not cached: that read works, so "no policy" stands.
+    let r = fresh.resolve("uncached.mtasts.test").unwrap();
+    assert_eq!(r.source(), Source::NoPolicy, "{r:?}");
+    // With the index damaged too, no lookup can be answered from the file.
+    damage_page(&path, 3);
+    let (blind, _clock) = resolver_at(&world, &CacheLocation::sqlite(&path));
+    assert_cannot_tell(&blind.resolve("uncached.mtasts.test").unwrap());
     // Every lookup stays "cannot tell": nothing learnt while blind stands as an answer.
     assert_cannot_tell(&fresh.resolve(DOMAIN).unwrap());
     // A domain whose policy can be fetched is answered from DNS and HTTPS as usual.
@@ -484,4 +491,68 @@ fn tolerated_policy_problems_are_logged_once_at_fetch() {
         "loading from the cache logs nothing"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Issue 10 item 12, R-FETCH-9: the policy host's A/AAAA lookups are inside the fetch
+/// deadline. Both time out here; with a 4 s DNS deadline per lookup (8 s one after the other,
+/// before), the fetch still ends at its own 1 s deadline.
+#[test]
+fn the_policy_host_lookup_is_inside_the_fetch_deadline() {
+    let world = World::start().unwrap();
+    world.add_policy_domain(&DomainSpec::new(DOMAIN)).unwrap();
+    world
+        .zone()
+        .set_behaviour(&format!("mta-sts.{DOMAIN}"), Behaviour::Timeout);
+    let mut config = support::config(&world);
+    config.fetch_timeout = Duration::from_secs(1);
+    config.dns_timeout = Duration::from_secs(4);
+    let resolver = Resolver::new(config).unwrap();
+    let started = std::time::Instant::now();
+    let r = resolver.resolve(DOMAIN).unwrap();
+    let took = started.elapsed();
+    assert_eq!(r.source(), Source::Unavailable, "{r:?}");
+    assert_eq!(
+        r.failure().unwrap().result_type(),
+        Some(ResultType::StsPolicyFetchError)
+    );
+    // The TXT lookup answers at once; the fetch, host lookup included, gets 1 s.
+    assert!(took < Duration::from_millis(3500), "took {took:?}");
+}
+
+/// Issue 10 item 12: absurd durations are configuration errors, never a panic later.
+#[test]
+fn absurd_durations_are_refused_at_configuration() {
+    let world = World::start().unwrap();
+    type Setting = fn(&mut mtasts_core::Config);
+    let cases: [(&str, Setting); 5] = [
+        ("recheck_interval", |c| {
+            c.recheck_interval = Some(Duration::MAX)
+        }),
+        ("recheck_interval", |c| {
+            c.recheck_interval = Some(Duration::from_secs(86_400))
+        }),
+        ("fetch_timeout", |c| {
+            c.fetch_timeout = Duration::from_secs(u64::MAX)
+        }),
+        ("fetch_timeout", |c| c.fetch_timeout = Duration::ZERO),
+        ("dns_timeout", |c| {
+            c.dns_timeout = Duration::from_secs_f64(1e19)
+        }),
+    ];
+    for (name, set) in cases {
+        let mut config = support::config(&world);
+        set(&mut config);
+        let e = Resolver::new(config).unwrap_err();
+        assert_eq!(e.kind(), "config", "{name}: {e}");
+        assert!(e.to_string().contains(name), "{e}");
+    }
+    let e = mtasts_core::from_unix_seconds(u64::MAX).unwrap_err();
+    assert_eq!(e.kind(), "config");
+    let mut options = mtasts_core::ProbeOptions::default();
+    options.timeout = Duration::MAX;
+    assert!(options.validate().is_err());
+    let resolver = Resolver::new(support::config(&world)).unwrap();
+    let mut options = mtasts_core::RefreshOptions::default();
+    options.jitter = Duration::MAX;
+    assert_eq!(resolver.refresh_due(&options).unwrap_err().kind(), "config");
 }

@@ -28,10 +28,16 @@ pub struct LayeredStore {
 }
 
 impl LayeredStore {
-    /// Memory in front of `shared` (nearest first).
+    /// Memory (bounded to [`MEMORY_ENTRIES`](super::MEMORY_ENTRIES)) in front of `shared`
+    /// (nearest first).
     pub fn new(shared: Vec<Arc<dyn Store>>) -> LayeredStore {
+        LayeredStore::with_memory(shared, MemoryStore::new())
+    }
+
+    /// `front` (e.g. [`MemoryStore::with_capacity`]) in front of `shared` (nearest first).
+    pub fn with_memory(shared: Vec<Arc<dyn Store>>, front: MemoryStore) -> LayeredStore {
         LayeredStore {
-            front: MemoryStore::new(),
+            front,
             unreadable: shared.iter().map(|_| AtomicBool::new(false)).collect(),
             shared,
         }

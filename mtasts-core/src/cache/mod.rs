@@ -27,7 +27,7 @@ mod sqlite;
 
 pub use layered::LayeredStore;
 pub use location::{CacheLocation, SYSTEM_CACHE_PATH, SharedCache};
-pub use memory::MemoryStore;
+pub use memory::{MEMORY_ENTRIES, MemoryStore};
 pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 
