@@ -468,3 +468,34 @@ fn verify_cert_exit_statuses() {
     assert_eq!(report["result"], "pass");
     assert!(report["result_type"].is_null());
 }
+
+#[path = "golden_support.rs"]
+mod golden;
+
+/// Issue 11: `mtasts check --json` for a broken, a good, a deferring and a plain domain,
+/// pinned.
+#[test]
+fn check_json_is_the_golden_view() {
+    let setup = Setup::new();
+    let mut all = Vec::new();
+    for domain in [
+        "check.test",
+        "good.test",
+        "defer.test",
+        "plain.test",
+        "nowhere.test",
+    ] {
+        let (_, stdout) = setup.check(domain, true);
+        all.push(
+            serde_json::from_str::<Value>(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}")),
+        );
+    }
+    let mut value = Value::Array(all);
+    let ports = [
+        setup.world.https_port(),
+        setup.world.dns_addr().port(),
+        setup.servers[0].port(),
+    ];
+    golden::normalise(&mut value, &ports);
+    golden::check("check.json", &value);
+}

@@ -158,3 +158,19 @@ fn lookup_table_and_exit_status() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("/nonexistent/roots.pem"), "{stderr}");
 }
+
+#[path = "golden_support.rs"]
+mod golden;
+
+/// Issue 11: `mtasts lookup --json` over every domain of the test world, pinned.
+#[test]
+fn lookup_json_is_the_golden_view() {
+    let spec = WorldSpec::bundled().unwrap();
+    let world = World::from_spec(&spec).unwrap();
+    let mut args = vec!["lookup", "--json"];
+    args.extend(spec.domains.iter().map(|d| d.lookup_name()));
+    let out = mtasts(&world, &args);
+    let mut value: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    golden::normalise(&mut value, &[world.https_port(), world.dns_addr().port()]);
+    golden::check("lookup.json", &value);
+}
