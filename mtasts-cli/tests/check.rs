@@ -469,7 +469,6 @@ fn verify_cert_exit_statuses() {
     assert!(report["result_type"].is_null());
 }
 
-#[path = "golden_support.rs"]
 mod golden;
 
 /// Issue 11: `mtasts check --json` for a broken, a good, a deferring and a plain domain,

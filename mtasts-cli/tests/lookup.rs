@@ -159,7 +159,6 @@ fn lookup_table_and_exit_status() {
     assert!(stderr.contains("/nonexistent/roots.pem"), "{stderr}");
 }
 
-#[path = "golden_support.rs"]
 mod golden;
 
 /// Issue 11: `mtasts lookup --json` over every domain of the test world, pinned.

@@ -18,8 +18,8 @@ use webpki::{EndEntityCert, KeyUsage};
 
 use crate::domain::Domain;
 use crate::error::{Error, Result};
+use crate::failure::{FailureReason, MxFailure};
 use crate::fetch::TrustRoots;
-use crate::verdict::{FailureReason, MxFailure};
 
 /// The outcome of a certificate check: the chain is acceptable for the MX host, or it is not
 /// and [`MxFailure`] says why (R-CERT-2, R-CERT-3).

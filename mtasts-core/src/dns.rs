@@ -23,6 +23,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 
 use crate::error::{Error, Result};
+use crate::mx::MxRecord;
 
 /// The answer to one DNS question, keeping "the name has no such data" apart from failures.
 ///
@@ -66,15 +67,6 @@ impl<T> DnsAnswer<T> {
             DnsAnswer::NxDomain { ttl } | DnsAnswer::NoData { ttl } => *ttl,
         }
     }
-}
-
-/// One MX record: preference and exchange host (lowercase, no trailing dot).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MxRecord {
-    /// Lower is preferred (RFC 5321 §5.1).
-    pub preference: u16,
-    /// The MX host name as published (the record's data, not a CNAME target; R-MX-1).
-    pub exchange: String,
 }
 
 /// The DNS queries mtasts makes. Blocking; every call ends within the implementation's

@@ -32,39 +32,43 @@ mod display;
 mod dns;
 mod domain;
 mod error;
+mod failure;
 mod fetch;
 mod mx;
 mod policy;
 mod probe;
 mod record;
 mod refresh;
+mod resolution;
 mod resolver;
 mod verdict;
 
 pub use cache::{
-    Backoff, CacheLocation, CachedPolicy, Entry, LayeredStore, MEMORY_ENTRIES, MERGE_SLACK,
-    MemoryStore, RedisStore, SYSTEM_CACHE_PATH, SharedCache, SqliteStore, Store, UNUSED_LIMIT,
+    Backoff, CacheLocation, Entry, LayeredStore, MEMORY_ENTRIES, MERGE_SLACK, MemoryStore,
+    RedisStore, SYSTEM_CACHE_PATH, SharedCache, SqliteStore, Store, UNUSED_LIMIT,
 };
 pub use certs::{CertCheck, CertVerifier, parse_chain};
 pub use clock::{Clock, MAX_UNIX_SECONDS, ManualClock, SystemClock, from_unix_seconds, rfc3339};
 pub use display::escape_controls;
-pub use dns::{DnsAnswer, DnsResolver, HickoryDns, MxRecord};
+pub use dns::{DnsAnswer, DnsResolver, HickoryDns};
 pub use domain::Domain;
 pub use error::{Error, Result, ResultType};
+pub use failure::{FailureReason, MxFailure};
 pub use fetch::{HttpsFetcher, MAX_POLICY_SIZE, PolicyFetcher, TrustRoots};
-pub use mx::MxPattern;
-pub use policy::{MAX_AGE_LIMIT, MAX_WARNINGS, Mode, Policy};
+pub use mx::{MxPattern, MxRecord};
+pub use policy::{CachedPolicy, MAX_AGE_LIMIT, MAX_WARNINGS, Mode, Policy};
 pub use probe::{
     MAX_REPLY_LINE, MAX_REPLY_LINES, ProbeOptions, ProbeOutcome, ProbeReport, ProbeTimings,
     SMTP_PORT, probe, probe_addrs,
 };
 pub use record::{Record, select_record};
 pub use refresh::{MAX_JITTER, REFRESH_WINDOW, RefreshOptions, RefreshReport};
+pub use resolution::{Resolution, Source};
 pub use resolver::{
-    Config, DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK, MAX_TIMEOUT, MIN_RECHECK, Resolution,
-    Resolver, ResolverBuilder, Source,
+    Config, DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK, MAX_TIMEOUT, MIN_RECHECK, Resolver,
+    ResolverBuilder,
 };
-pub use verdict::{Delivery, FailureReason, MxFailure, MxPlan, SkippedMx, UsableMx, Verdict};
+pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 
 /// DER certificates as taken and returned by [`CertVerifier`] (from rustls-pki-types).
 pub use rustls_pki_types::CertificateDer;

@@ -9,6 +9,15 @@ use std::fmt;
 use crate::domain::{Domain, normalize_name};
 use crate::error::Error;
 
+/// One MX record: preference and exchange host (lowercase, no trailing dot).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MxRecord {
+    /// Lower is preferred (RFC 5321 §5.1).
+    pub preference: u16,
+    /// The MX host name as published (the record's data, not a CNAME target; R-MX-1).
+    pub exchange: String,
+}
+
 /// One `mx` pattern of a policy, normalised at parse time (R-POL-7, RFC 8461 §3.2).
 ///
 /// Either a plain host name (`mail.example.com`) or a wildcard (`*.example.net`), stored as

@@ -9,6 +9,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::sync::Arc;
+use std::time::SystemTime;
+
 use crate::domain::Domain;
 use crate::error::Error;
 use crate::mx::MxPattern;
@@ -541,6 +544,45 @@ impl Parser {
             text: text.to_owned(),
             extensions: self.extensions,
             warnings,
+        })
+    }
+}
+
+/// A policy as fetched for a domain, with the record id it was fetched under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedPolicy {
+    /// The `id` of the `_mta-sts` TXT record the policy was fetched under (R-CACHE-2).
+    pub id: String,
+    /// The parsed policy, raw text included (R-POL-8).
+    pub policy: Arc<Policy>,
+    /// When the policy was last fetched successfully.
+    pub fetched_at: SystemTime,
+    /// `fetched_at + max_age` (R-CACHE-1): after this the policy is not used.
+    pub expires_at: SystemTime,
+}
+
+impl CachedPolicy {
+    /// Whether the policy may still be used at `now` (R-CACHE-1).
+    pub fn is_valid_at(&self, now: SystemTime) -> bool {
+        now < self.expires_at
+    }
+
+    /// Rebuilds a cached policy from its stored form: the raw policy text is parsed again
+    /// (R-POL-8 keeps it verbatim), so a store needs no encoding of the parsed policy.
+    pub fn from_stored(
+        id: String,
+        text: &str,
+        fetched_at: SystemTime,
+        expires_at: SystemTime,
+    ) -> Result<CachedPolicy, Error> {
+        let policy = Policy::parse(text).map_err(|e| Error::Cache {
+            reason: format!("a stored policy no longer parses ({e}); the entry is ignored"),
+        })?;
+        Ok(CachedPolicy {
+            id,
+            policy: Arc::new(policy),
+            fetched_at,
+            expires_at,
         })
     }
 }

@@ -35,7 +35,7 @@ use crate::certs::{CertCheck, CertVerifier};
 use crate::dns::{DnsAnswer, DnsResolver};
 use crate::domain::Domain;
 use crate::error::{Error, Result};
-use crate::verdict::{FailureReason, MxFailure};
+use crate::failure::{FailureReason, MxFailure};
 
 /// The SMTP port (RFC 5321 §4.5.4.2): where MX hosts receive mail.
 pub const SMTP_PORT: u16 = 25;

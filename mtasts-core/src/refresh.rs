@@ -13,7 +13,8 @@ use std::time::Duration;
 use crate::cache::UNUSED_LIMIT;
 use crate::domain::Domain;
 use crate::error::Error;
-use crate::resolver::{Resolver, Source};
+use crate::resolution::Source;
+use crate::resolver::Resolver;
 
 /// The longest [`RefreshOptions::jitter`] accepted (a run never sleeps for longer).
 pub const MAX_JITTER: Duration = Duration::from_secs(86_400);

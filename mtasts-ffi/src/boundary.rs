@@ -11,6 +11,7 @@
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+pub(crate) use crate::error::run_quiet;
 use crate::error::{Failure, mtasts_result, set_last_error};
 
 /// Marks a handle as borrowed (a view inside another handle): never to be freed.
@@ -117,12 +118,6 @@ pub(crate) fn run(body: impl FnOnce() -> Result<(), Failure>) -> mtasts_result {
     };
     set_last_error(&failure.message);
     failure.code
-}
-
-/// Runs a function that returns no result code (`_free`, the static-string getters): a panic
-/// is caught and `fallback` returned instead.
-pub(crate) fn run_quiet<T>(fallback: T, body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 
 fn null(name: &str) -> Failure {

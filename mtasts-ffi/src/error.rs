@@ -2,10 +2,9 @@
 
 use std::cell::RefCell;
 use std::ffi::c_char;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mtasts_core::Error;
-
-use crate::boundary::run_quiet;
 
 /// The result of every fallible mtasts function. `MTASTS_OK` (0) is success; every other value
 /// is an error whose message `mtasts_last_error()` returns.
@@ -238,4 +237,18 @@ pub unsafe extern "C" fn mtasts_last_error(
         unsafe { needed_out.write(needed) };
         mtasts_result::MTASTS_OK
     })
+}
+
+/// Runs a function that returns no result code (`_free`, the static-string getters): a panic
+/// is caught and `fallback` returned instead.
+pub(crate) fn run_quiet<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+/// `MTASTS_INDEX_OUT_OF_RANGE` for `index`.
+pub(crate) fn out_of_range(index: usize) -> Failure {
+    Failure::new(
+        mtasts_result::MTASTS_INDEX_OUT_OF_RANGE,
+        format!("index {index} is out of range"),
+    )
 }

@@ -30,8 +30,8 @@ pub mod certs;
 pub mod config;
 pub mod error;
 pub mod logging;
-pub mod policy;
 pub mod probe;
+pub mod resolution;
 pub mod resolver;
 pub mod verdict;
 
@@ -39,8 +39,8 @@ pub use certs::*;
 pub use config::*;
 pub use error::*;
 pub use logging::*;
-pub use policy::*;
 pub use probe::*;
+pub use resolution::*;
 pub use resolver::*;
 pub use verdict::*;
 

@@ -12,8 +12,9 @@ use crate::boundary::{
     handle, opt_ptr,
 };
 use crate::certs::mtasts_cert_verifier;
+use crate::error::out_of_range;
 use crate::error::{Failure, mtasts_result};
-use crate::resolver::{mtasts_resolver, out_of_range};
+use crate::resolver::mtasts_resolver;
 use crate::verdict::{failure_view, mtasts_mx_failure, view_ptr};
 
 /// How a probe ended.

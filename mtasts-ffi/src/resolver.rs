@@ -9,8 +9,8 @@ use crate::boundary::{
     CText, Tagged, arg_handle, arg_out, arg_str, ffi_boundary, free_handle, handle,
 };
 use crate::config::{mtasts_config, snapshot};
-use crate::error::{Failure, mtasts_result};
-use crate::policy::{ResolutionData, mtasts_resolution};
+use crate::error::{Failure, mtasts_result, out_of_range};
+use crate::resolution::{ResolutionData, mtasts_resolution};
 
 /// Resolves MTA-STS policies (RFC 8461 §3 and §5): DNS, HTTPS fetch, validation, cache.
 ///
@@ -300,11 +300,4 @@ pub unsafe extern "C" fn mtasts_refresh_report_failure(
         }
         Ok(())
     })
-}
-
-pub(crate) fn out_of_range(index: usize) -> Failure {
-    Failure::new(
-        mtasts_result::MTASTS_INDEX_OUT_OF_RANGE,
-        format!("index {index} is out of range"),
-    )
 }

@@ -9,9 +9,9 @@ use crate::boundary::{
     CText, Handle, Tagged, arg_array, arg_handle, arg_opt_str, arg_out, arg_str, ffi_boundary,
     free_handle, handle, opt_ptr,
 };
+use crate::error::out_of_range;
 use crate::error::{Failure, mtasts_result};
-use crate::policy::mtasts_resolution;
-use crate::resolver::out_of_range;
+use crate::resolution::mtasts_resolution;
 
 /// Why an MX host fails MTA-STS: an RFC 8460 result type, a stable reason code and a detail
 /// for people.

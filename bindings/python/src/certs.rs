@@ -10,8 +10,8 @@ use pyo3::types::{PyByteArray, PyBytes, PyString};
 use mtasts_core::{CertificateDer, TrustRoots};
 
 use crate::errors::{self, IntoPyResult};
+use crate::failure::MxFailure;
 use crate::util;
-use crate::verdict::MxFailure;
 
 /// Checks MX certificate chains against a set of trust roots (RFC 8461 §4.2): the chain must
 /// reach a trusted root, every certificate must be valid at the time given, and a SAN DNS-ID

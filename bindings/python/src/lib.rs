@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 mod certs;
 mod enums;
 mod errors;
+mod failure;
 mod policy;
 mod probe;
 mod refresh;
@@ -42,7 +43,7 @@ fn _mtasts(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<policy::Policy>()?;
     m.add_class::<policy::Record>()?;
     m.add_class::<verdict::MxRecord>()?;
-    m.add_class::<verdict::MxFailure>()?;
+    m.add_class::<failure::MxFailure>()?;
     m.add_class::<verdict::Verdict>()?;
     m.add_class::<verdict::Delivery>()?;
     m.add_class::<verdict::MxPlan>()?;

@@ -8,8 +8,8 @@ use pyo3::types::{PyBytes, PyTuple};
 use mtasts_core::ProbeOutcome;
 
 use crate::enums::PROBE_OUTCOME;
+use crate::failure::MxFailure;
 use crate::util;
-use crate::verdict::MxFailure;
 
 /// Everything a STARTTLS probe (`Resolver.probe`) saw, and its outcome. Immutable.
 ///

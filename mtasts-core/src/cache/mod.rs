@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::domain::Domain;
 use crate::error::{Error, Result, ResultType};
-use crate::policy::Policy;
+pub use crate::policy::CachedPolicy;
 use crate::resolver::{DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK};
 
 mod layered;
@@ -39,45 +39,6 @@ pub const UNUSED_LIMIT: Duration = Duration::from_secs(180 * 86_400);
 /// another process stored a newer fetch. Longer than any lookup takes, short enough that a
 /// future-dated entry has no lasting effect.
 pub const MERGE_SLACK: Duration = FETCH_BACKOFF;
-
-/// A policy as fetched for a domain, with the record id it was fetched under.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CachedPolicy {
-    /// The `id` of the `_mta-sts` TXT record the policy was fetched under (R-CACHE-2).
-    pub id: String,
-    /// The parsed policy, raw text included (R-POL-8).
-    pub policy: Arc<Policy>,
-    /// When the policy was last fetched successfully.
-    pub fetched_at: SystemTime,
-    /// `fetched_at + max_age` (R-CACHE-1): after this the policy is not used.
-    pub expires_at: SystemTime,
-}
-
-impl CachedPolicy {
-    /// Whether the policy may still be used at `now` (R-CACHE-1).
-    pub fn is_valid_at(&self, now: SystemTime) -> bool {
-        now < self.expires_at
-    }
-
-    /// Rebuilds a cached policy from its stored form: the raw policy text is parsed again
-    /// (R-POL-8 keeps it verbatim), so a store needs no encoding of the parsed policy.
-    pub fn from_stored(
-        id: String,
-        text: &str,
-        fetched_at: SystemTime,
-        expires_at: SystemTime,
-    ) -> Result<CachedPolicy> {
-        let policy = Policy::parse(text).map_err(|e| Error::Cache {
-            reason: format!("a stored policy no longer parses ({e}); the entry is ignored"),
-        })?;
-        Ok(CachedPolicy {
-            id,
-            policy: Arc::new(policy),
-            fetched_at,
-            expires_at,
-        })
-    }
-}
 
 /// A failed fetch for one record id, not retried before `until` (R-FETCH-10); or, with the
 /// id [`Backoff::DNS_FAILURE`], a failed TXT lookup not repeated before `until`.

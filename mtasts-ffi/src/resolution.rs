@@ -10,8 +10,8 @@ use crate::boundary::{
     CText, Tagged, arg_handle, arg_out, arg_str, ffi_boundary, free_handle, handle, name_table,
     opt_ptr, run_quiet,
 };
+use crate::error::out_of_range;
 use crate::error::{Failure, mtasts_result};
-use crate::resolver::out_of_range;
 
 /// A policy mode (RFC 8461 §5).
 #[allow(non_camel_case_types)]
