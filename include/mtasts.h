@@ -190,6 +190,38 @@ typedef uint32_t mtasts_log_level;
 #endif // __cplusplus
 
 /**
+ * How a probe ended.
+ */
+enum mtasts_probe_outcome
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * STARTTLS offered and accepted, TLS 1.2 or newer, certificate valid for the MX host.
+   */
+  MTASTS_PROBE_PASS = 0,
+  /**
+   * An MTA-STS failure of the MX (STARTTLS missing or refused, failed handshake, rejected
+   * certificate): see the report's failure.
+   */
+  MTASTS_PROBE_FAIL = 1,
+  /**
+   * The probe ended before STARTTLS could be assessed (no address, no connection, the
+   * deadline, a refused session, not SMTP): not an MTA-STS failure, but the MX cannot take
+   * mail either. See the report's reason.
+   */
+  MTASTS_PROBE_INCOMPLETE = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum mtasts_probe_outcome mtasts_probe_outcome;
+#else
+typedef uint32_t mtasts_probe_outcome;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Where the answer of a resolution came from.
  */
 enum mtasts_source
@@ -262,38 +294,6 @@ enum mtasts_mode
 typedef enum mtasts_mode mtasts_mode;
 #else
 typedef uint32_t mtasts_mode;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/**
- * How a probe ended.
- */
-enum mtasts_probe_outcome
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  /**
-   * STARTTLS offered and accepted, TLS 1.2 or newer, certificate valid for the MX host.
-   */
-  MTASTS_PROBE_PASS = 0,
-  /**
-   * An MTA-STS failure of the MX (STARTTLS missing or refused, failed handshake, rejected
-   * certificate): see the report's failure.
-   */
-  MTASTS_PROBE_FAIL = 1,
-  /**
-   * The probe ended before STARTTLS could be assessed (no address, no connection, the
-   * deadline, a refused session, not SMTP): not an MTA-STS failure, but the MX cannot take
-   * mail either. See the report's reason.
-   */
-  MTASTS_PROBE_INCOMPLETE = 2,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum mtasts_probe_outcome mtasts_probe_outcome;
-#else
-typedef uint32_t mtasts_probe_outcome;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -736,6 +736,111 @@ mtasts_result mtasts_set_log_callback(mtasts_log_callback callback,
                                       uint32_t level);
 
 /**
+ * Probes MX host `mx_host`: looks up its A and AAAA records with the resolver's DNS servers,
+ * connects to `port` (0: 25), reads the banner, `EHLO`, `STARTTLS`, a TLS 1.2+ handshake with
+ * SNI = `mx_host`, `QUIT`, then checks the chain the server presented with `verifier`. The
+ * whole probe ends within `timeout_ms` (0: 30000). `ehlo_name` is the name sent with `EHLO`
+ * (NULL: `"localhost"`). No mail is sent.
+ *
+ * Everything that happens on the network is in the report, not an error.
+ *
+ * Ownership: everything is borrowed. On `MTASTS_OK`, `*report_out` is a new handle the caller
+ * owns and frees with `mtasts_probe_report_free()`. NULL: `ehlo_name` may be NULL; no other
+ * parameter may be. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`,
+ * `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_INVALID_DOMAIN` (not a host name),
+ * `MTASTS_CONFIG` (unusable EHLO name) or `MTASTS_PANIC`. Thread-safe. Blocking. RFC 8461
+ * §4.2, §5 (R-CERT-1 to R-CERT-3), RFC 3207.
+ */
+mtasts_result mtasts_resolver_probe(const mtasts_resolver *resolver,
+                                    const mtasts_cert_verifier *verifier,
+                                    const char *mx_host,
+                                    uint16_t port,
+                                    uint64_t timeout_ms,
+                                    const char *ehlo_name,
+                                    mtasts_probe_report **report_out);
+
+/**
+ * Probes MX host `mx_host` at the given addresses (`"ip:port"` strings, tried in order)
+ * instead of looking it up; SNI and the certificate check still use `mx_host`. Otherwise as
+ * `mtasts_resolver_probe()`.
+ *
+ * Ownership: everything is borrowed. On `MTASTS_OK`, `*report_out` is a new handle the caller
+ * owns and frees with `mtasts_probe_report_free()`. NULL: `ehlo_name` may be NULL; `addrs`
+ * may be NULL only when `addrs_len` is 0; no element of `addrs` and no other parameter may be
+ * NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`,
+ * `MTASTS_INVALID_PARAMETER` (not UTF-8, an address that is not `ip:port`),
+ * `MTASTS_INVALID_DOMAIN`, `MTASTS_CONFIG` or `MTASTS_PANIC`. Thread-safe. Blocking. RFC 8461
+ * §4.2, §5.
+ */
+mtasts_result mtasts_cert_verifier_probe(const mtasts_cert_verifier *verifier,
+                                         const char *mx_host,
+                                         const char *const *addrs,
+                                         size_t addrs_len,
+                                         uint64_t timeout_ms,
+                                         const char *ehlo_name,
+                                         mtasts_probe_report **report_out);
+
+/**
+ * Frees a probe report. NULL is a no-op.
+ */
+void mtasts_probe_report_free(mtasts_probe_report *report);
+
+/**
+ * How the probe ended: `*outcome_out` (`MTASTS_PROBE_PASS`, `_FAIL`, `_INCOMPLETE`);
+ * `*failure_out` the MTA-STS failure for `_FAIL` (else NULL; hand it to
+ * `mtasts_verdict_decide()`); `*reason_out` what happened for `_INCOMPLETE` (else NULL);
+ * `*total_ms_out` how long the probe took, in milliseconds.
+ *
+ * Ownership: `*failure_out` and `*reason_out` are borrowed views valid as long as `report`;
+ * never free them. NULL: no parameter may be NULL. Returns `MTASTS_OK`,
+ * `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe. RFC 8460
+ * §4.3.
+ */
+mtasts_result mtasts_probe_report_result(const mtasts_probe_report *report,
+                                         mtasts_probe_outcome *outcome_out,
+                                         const mtasts_mx_failure **failure_out,
+                                         const char **reason_out,
+                                         uint64_t *total_ms_out);
+
+/**
+ * What the probe saw of the session: `*address_out` the address it ran on (`"ip:port"`, or
+ * NULL when no connection was made); `*starttls_offered_out` whether the EHLO reply
+ * advertised STARTTLS; `*tls_version_out` and `*cipher_suite_out` what the handshake
+ * negotiated (`"TLSv1_3"`, `"TLS13_AES_256_GCM_SHA384"`; NULL without a handshake).
+ *
+ * Ownership: the strings are NUL-terminated views valid as long as `report`. NULL: no
+ * parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+ * `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe. RFC 3207.
+ */
+mtasts_result mtasts_probe_report_session(const mtasts_probe_report *report,
+                                          const char **address_out,
+                                          bool *starttls_offered_out,
+                                          const char **tls_version_out,
+                                          const char **cipher_suite_out);
+
+/**
+ * How many certificates the server presented (0 without a TLS handshake).
+ *
+ * NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+ * `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe.
+ */
+mtasts_result mtasts_probe_report_chain_count(const mtasts_probe_report *report,
+                                              size_t *count_out);
+
+/**
+ * The certificate at `index` of the chain the server presented (0 is the leaf), DER.
+ *
+ * Ownership: `*der_out` points to `*len_out` bytes valid as long as `report` (not
+ * NUL-terminated). NULL: no pointer parameter may be NULL. Returns `MTASTS_OK`,
+ * `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`, `MTASTS_INDEX_OUT_OF_RANGE` or
+ * `MTASTS_PANIC`. Thread-safe.
+ */
+mtasts_result mtasts_probe_report_chain_get(const mtasts_probe_report *report,
+                                            size_t index,
+                                            const uint8_t **der_out,
+                                            size_t *len_out);
+
+/**
  * Frees a resolution. NULL is a no-op. The views obtained from it become invalid; verdicts
  * and MX plans made from it hold their own copies and stay valid.
  */
@@ -932,111 +1037,6 @@ const char *mtasts_mode_str(uint32_t mode);
  * NULL for a value that is not an `mtasts_source`. Thread-safe.
  */
 const char *mtasts_source_str(uint32_t source);
-
-/**
- * Probes MX host `mx_host`: looks up its A and AAAA records with the resolver's DNS servers,
- * connects to `port` (0: 25), reads the banner, `EHLO`, `STARTTLS`, a TLS 1.2+ handshake with
- * SNI = `mx_host`, `QUIT`, then checks the chain the server presented with `verifier`. The
- * whole probe ends within `timeout_ms` (0: 30000). `ehlo_name` is the name sent with `EHLO`
- * (NULL: `"localhost"`). No mail is sent.
- *
- * Everything that happens on the network is in the report, not an error.
- *
- * Ownership: everything is borrowed. On `MTASTS_OK`, `*report_out` is a new handle the caller
- * owns and frees with `mtasts_probe_report_free()`. NULL: `ehlo_name` may be NULL; no other
- * parameter may be. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`,
- * `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_INVALID_DOMAIN` (not a host name),
- * `MTASTS_CONFIG` (unusable EHLO name) or `MTASTS_PANIC`. Thread-safe. Blocking. RFC 8461
- * §4.2, §5 (R-CERT-1 to R-CERT-3), RFC 3207.
- */
-mtasts_result mtasts_resolver_probe(const mtasts_resolver *resolver,
-                                    const mtasts_cert_verifier *verifier,
-                                    const char *mx_host,
-                                    uint16_t port,
-                                    uint64_t timeout_ms,
-                                    const char *ehlo_name,
-                                    mtasts_probe_report **report_out);
-
-/**
- * Probes MX host `mx_host` at the given addresses (`"ip:port"` strings, tried in order)
- * instead of looking it up; SNI and the certificate check still use `mx_host`. Otherwise as
- * `mtasts_resolver_probe()`.
- *
- * Ownership: everything is borrowed. On `MTASTS_OK`, `*report_out` is a new handle the caller
- * owns and frees with `mtasts_probe_report_free()`. NULL: `ehlo_name` may be NULL; `addrs`
- * may be NULL only when `addrs_len` is 0; no element of `addrs` and no other parameter may be
- * NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`,
- * `MTASTS_INVALID_PARAMETER` (not UTF-8, an address that is not `ip:port`),
- * `MTASTS_INVALID_DOMAIN`, `MTASTS_CONFIG` or `MTASTS_PANIC`. Thread-safe. Blocking. RFC 8461
- * §4.2, §5.
- */
-mtasts_result mtasts_cert_verifier_probe(const mtasts_cert_verifier *verifier,
-                                         const char *mx_host,
-                                         const char *const *addrs,
-                                         size_t addrs_len,
-                                         uint64_t timeout_ms,
-                                         const char *ehlo_name,
-                                         mtasts_probe_report **report_out);
-
-/**
- * Frees a probe report. NULL is a no-op.
- */
-void mtasts_probe_report_free(mtasts_probe_report *report);
-
-/**
- * How the probe ended: `*outcome_out` (`MTASTS_PROBE_PASS`, `_FAIL`, `_INCOMPLETE`);
- * `*failure_out` the MTA-STS failure for `_FAIL` (else NULL; hand it to
- * `mtasts_verdict_decide()`); `*reason_out` what happened for `_INCOMPLETE` (else NULL);
- * `*total_ms_out` how long the probe took, in milliseconds.
- *
- * Ownership: `*failure_out` and `*reason_out` are borrowed views valid as long as `report`;
- * never free them. NULL: no parameter may be NULL. Returns `MTASTS_OK`,
- * `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe. RFC 8460
- * §4.3.
- */
-mtasts_result mtasts_probe_report_result(const mtasts_probe_report *report,
-                                         mtasts_probe_outcome *outcome_out,
-                                         const mtasts_mx_failure **failure_out,
-                                         const char **reason_out,
-                                         uint64_t *total_ms_out);
-
-/**
- * What the probe saw of the session: `*address_out` the address it ran on (`"ip:port"`, or
- * NULL when no connection was made); `*starttls_offered_out` whether the EHLO reply
- * advertised STARTTLS; `*tls_version_out` and `*cipher_suite_out` what the handshake
- * negotiated (`"TLSv1_3"`, `"TLS13_AES_256_GCM_SHA384"`; NULL without a handshake).
- *
- * Ownership: the strings are NUL-terminated views valid as long as `report`. NULL: no
- * parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe. RFC 3207.
- */
-mtasts_result mtasts_probe_report_session(const mtasts_probe_report *report,
-                                          const char **address_out,
-                                          bool *starttls_offered_out,
-                                          const char **tls_version_out,
-                                          const char **cipher_suite_out);
-
-/**
- * How many certificates the server presented (0 without a TLS handshake).
- *
- * NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe.
- */
-mtasts_result mtasts_probe_report_chain_count(const mtasts_probe_report *report,
-                                              size_t *count_out);
-
-/**
- * The certificate at `index` of the chain the server presented (0 is the leaf), DER.
- *
- * Ownership: `*der_out` points to `*len_out` bytes valid as long as `report` (not
- * NUL-terminated). NULL: no pointer parameter may be NULL. Returns `MTASTS_OK`,
- * `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`, `MTASTS_INDEX_OUT_OF_RANGE` or
- * `MTASTS_PANIC`. Thread-safe.
- */
-mtasts_result mtasts_probe_report_chain_get(const mtasts_probe_report *report,
-                                            size_t index,
-                                            const uint8_t **der_out,
-                                            size_t *len_out);
 
 /**
  * Creates a resolver from a configuration (which is copied: it may be freed afterwards).
