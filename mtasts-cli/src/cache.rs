@@ -5,11 +5,9 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use mtasts_core::{Domain, Entry, RefreshOptions, Resolver};
-use serde::Serialize;
+use mtasts_core::{Domain, EntryView, RefreshOptions, RefreshView, Resolver};
 
-use crate::lookup::FailureReport;
-use crate::output::{self, rfc3339};
+use crate::output;
 use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 
 /// Options of `mtasts refresh`.
@@ -66,34 +64,7 @@ pub fn refresh(resolver: &Resolver, args: &RefreshArgs) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    #[derive(Serialize)]
-    struct Failed {
-        domain: String,
-        failure: FailureReport,
-    }
-    #[derive(Serialize)]
-    struct Json {
-        examined: usize,
-        refreshed: Vec<String>,
-        unpublished: Vec<String>,
-        failed: Vec<Failed>,
-        purged: usize,
-    }
-    let names = |v: &[Domain]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
-    let json = Json {
-        examined: report.examined,
-        refreshed: names(&report.refreshed),
-        unpublished: names(&report.unpublished),
-        failed: report
-            .failed
-            .iter()
-            .map(|(d, e)| Failed {
-                domain: d.to_string(),
-                failure: FailureReport::new(e),
-            })
-            .collect(),
-        purged: report.purged,
-    };
+    let json = RefreshView::new(&report);
     let written = output::to_stdout(|out| {
         if args.json {
             return output::json(out, &json);
@@ -214,63 +185,6 @@ pub fn run(resolver: &Resolver, command: &CacheCommand) -> u8 {
                 }
                 Err(e) => failed(&e),
             }
-        }
-    }
-}
-
-/// One cache entry as printed (`--json` schema; see the README).
-#[derive(Serialize, Debug)]
-struct EntryView {
-    domain: String,
-    mode: Option<&'static str>,
-    id: Option<String>,
-    max_age: Option<u32>,
-    mx: Vec<String>,
-    fetched_at: Option<String>,
-    expires_at: Option<String>,
-    next_check: String,
-    backoff: Option<BackoffView>,
-    failures: u32,
-    last_used: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<String>,
-}
-
-#[derive(Serialize, Debug)]
-struct BackoffView {
-    id: String,
-    until: String,
-    result_type: &'static str,
-    reason: String,
-}
-
-impl EntryView {
-    fn new(e: &Entry, with_text: bool) -> EntryView {
-        let p = e.policy.as_deref();
-        EntryView {
-            domain: e.domain.to_string(),
-            mode: p.map(|p| p.policy.mode().as_str()),
-            id: p.map(|p| p.id.clone()),
-            max_age: p.map(|p| p.policy.max_age()),
-            mx: p.map_or_else(Vec::new, |p| {
-                p.policy.mx().iter().map(ToString::to_string).collect()
-            }),
-            fetched_at: p.map(|p| rfc3339(p.fetched_at)),
-            expires_at: p.map(|p| rfc3339(p.expires_at)),
-            next_check: rfc3339(e.next_check),
-            backoff: e.backoff.as_ref().map(|b| BackoffView {
-                id: b.id.clone(),
-                until: rfc3339(b.until),
-                result_type: b.result_type.as_str(),
-                reason: b.reason.clone(),
-            }),
-            failures: e.failures,
-            last_used: rfc3339(e.last_used),
-            text: if with_text {
-                p.map(|p| p.policy.text().to_string())
-            } else {
-                None
-            },
         }
     }
 }

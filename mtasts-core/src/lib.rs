@@ -34,6 +34,7 @@ mod domain;
 mod error;
 mod failure;
 mod fetch;
+mod json;
 mod mx;
 mod policy;
 mod probe;
@@ -55,6 +56,10 @@ pub use domain::Domain;
 pub use error::{Error, Result, ResultType};
 pub use failure::{FailureReason, MxFailure};
 pub use fetch::{HttpsFetcher, MAX_POLICY_SIZE, PolicyFetcher, TrustRoots};
+pub use json::{
+    BackoffView, EntryView, FailedRefreshView, FailureView, JSON_VERSION, PolicyView, RefreshView,
+    ResolutionView, to_json,
+};
 pub use mx::{MxPattern, MxRecord};
 pub use policy::{CachedPolicy, MAX_AGE_LIMIT, MAX_WARNINGS, Mode, Policy};
 pub use probe::{

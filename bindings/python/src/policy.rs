@@ -120,16 +120,11 @@ impl Policy {
     /// max_age, mx, fetched_at, expires_at, text}`; `mode` a string, times RFC 3339 UTC
     /// strings; `id` and the times `None` for a parsed policy.
     pub fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
-        dict.set_item("id", self.id())?;
-        dict.set_item("mode", self.policy.mode().as_str())?;
-        dict.set_item("max_age", self.policy.max_age())?;
-        let mx: Vec<&str> = self.policy.mx().iter().map(|p| p.as_str()).collect();
-        dict.set_item("mx", mx)?;
-        dict.set_item("fetched_at", self.fetched_at().map(util::rfc3339))?;
-        dict.set_item("expires_at", self.expires_at().map(util::rfc3339))?;
-        dict.set_item("text", self.policy.text())?;
-        Ok(dict)
+        let view = match &self.cached {
+            Some(cached) => mtasts_core::PolicyView::cached(cached),
+            None => mtasts_core::PolicyView::parsed(&self.policy),
+        };
+        util::json_dict(py, mtasts_core::to_json(&view))
     }
 
     pub fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

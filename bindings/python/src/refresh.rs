@@ -1,9 +1,10 @@
 //! `mtasts.RefreshReport`: what one `Resolver.refresh` run did.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyTuple};
 
-use crate::resolution::{Failure, failure_dict};
+use crate::resolution::Failure;
+use crate::util;
 
 /// What one `Resolver.refresh` run did. Immutable.
 ///
@@ -73,23 +74,10 @@ impl RefreshReport {
     /// refreshed, unpublished, failed: [{domain, failure: {kind, result_type, reason}}],
     /// purged}`.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
-        dict.set_item("examined", self.inner.examined)?;
-        let domains = |list: &[mtasts_core::Domain]| -> Vec<String> {
-            list.iter().map(|d| d.as_str().to_owned()).collect()
-        };
-        dict.set_item("refreshed", domains(&self.inner.refreshed))?;
-        dict.set_item("unpublished", domains(&self.inner.unpublished))?;
-        let failed = PyList::empty(py);
-        for (domain, e) in &self.inner.failed {
-            let item = PyDict::new(py);
-            item.set_item("domain", domain.as_str())?;
-            item.set_item("failure", failure_dict(py, e)?)?;
-            failed.append(item)?;
-        }
-        dict.set_item("failed", failed)?;
-        dict.set_item("purged", self.inner.purged)?;
-        Ok(dict)
+        util::json_dict(
+            py,
+            mtasts_core::to_json(&mtasts_core::RefreshView::new(&self.inner)),
+        )
     }
 
     fn __repr__(&self) -> String {

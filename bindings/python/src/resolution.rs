@@ -107,24 +107,8 @@ impl Resolution {
     /// domain: `{domain, mode, source, policy, failure, notice}` with strings for the enums
     /// and RFC 3339 UTC strings for times (see `Policy.to_dict` and `Failure.to_dict`).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
-        dict.set_item("domain", self.domain())?;
-        dict.set_item("mode", self.inner.mode().as_str())?;
-        dict.set_item("source", self.inner.source().as_str())?;
-        let policy = self
-            .inner
-            .cached_policy()
-            .map(|c| Policy::cached(c).to_dict(py))
-            .transpose()?;
-        dict.set_item("policy", policy)?;
-        let failure = self
-            .inner
-            .failure()
-            .map(|e| failure_dict(py, e))
-            .transpose()?;
-        dict.set_item("failure", failure)?;
-        dict.set_item("notice", self.notice())?;
-        Ok(dict)
+        let view = mtasts_core::ResolutionView::new(&self.inner);
+        util::json_dict(py, mtasts_core::to_json(&view))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -147,11 +131,7 @@ impl Resolution {
 
 /// `{kind, result_type, reason}` of a core error, as `mtasts lookup --json` prints it.
 pub fn failure_dict<'py>(py: Python<'py>, e: &mtasts_core::Error) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
-    dict.set_item("kind", e.kind())?;
-    dict.set_item("result_type", e.result_type().map(|t| t.as_str()))?;
-    dict.set_item("reason", e.to_string())?;
-    Ok(dict)
+    util::json_dict(py, mtasts_core::to_json(&mtasts_core::FailureView::new(e)))
 }
 
 /// Something that went wrong while resolving a policy (or refreshing it): not raised, but

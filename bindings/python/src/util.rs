@@ -4,6 +4,7 @@ use std::time::SystemTime;
 
 use pyo3::BoundObject;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 /// Python's `repr()` of a value converted to Python (for `__repr__` methods).
 pub fn repr<'py, T>(py: Python<'py>, value: T) -> PyResult<String>
@@ -18,4 +19,11 @@ where
 /// --json` prints it).
 pub fn rfc3339(t: SystemTime) -> String {
     mtasts_core::rfc3339(t)
+}
+
+/// A JSON text of the core's views ([`mtasts_core::to_json`]) as a Python dict, through
+/// `json.loads`: `to_dict()` returns exactly the object the other faces print.
+pub fn json_dict<'py>(py: Python<'py>, json: String) -> PyResult<Bound<'py, PyDict>> {
+    let value = py.import("json")?.call_method1("loads", (json,))?;
+    Ok(value.cast_into::<PyDict>()?)
 }
