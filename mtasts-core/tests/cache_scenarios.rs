@@ -1,4 +1,4 @@
-//! The cache scenarios of `shared/spec/scenarios.md` (S-30…S-39, S-42) and the recheck rules
+//! The cache scenarios of `docs/scenarios.md` (S-30…S-39, S-42) and the recheck rules
 //! (R-CACHE-5), run against every cache backend: memory, a SQLite file, a real redis-server.
 //! S-40 (a second process) is in tests/shared_cache.rs, S-41 (fork) in tests/fork.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

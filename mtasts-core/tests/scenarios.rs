@@ -1,4 +1,4 @@
-//! The discovery and fetch scenarios of `shared/spec/scenarios.md`, S-01…S-25, against the
+//! The discovery and fetch scenarios of `docs/scenarios.md`, S-01…S-25, against the
 //! hermetic test world (real DNS and HTTPS servers on loopback). One test per row; the cache
 //! scenarios are in tests/cache_scenarios.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

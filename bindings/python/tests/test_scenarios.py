@@ -1,4 +1,4 @@
-"""Scenarios S-01..S-25 (shared/spec/scenarios.md) through the Python API, driven by the
+"""Scenarios S-01..S-25 (docs/scenarios.md) through the Python API, driven by the
 `expect` block of each domain of tests/world/world.json, from an empty cache."""
 
 from __future__ import annotations

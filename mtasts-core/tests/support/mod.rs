@@ -127,7 +127,7 @@ pub fn resolver_at(world: &World, location: &CacheLocation) -> (Resolver, Arc<Ma
     (resolver, clock)
 }
 
-/// The bundled scenario domains for a row of scenarios.md (e.g. `S-01`); most rows have one,
+/// The bundled scenario domains for a row of docs/scenarios.md (e.g. `S-01`); most rows have one,
 /// some (S-08: SERVFAIL and timeout) several.
 pub fn scenario_domains(id: &str) -> Vec<DomainSpec> {
     let spec = WorldSpec::bundled().expect("world.json");
