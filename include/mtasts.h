@@ -988,6 +988,20 @@ mtasts_result mtasts_resolution_policy_text(const mtasts_resolution *resolution,
                                             size_t *len_out);
 
 /**
+ * The resolution as JSON: the object `mtasts lookup --json` prints for the domain (the
+ * core's resolution view, schema in `docs/json.md`): `{domain, mode, source, policy,
+ * failure, notice}`.
+ *
+ * Ownership: `*json_out` is a view valid as long as `resolution`; it is NUL-terminated, and
+ * `*len_out` is its length in bytes without the NUL. NULL: no parameter may be NULL. Returns
+ * `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`.
+ * Thread-safe.
+ */
+mtasts_result mtasts_resolution_json(const mtasts_resolution *resolution,
+                                     const char **json_out,
+                                     size_t *len_out);
+
+/**
  * Whether MX host `mx_host` matches one of the policy's `mx` patterns (case and a trailing
  * dot ignored; `*.example.net` matches exactly one more label). The host is the MX record's
  * name, not a CNAME target.

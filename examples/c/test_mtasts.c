@@ -206,6 +206,17 @@ static void test_resolution(const mtasts_resolver *resolver) {
   EXPECT(mtasts_resolution_mx_get(res, 2, &s), MTASTS_INDEX_OUT_OF_RANGE, "index 2");
   OK(mtasts_resolution_policy_text(res, &s, &len));
   CHECK(s != NULL && strlen(s) == len && strstr(s, "mode: enforce") != NULL);
+  /* The core's JSON view, as `mtasts lookup --json` prints it. */
+  OK(mtasts_resolution_json(res, &s, &len));
+  CHECK(s != NULL && strlen(s) == len);
+  CHECK(strncmp(s, "{\n  \"domain\": \"s01.mtasts.test\",\n  \"mode\": \"enforce\"", 45) == 0);
+  CHECK(strstr(s, "\"source\": \"fetched\"") != NULL && strstr(s, "\"failure\": null") != NULL);
+  const char *again = NULL;
+  OK(mtasts_resolution_json(res, &again, &len));
+  CHECK(again == s); /* made once, a view owned by the resolution */
+  EXPECT(mtasts_resolution_json(NULL, &s, &len), MTASTS_NULL_PARAMETER, "resolution");
+  EXPECT(mtasts_resolution_json(res, NULL, &len), MTASTS_NULL_PARAMETER, "json_out");
+  EXPECT(mtasts_resolution_json(res, &s, NULL), MTASTS_NULL_PARAMETER, "len_out");
   OK(mtasts_resolution_mx_matches(res, "MX7.example.net.", &flag));
   CHECK(flag);
   OK(mtasts_resolution_mx_matches(res, "a.b.example.net", &flag));

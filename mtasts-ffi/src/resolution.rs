@@ -108,6 +108,8 @@ pub struct ResolutionData {
     mx: Vec<CText>,
     failure: Option<(mtasts_result, Option<CText>, CText, bool)>,
     notice: Option<CText>,
+    /// The JSON view, made on first request.
+    json: OnceLock<CText>,
 }
 
 impl ResolutionData {
@@ -133,6 +135,7 @@ impl ResolutionData {
                 )
             }),
             notice: resolution.notice().map(CText::new),
+            json: OnceLock::new(),
             resolution,
         }
     }
@@ -450,6 +453,39 @@ pub unsafe extern "C" fn mtasts_resolution_policy_text(
         unsafe {
             text_out.write(text.ptr());
             len_out.write(text.len());
+        }
+        Ok(())
+    })
+}
+
+/// The resolution as JSON: the object `mtasts lookup --json` prints for the domain (the
+/// core's resolution view, schema in `docs/json.md`): `{domain, mode, source, policy,
+/// failure, notice}`.
+///
+/// Ownership: `*json_out` is a view valid as long as `resolution`; it is NUL-terminated, and
+/// `*len_out` is its length in bytes without the NUL. NULL: no parameter may be NULL. Returns
+/// `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`.
+/// Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mtasts_resolution_json(
+    resolution: *const mtasts_resolution,
+    json_out: *mut *const c_char,
+    len_out: *mut usize,
+) -> mtasts_result {
+    ffi_boundary!({
+        // SAFETY: NULL or live pointers (caller's promise), checked here.
+        let data = unsafe { arg_handle(resolution, "resolution") }?;
+        let json_out = arg_out(json_out, "json_out")?;
+        let len_out = arg_out(len_out, "len_out")?;
+        let json = data.json.get_or_init(|| {
+            CText::new(&mtasts_core::to_json(&mtasts_core::ResolutionView::new(
+                &data.resolution,
+            )))
+        });
+        // SAFETY: checked by `arg_out`; writable (caller's promise).
+        unsafe {
+            json_out.write(json.ptr());
+            len_out.write(json.len());
         }
         Ok(())
     })

@@ -64,6 +64,14 @@ fn read(resolution: *const mtasts_resolution) -> Seen {
             let body = text(s).unwrap();
             assert_eq!(body.len(), len);
             seen.text = Some(body);
+            // The core's JSON view: the same object `mtasts lookup --json` prints.
+            ok(mtasts_resolution_json(resolution, &mut s, &mut len));
+            let json: serde_json::Value = serde_json::from_str(&text(s).unwrap()).unwrap();
+            assert_eq!(json["policy"]["text"].as_str(), seen.text.as_deref());
+            assert_eq!(
+                json["policy"]["max_age"].as_u64(),
+                seen.max_age.map(u64::from)
+            );
             let (mut fetched, mut expires) = (0, 0);
             ok(mtasts_resolution_fetched_at(resolution, &mut fetched));
             ok(mtasts_resolution_expires_at(resolution, &mut expires));

@@ -639,6 +639,21 @@ fn resolution_errors() {
             "index 2",
         );
         expect(
+            mtasts_resolution_json(null(), &mut s, &mut len),
+            MTASTS_NULL_PARAMETER,
+            "resolution",
+        );
+        expect(
+            mtasts_resolution_json(res, null_mut(), &mut len),
+            MTASTS_NULL_PARAMETER,
+            "json_out",
+        );
+        expect(
+            mtasts_resolution_json(res, &mut s, null_mut()),
+            MTASTS_NULL_PARAMETER,
+            "len_out",
+        );
+        expect(
             mtasts_resolution_policy_text(null(), &mut s, &mut len),
             MTASTS_NULL_PARAMETER,
             "resolution",
@@ -755,6 +770,8 @@ fn resolution_errors() {
             "no policy",
         );
         // Getters that do not need a policy still work.
+        ok(mtasts_resolution_json(none, &mut s, &mut len));
+        assert!(text(s).unwrap().contains("\"policy\": null"));
         ok(mtasts_resolution_mode(none, &mut mode));
         assert_eq!(mode, mtasts_mode::MTASTS_MODE_NONE);
         ok(mtasts_resolution_failure(none, &mut code, &mut s, &mut s));

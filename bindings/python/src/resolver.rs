@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use mtasts_core::{CacheLocation, Config, Error, ProbeOptions, RefreshOptions, TrustRoots};
 
@@ -145,6 +146,19 @@ impl Resolver {
         let inner = &self.inner;
         let resolution = py.detach(move || inner.resolve(&domain)).py()?;
         Ok(Resolution::new(resolution))
+    }
+
+    /// Resolves `domain` and returns the object `mtasts lookup --json` prints for it (the
+    /// core's resolution view, see `docs/json.md`), as a dict. Never raises for the domain:
+    /// a name that is not a host name gives `source` None and its error as `failure`.
+    /// Blocking (GIL released).
+    fn lookup_view<'py>(&self, py: Python<'py>, domain: String) -> PyResult<Bound<'py, PyDict>> {
+        let inner = &self.inner;
+        let view = py.detach(move || match inner.resolve(&domain) {
+            Ok(resolution) => mtasts_core::ResolutionView::new(&resolution),
+            Err(e) => mtasts_core::ResolutionView::for_error(&domain, &e),
+        });
+        util::json_dict(py, mtasts_core::to_json(&view))
     }
 
     /// The MX records of `domain`, sorted by preference, looked up through this resolver's

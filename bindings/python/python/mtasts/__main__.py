@@ -127,19 +127,6 @@ def _logging(verbose: int, quiet: bool) -> None:
     )
 
 
-def _error_report(domain: str, error: mtasts.Error) -> Dict[str, Any]:
-    """The JSON object of a domain that could not be looked up (an invalid name)."""
-    result_type = error.result_type.value if error.result_type is not None else None
-    return {
-        "domain": domain,
-        "mode": "none",
-        "source": None,
-        "policy": None,
-        "failure": {"kind": error.kind, "result_type": result_type, "reason": str(error)},
-        "notice": None,
-    }
-
-
 def _table(reports: List[Dict[str, Any]]) -> str:
     """The table of ``mtasts lookup``: left-aligned columns, two spaces apart."""
     header = ["DOMAIN", "MODE", "SOURCE", "ID", "MAX_AGE", "MX"]
@@ -194,15 +181,13 @@ def lookup(args: argparse.Namespace) -> int:
     code = EXIT_OK
     reports: List[Dict[str, Any]] = []
     for domain in args.domains:
-        try:
-            resolution = resolver.resolve(domain)
-        except mtasts.InvalidDomain as e:
-            code = EXIT_USAGE
-            reports.append(_error_report(domain, e))
-            continue
-        if resolution.failure is not None:
+        # The core's view, as `mtasts lookup --json` prints it (docs/json.md).
+        report = resolver.lookup_view(domain)
+        if report["source"] is None:
+            code = EXIT_USAGE  # not a domain name
+        elif report["failure"] is not None:
             code = max(code, EXIT_FAILURE)
-        reports.append(resolution.to_dict())
+        reports.append(report)
     try:
         if args.json:
             sys.stdout.write(json.dumps(reports, indent=2, ensure_ascii=False) + "\n")
