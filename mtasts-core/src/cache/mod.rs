@@ -210,16 +210,19 @@ impl Entry {
             (None, Some(theirs)) if theirs.is_valid_at(now) => (Some(Arc::clone(theirs)), true),
             _ => (mine.policy.clone(), false),
         };
-        let backoff = match (mine.backoff, theirs.backoff) {
-            (Some(mine), Some(theirs)) if theirs.until > mine.until => Some(theirs),
-            (None, Some(theirs)) if theirs.until > now => Some(theirs),
-            (mine, _) => mine,
-        }
-        .filter(|b| {
+        // A backoff is over once a policy was fetched under its id, or after it started.
+        // Each side's is judged first, then the one that ends last wins (so merging the
+        // result again changes nothing).
+        let running = |b: &Backoff| {
             policy
                 .as_ref()
                 .is_none_or(|p| p.id != b.id && p.fetched_at < b.started_at())
-        });
+        };
+        let backoff = match (mine.backoff.filter(running), theirs.backoff.filter(running)) {
+            (Some(mine), Some(theirs)) if theirs.until > mine.until => Some(theirs),
+            (None, Some(theirs)) if theirs.until > now => Some(theirs),
+            (mine, _) => mine,
+        };
         Entry {
             domain: mine.domain,
             policy,
