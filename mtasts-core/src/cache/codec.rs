@@ -420,7 +420,7 @@ pub(crate) fn read(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -428,11 +428,14 @@ mod tests {
 
     const NAMES: EntryFields = EntryFields::STANDARD;
 
-    fn at(s: u64) -> SystemTime {
+    /// An instant of the fixtures: `s` seconds after a fixed start.
+    pub(crate) fn at(s: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s)
     }
 
-    fn full_entry() -> Entry {
+    /// An entry with every field set (policy and backoff; times with milliseconds), shared by
+    /// the stores' tests.
+    pub(crate) fn full_entry() -> Entry {
         Entry {
             domain: Domain::new("example.com").unwrap(),
             policy: Some(Arc::new(

@@ -787,39 +787,10 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::UNIX_EPOCH;
 
     use super::*;
-    use crate::cache::{Backoff, CachedPolicy};
-    use crate::error::ResultType;
-
-    fn at(s: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s)
-    }
-
-    fn full_entry() -> Entry {
-        Entry {
-            domain: Domain::new("example.com").unwrap(),
-            policy: Some(Arc::new(
-                CachedPolicy::from_stored(
-                    "20240101".into(),
-                    "version: STSv1\nmode: enforce\nmx: mx.example.com\nmx: *.example.net\nmax_age: 86400\n",
-                    at(10) + Duration::from_millis(123),
-                    at(86_410) + Duration::from_millis(123),
-                )
-                .unwrap(),
-            )),
-            next_check: at(3_610),
-            backoff: Some(Backoff {
-                id: "20240102".into(),
-                until: at(310),
-                result_type: ResultType::StsWebpkiInvalid,
-                reason: "certificate expired: 1 day ago; \"quoted\"\nsecond line".into(),
-            }),
-            failures: 3,
-            last_used: at(20),
-        }
-    }
+    use crate::cache::CachedPolicy;
+    use crate::cache::codec::tests::{at, full_entry};
 
     fn fields_of(entry: &Entry) -> HashMap<String, Vec<u8>> {
         encode(entry).into_iter().collect()
