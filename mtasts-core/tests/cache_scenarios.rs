@@ -8,7 +8,10 @@ mod support;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use mtasts_core::{Domain, Error, FETCH_BACKOFF, ManualClock, Mode, Resolver, ResultType, Source};
+use mtasts_core::{
+    CacheLocation, Domain, Error, FETCH_BACKOFF, ManualClock, Mode, RedisStore, Resolver,
+    ResultType, SharedCache, Source, SqliteStore, Store,
+};
 use mtasts_testworld::{Behaviour, DomainSpec, HttpResponse, World};
 use support::{Backend, BackendGuard, resolver_on, t0};
 
@@ -334,6 +337,133 @@ fn s40_a_second_process_reads_the_shared_cache(backend: Backend) {
         assert_eq!(world.txt_queries(DOMAIN), txt, "no DNS query");
         assert_eq!(world.policy_requests(DOMAIN), https, "no HTTPS request");
     }
+}
+
+// ---- An entry written by a newer mtasts (issue 11: rolling upgrades) -----------------------
+
+/// What a newer mtasts may have stored for DOMAIN an hour before t0: policy `a`, due for its
+/// TXT check at t0, and a backoff for id `b` with a result type this version does not know.
+const FUTURE_POLICY: &str = "version: STSv1\nmode: enforce\nmx: mail.example.com\nmax_age: 86400\n";
+
+fn ms(t: std::time::SystemTime) -> String {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string()
+}
+
+/// Writes the newer version's entry into the backend's storage, bypassing this version's
+/// store, with an extra field (Redis) or column (SQLite) as a newer version may add.
+fn write_future_entry(guard: &BackendGuard) {
+    let hour_ago = t0() - Duration::from_secs(3600);
+    let fetched = ms(hour_ago);
+    let expires = ms(hour_ago + Duration::from_secs(86_400));
+    let (due, used) = (ms(t0() - Duration::from_secs(1)), ms(hour_ago));
+    let until = ms(t0() + Duration::from_secs(200));
+    if let Some(redis) = guard.redis() {
+        let key = format!("mtasts:v1:entry:{DOMAIN}");
+        let fields = [
+            ("policy_id", "a"),
+            ("policy", FUTURE_POLICY),
+            ("fetched_at", &fetched),
+            ("expires_at", &expires),
+            ("next_check", &due),
+            ("last_used", &used),
+            ("failures", "0"),
+            ("backoff_id", "b"),
+            ("backoff_until", &until),
+            ("backoff_result", "sts-from-the-future"),
+            ("backoff_reason", "a failure this version has no name for"),
+            ("added_later", "x"),
+        ];
+        let mut args = vec!["HSET", key.as_str()];
+        for (name, value) in &fields {
+            args.extend([*name, *value]);
+        }
+        redis.command(&args).unwrap();
+        return;
+    }
+    let CacheLocation::Shared(layers) = &guard.location else {
+        panic!("not a shared cache: {:?}", guard.location);
+    };
+    let [SharedCache::Sqlite(path)] = layers.as_slice() else {
+        panic!("not one SQLite file: {layers:?}");
+    };
+    // This version creates the file; the newer one added a column without a schema bump.
+    drop(SqliteStore::open(path).unwrap());
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("ALTER TABLE entries ADD COLUMN added_later TEXT")
+        .unwrap();
+    conn.execute(
+        "INSERT INTO entries (domain, policy_id, policy_text, fetched_at, expires_at, \
+         next_check, backoff_id, backoff_until, backoff_result_type, backoff_reason, \
+         failures, last_used, added_later) \
+         VALUES (?1, 'a', ?2, ?3, ?4, ?5, 'b', ?6, 'sts-from-the-future', 'unnamed', 0, ?7, 'x')",
+        rusqlite::params![
+            DOMAIN,
+            FUTURE_POLICY,
+            fetched.parse::<i64>().unwrap(),
+            expires.parse::<i64>().unwrap(),
+            due.parse::<i64>().unwrap(),
+            until.parse::<i64>().unwrap(),
+            used.parse::<i64>().unwrap(),
+        ],
+    )
+    .unwrap();
+}
+
+/// Issue 11: an entry from a newer mtasts is read with its policy (the unknown parts
+/// dropped), and when the refresh fails the lookup falls back to that policy (R-FETCH-11),
+/// never to "no policy" or "unavailable".
+fn a_future_entry_keeps_its_policy_for_a_failed_fetch(backend: Backend) {
+    let world = World::start().unwrap();
+    world.add_policy_domain(&DomainSpec::new(DOMAIN)).unwrap();
+    world.set_policy_id(DOMAIN, "b");
+    world.set_policy_response(DOMAIN, HttpResponse::new(500));
+    let guard = backend.prepare();
+    write_future_entry(&guard);
+
+    // The store alone: policy kept, backoff (unknown result type) dropped.
+    let store: Box<dyn Store> = match guard.redis() {
+        Some(redis) => Box::new(RedisStore::connect(&redis.url()).unwrap()),
+        None => {
+            let CacheLocation::Shared(layers) = &guard.location else {
+                unreachable!()
+            };
+            let [SharedCache::Sqlite(path)] = layers.as_slice() else {
+                unreachable!()
+            };
+            Box::new(SqliteStore::open(path).unwrap())
+        }
+    };
+    let stored = store
+        .get(&Domain::new(DOMAIN).unwrap())
+        .unwrap()
+        .expect("the entry is read");
+    assert_eq!(stored.policy.as_ref().unwrap().id, "a", "policy kept");
+    assert_eq!(stored.backoff, None, "the unknown backoff is dropped");
+
+    // A lookup: TXT id `b` is new, its fetch fails, the stored policy `a` applies.
+    let (resolver, _clock) = support::resolver_at(&world, &guard.location);
+    let r = resolver.resolve(DOMAIN).unwrap();
+    assert_eq!(r.source(), Source::CacheAfterFailure, "{r:?}");
+    assert_eq!(r.cached_policy().unwrap().id, "a");
+    assert_eq!(r.mode(), Mode::Enforce);
+    assert_eq!(
+        r.failure().unwrap().result_type(),
+        Some(ResultType::StsPolicyFetchError)
+    );
+    assert_eq!(world.policy_requests(DOMAIN), 1, "the fetch was tried");
+}
+
+#[test]
+fn sqlite_a_future_entry_keeps_its_policy_for_a_failed_fetch() {
+    a_future_entry_keeps_its_policy_for_a_failed_fetch(Backend::Sqlite);
+}
+
+#[test]
+fn redis_a_future_entry_keeps_its_policy_for_a_failed_fetch() {
+    a_future_entry_keeps_its_policy_for_a_failed_fetch(Backend::Redis);
 }
 
 /// One test per scenario and backend: `memory::s30_…`, `sqlite::s30_…`, `redis::s30_…`.

@@ -465,6 +465,84 @@ fn unreadable_entries_are_reported_skipped_and_replaced() {
     }
 }
 
+/// Issue 11: a hash written by a newer mtasts (an unknown result type, an extra field) keeps
+/// its policy; only the backoff goes. Before the shared codec the whole entry was unreadable.
+#[test]
+fn an_entry_from_a_newer_mtasts_keeps_its_policy() {
+    capture_logs();
+    let server = server();
+    let store = store(&server);
+    let t = now();
+    let mut e = entry("future.example", Some(policy("a", t, 86_400)), t);
+    e.backoff = Some(Backoff {
+        id: "b".into(),
+        until: t + Duration::from_secs(200),
+        result_type: ResultType::StsPolicyFetchError,
+        reason: "HTTP status 500".into(),
+    });
+    store.put(e.clone()).unwrap();
+    let key = "mtasts:v1:entry:future.example";
+    server
+        .command(&[
+            "HSET",
+            key,
+            "backoff_result",
+            "sts-from-the-future",
+            "added_later",
+            "x",
+        ])
+        .unwrap();
+
+    let got = store.get(&domain("future.example")).unwrap().unwrap();
+    assert_eq!(got.policy, e.policy, "the policy is kept");
+    assert_eq!(got.backoff, None, "the unknown backoff is dropped");
+    assert_eq!(got.next_check, e.next_check);
+    let location = store.location();
+    let warned = |what: &str| {
+        logged(
+            log::Level::Warn,
+            &format!("{location}: cache entry for future.example: "),
+            what,
+        )
+    };
+    assert!(warned("unknown result type \"sts-from-the-future\"") > 0);
+    assert!(warned("unknown field \"added_later\" ignored") > 0);
+    let listed = store.entries().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].policy, e.policy);
+
+    // A write of this version merges onto it: the policy stays.
+    store
+        .put(entry("future.example", None, t + Duration::from_secs(1)))
+        .unwrap();
+    let got = store.get(&domain("future.example")).unwrap().unwrap();
+    assert_eq!(got.policy, e.policy);
+}
+
+/// A DNS-failure backoff has the empty id (Backoff::DNS_FAILURE): it is stored as an empty
+/// field and read back as such, not as "no backoff".
+#[test]
+fn a_dns_failure_backoff_round_trips() {
+    let server = server();
+    let store = store(&server);
+    let t = now();
+    let mut e = entry("dns.example", None, t);
+    e.backoff = Some(Backoff {
+        id: Backoff::DNS_FAILURE.into(),
+        until: t + Duration::from_secs(60),
+        result_type: ResultType::StsPolicyFetchError,
+        reason: "SERVFAIL".into(),
+    });
+    store.put(e.clone()).unwrap();
+    assert_eq!(
+        server
+            .command(&["HGET", "mtasts:v1:entry:dns.example", "backoff_id"])
+            .unwrap(),
+        "$0\r\n\r\n"
+    );
+    assert_eq!(*store.get(&domain("dns.example")).unwrap().unwrap(), e);
+}
+
 #[test]
 fn an_outage_fails_fast_logs_once_and_recovers() {
     capture_logs();

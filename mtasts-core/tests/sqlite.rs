@@ -374,6 +374,57 @@ fn an_unknown_result_type_drops_only_the_backoff() {
     assert_eq!(got.backoff, None);
 }
 
+/// Issue 11: a row written by a newer mtasts (a column added without a schema bump, an
+/// unknown result type) keeps its policy; only the backoff goes.
+#[test]
+fn a_row_from_a_newer_mtasts_keeps_its_policy() {
+    let dir = TempDir::new("future");
+    let store = open(&dir.db());
+    let mut e = entry("future.example", Some(policy("a", at(0))), at(0));
+    e.backoff = Some(Backoff {
+        id: "b".into(),
+        until: at(100),
+        result_type: ResultType::StsPolicyFetchError,
+        reason: "HTTP 500".into(),
+    });
+    store.put(e.clone()).unwrap();
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE entries ADD COLUMN added_later TEXT;
+         UPDATE entries SET backoff_result_type = 'sts-from-the-future', added_later = 'x';",
+    )
+    .unwrap();
+    let got = store.get(&domain("future.example")).unwrap().unwrap();
+    assert_eq!(got.policy, e.policy, "the policy is kept");
+    assert_eq!(got.backoff, None);
+    assert_eq!(store.entries().unwrap().len(), 1);
+    // This version's write merges onto it and keeps the policy.
+    store.put(entry("future.example", None, at(1))).unwrap();
+    let got = store.get(&domain("future.example")).unwrap().unwrap();
+    assert_eq!(got.policy, e.policy);
+}
+
+/// A DNS-failure backoff (empty id, Backoff::DNS_FAILURE) is stored as '' and read back.
+#[test]
+fn a_dns_failure_backoff_round_trips() {
+    let dir = TempDir::new("dnsfail");
+    let store = open(&dir.db());
+    let mut e = entry("dns.example", None, at(0));
+    e.backoff = Some(Backoff {
+        id: Backoff::DNS_FAILURE.into(),
+        until: at(60_000),
+        result_type: ResultType::StsPolicyFetchError,
+        reason: "SERVFAIL".into(),
+    });
+    store.put(e.clone()).unwrap();
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    let id: Option<String> = conn
+        .query_row("SELECT backoff_id FROM entries", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(id.as_deref(), Some(""));
+    assert_eq!(*store.get(&domain("dns.example")).unwrap().unwrap(), e);
+}
+
 // ---- schema versions and files that are not (or no longer) ours -------------------------------
 
 fn header(path: &Path) -> (i64, i32, Vec<String>) {

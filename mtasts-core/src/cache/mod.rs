@@ -8,7 +8,9 @@
 //!
 //! Stores: [`MemoryStore`] (this process), [`LayeredStore`] (memory in front of shared
 //! stores). Writes are merged with what is stored by [`Entry::merged_onto`], atomically in
-//! each store, so the newest fetch wins whatever order processes write in.
+//! each store, so the newest fetch wins whatever order processes write in. The persistent
+//! stores share one codec between an entry and its stored fields, with one tolerance rule:
+//! what a version does not know never makes an entry unreadable (see `cache/codec.rs`).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use crate::error::{Error, Result, ResultType};
 pub use crate::policy::CachedPolicy;
 use crate::resolver::{DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK};
 
+mod codec;
 mod layered;
 mod location;
 mod memory;

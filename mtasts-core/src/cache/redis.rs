@@ -15,7 +15,12 @@
 //! | `policy_id`, `policy`, `fetched_at`, `expires_at` | the cached policy: record id, raw text (parsed again on load, R-POL-8), fetch time, expiry (R-CACHE-1); all four or none |
 //! | `backoff_id`, `backoff_until`, `backoff_result`, `backoff_reason` | a running fetch backoff (R-FETCH-10), the result type as its RFC 8460 string; all four or none |
 //!
-//! Unknown fields are ignored, so a later version 1 writer may add some.
+//! The fields are read and written by the cache's entry codec (`cache/codec.rs`), with its
+//! one rule: what this version does not know (a field added by a later version 1 writer, an
+//! unknown result type, an incomplete backoff) is dropped with a warning and the policy kept,
+//! so hosts running different versions can share one Redis. A hash the codec finds
+//! unreadable (a missing time, an unusable policy) is reported as [`Error::Cache`] when read
+//! alone, skipped in listings, and replaced by the next write.
 //!
 //! # Expiry
 //!
@@ -38,12 +43,20 @@ use std::time::{Duration, Instant, SystemTime};
 
 use redis::{Client, Connection, ConnectionAddr, ConnectionLike, RedisError, RedisResult};
 
-use super::{Backoff, CachedPolicy, Entry, Store, UNUSED_LIMIT, from_unix_millis, to_unix_millis};
+use super::codec::{self, EntryFields, Record, Value};
+use super::{Entry, Store, UNUSED_LIMIT};
 use crate::domain::Domain;
-use crate::error::{Error, Result, ResultType};
+use crate::error::{Error, Result};
 
 /// The key format version, part of every key.
 const FORMAT: &str = "v1";
+/// The hash fields of an entry (module docs): the codec's standard names but two, as
+/// version 1 has always written them. The domain is the key's, never a field.
+const FIELDS: EntryFields = EntryFields {
+    policy_text: "policy",
+    backoff_result: "backoff_result",
+    ..EntryFields::STANDARD
+};
 /// Keys a `SCAN` step asks for (a hint to Redis, not a limit).
 const SCAN_COUNT: usize = 500;
 /// Keys read or deleted per pipelined round trip.
@@ -453,7 +466,7 @@ impl RedisStore {
                 if fields.is_empty() {
                     continue; // expired or removed since SCAN returned it
                 }
-                match decode(domain, &fields) {
+                match decode(&domain, fields, &self.location) {
                     Ok(entry) => entries.push(entry),
                     Err(why) => log::warn!("{}", self.unreadable(key, &why)),
                 }
@@ -547,7 +560,7 @@ impl Store for RedisStore {
         let key = self.key(domain);
         match self.run(|con| read_fields(con, &key))? {
             Stored::Absent => Ok(None),
-            Stored::Fields(fields) => decode(domain.clone(), &fields)
+            Stored::Fields(fields) => decode(domain, fields, &self.location)
                 .map(|entry| Some(std::sync::Arc::new(entry)))
                 .map_err(|why| self.unreadable(&key, &why)),
             Stored::WrongType => Err(self.unreadable(&key, "not a hash")),
@@ -564,7 +577,7 @@ impl Store for RedisStore {
                 redis::cmd("WATCH").arg(&key).exec(con)?;
                 let stored = match read_fields(con, &key)? {
                     Stored::Absent => None,
-                    Stored::Fields(fields) => match decode(entry.domain.clone(), &fields) {
+                    Stored::Fields(fields) => match decode(&entry.domain, fields, &self.location) {
                         Ok(stored) => Some(stored),
                         Err(why) => {
                             log::warn!("{}", self.unreadable(&key, &why));
@@ -639,12 +652,10 @@ impl Store for RedisStore {
     /// meanwhile stays. Entries without a readable `last_used` count as unused.
     fn purge_unused(&self, cutoff: SystemTime) -> Result<usize> {
         let keys = self.scan_keys()?;
-        let cutoff = to_unix_millis(cutoff);
         let unused = |last_used: Option<Vec<u8>>| {
             last_used
-                .and_then(|v| String::from_utf8(v).ok())
-                .and_then(|v| v.parse::<i64>().ok())
-                .is_none_or(|ms| ms < cutoff)
+                .and_then(|v| Value::Bytes(v).as_time().ok())
+                .is_none_or(|t| t < cutoff)
         };
         let mut removed = 0;
         for chunk in keys.chunks(BATCH) {
@@ -725,84 +736,36 @@ fn ttl(entry: &Entry) -> Duration {
     ttl.clamp(Duration::from_secs(1), UNUSED_LIMIT)
 }
 
-/// The hash fields of `entry` (format in the module docs).
-fn encode(entry: &Entry) -> Vec<(&'static str, String)> {
-    let mut fields = vec![
-        ("next_check", to_unix_millis(entry.next_check).to_string()),
-        ("last_used", to_unix_millis(entry.last_used).to_string()),
-        ("failures", entry.failures.to_string()),
-    ];
-    if let Some(policy) = &entry.policy {
-        fields.extend([
-            ("policy_id", policy.id.clone()),
-            ("policy", policy.policy.text().to_string()),
-            ("fetched_at", to_unix_millis(policy.fetched_at).to_string()),
-            ("expires_at", to_unix_millis(policy.expires_at).to_string()),
-        ]);
-    }
-    if let Some(backoff) = &entry.backoff {
-        fields.extend([
-            ("backoff_id", backoff.id.clone()),
-            ("backoff_until", to_unix_millis(backoff.until).to_string()),
-            ("backoff_result", backoff.result_type.as_str().to_string()),
-            ("backoff_reason", backoff.reason.clone()),
-        ]);
-    }
-    fields
+/// The hash fields of `entry` (format in the module docs), by the codec; Redis keeps every
+/// value as a byte string (an integer in decimal).
+fn encode(entry: &Entry) -> Vec<(String, Vec<u8>)> {
+    let mut record = codec::encode(entry, &FIELDS);
+    record.remove(FIELDS.domain); // the key's
+    record
+        .into_iter()
+        .map(|(name, value)| (name, value.into_bytes()))
+        .collect()
 }
 
-/// The entry of `domain` from its hash fields; the reason when they do not make one.
-fn decode(domain: Domain, fields: &HashMap<String, Vec<u8>>) -> Result<Entry, String> {
-    let text = |name: &str| -> Result<Option<&str>, String> {
-        fields
-            .get(name)
-            .map(|v| std::str::from_utf8(v).map_err(|_| format!("field {name} is not UTF-8")))
-            .transpose()
-    };
-    let required = |name: &str| text(name)?.ok_or_else(|| format!("field {name} is missing"));
-    let time = |name: &str| -> Result<SystemTime, String> {
-        let value = required(name)?;
-        value
-            .parse::<i64>()
-            .map(from_unix_millis)
-            .map_err(|_| format!("field {name} is not a time in ms: {value:?}"))
-    };
-    let policy = match text("policy_id")? {
-        None => None,
-        Some(id) => Some(std::sync::Arc::new(
-            CachedPolicy::from_stored(
-                id.to_string(),
-                required("policy")?,
-                time("fetched_at")?,
-                time("expires_at")?,
-            )
-            .map_err(|e| e.to_string())?,
-        )),
-    };
-    let backoff = match text("backoff_id")? {
-        None => None,
-        Some(id) => {
-            let name = required("backoff_result")?;
-            Some(Backoff {
-                id: id.to_string(),
-                until: time("backoff_until")?,
-                result_type: ResultType::from_name(name)
-                    .ok_or_else(|| format!("unknown result type {name:?}"))?,
-                reason: required("backoff_reason")?.to_string(),
-            })
-        }
-    };
-    let failures = required("failures")?;
-    Ok(Entry {
-        domain,
-        policy,
-        next_check: time("next_check")?,
-        backoff,
-        failures: failures
-            .parse()
-            .map_err(|_| format!("field failures is not a count: {failures:?}"))?,
-        last_used: time("last_used")?,
-    })
+/// The entry of `domain` from its hash fields, by the codec (tolerated oddities logged as
+/// warnings naming `location`); the reason when the codec finds it unreadable.
+fn decode(
+    domain: &Domain,
+    fields: HashMap<String, Vec<u8>>,
+    location: &str,
+) -> Result<Entry, String> {
+    codec::read(&record_of(domain, fields), &FIELDS, location).map_err(|e| e.reason)
+}
+
+/// The codec record of a hash: every field as the bytes Redis holds, and the domain of the
+/// key.
+fn record_of(domain: &Domain, fields: HashMap<String, Vec<u8>>) -> Record {
+    let mut record: Record = fields
+        .into_iter()
+        .map(|(name, value)| (name, Value::Bytes(value)))
+        .collect();
+    record.insert(FIELDS.domain, Value::Text(domain.to_string()));
+    record
 }
 
 /// `url` without its password, for messages about a URL that did not parse.
@@ -824,43 +787,17 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::UNIX_EPOCH;
 
     use super::*;
-
-    fn at(s: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s)
-    }
-
-    fn full_entry() -> Entry {
-        Entry {
-            domain: Domain::new("example.com").unwrap(),
-            policy: Some(Arc::new(
-                CachedPolicy::from_stored(
-                    "20240101".into(),
-                    "version: STSv1\nmode: enforce\nmx: mx.example.com\nmx: *.example.net\nmax_age: 86400\n",
-                    at(10) + Duration::from_millis(123),
-                    at(86_410) + Duration::from_millis(123),
-                )
-                .unwrap(),
-            )),
-            next_check: at(3_610),
-            backoff: Some(Backoff {
-                id: "20240102".into(),
-                until: at(310),
-                result_type: ResultType::StsWebpkiInvalid,
-                reason: "certificate expired: 1 day ago; \"quoted\"\nsecond line".into(),
-            }),
-            failures: 3,
-            last_used: at(20),
-        }
-    }
+    use crate::cache::CachedPolicy;
+    use crate::cache::codec::tests::{at, full_entry};
 
     fn fields_of(entry: &Entry) -> HashMap<String, Vec<u8>> {
-        encode(entry)
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.into_bytes()))
-            .collect()
+        encode(entry).into_iter().collect()
+    }
+
+    fn decode(domain: Domain, fields: &HashMap<String, Vec<u8>>) -> Result<Entry, String> {
+        super::decode(&domain, fields.clone(), "redis://test")
     }
 
     #[test]
@@ -873,20 +810,40 @@ mod tests {
         }
     }
 
+    /// The version 1 field names, as every version so far has written them.
+    #[test]
+    fn the_hash_keeps_its_version_1_field_names() {
+        let mut names: Vec<String> = fields_of(&full_entry()).into_keys().collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "backoff_id",
+                "backoff_reason",
+                "backoff_result",
+                "backoff_until",
+                "expires_at",
+                "failures",
+                "fetched_at",
+                "last_used",
+                "next_check",
+                "policy",
+                "policy_id",
+            ]
+        );
+        assert_eq!(fields_of(&full_entry())["failures"], b"3");
+    }
+
+    /// The codec's rule (cache/codec.rs): damage that makes the entry meaningless is
+    /// reported; what this version does not know is dropped and the policy kept.
     #[test]
     fn damaged_hashes_are_reported_not_guessed() {
         let entry = full_entry();
-        let cases: [(&str, Option<&str>, &str); 7] = [
+        let cases: [(&str, Option<&str>, &str); 5] = [
             ("next_check", None, "next_check is missing"),
             ("last_used", Some("yesterday"), "last_used is not a time"),
-            ("failures", Some("-1"), "failures is not a count"),
             ("policy", None, "policy is missing"),
             ("policy", Some("garbage"), "no longer parses"),
-            (
-                "backoff_result",
-                Some("sts-nonsense"),
-                "unknown result type",
-            ),
             ("expires_at", Some(""), "expires_at is not a time"),
         ];
         for (field, value, expected) in cases {
@@ -905,6 +862,14 @@ mod tests {
         let mut fields = fields_of(&entry);
         fields.insert("added_later".into(), b"x".to_vec());
         assert_eq!(decode(entry.domain.clone(), &fields).unwrap(), entry);
+        // Issue 11: an unknown result type (a newer writer's) drops only the backoff, and a
+        // failure count that is not one counts as 0; the policy is kept.
+        let mut fields = fields_of(&entry);
+        fields.insert("backoff_result".into(), b"sts-nonsense".to_vec());
+        fields.insert("failures".into(), b"-1".to_vec());
+        let read = decode(entry.domain.clone(), &fields).unwrap();
+        assert_eq!(read.policy, entry.policy);
+        assert_eq!((read.backoff, read.failures), (None, 0));
     }
 
     #[test]

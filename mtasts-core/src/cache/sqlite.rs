@@ -10,13 +10,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{
-    Connection, ErrorCode, MAIN_DB, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
+    Connection, ErrorCode, MAIN_DB, OpenFlags, OptionalExtension, Statement, TransactionBehavior,
 };
 
-use super::{Backoff, CachedPolicy, Entry, Store, from_unix_millis, to_unix_millis};
+use super::codec::{self, EntryFields, Record, Value};
+use super::{Entry, Store, to_unix_millis};
 use crate::domain::Domain;
-use crate::error::{Error, Result, ResultType};
+use crate::error::{Error, Result};
 
 /// Marks the file as an mtasts cache (`PRAGMA application_id`; "MTST" in ASCII), so a path
 /// pointing at another program's database is refused instead of modified.
@@ -60,13 +62,9 @@ const MAX_IDLE: usize = 4;
 /// than kept at its largest.
 const WAL_SIZE_LIMIT: i64 = 4 << 20;
 
-/// The columns of `entries` in the order [`read_row`] and [`write_row`] use.
-macro_rules! columns {
-    () => {
-        "domain, policy_id, policy_text, fetched_at, expires_at, next_check, \
-         backoff_id, backoff_until, backoff_result_type, backoff_reason, failures, last_used"
-    };
-}
+/// The columns of `entries`: the codec's standard names (the table's columns are exactly the
+/// fields of [`EntryFields::STANDARD`]).
+const COLUMNS: EntryFields = EntryFields::STANDARD;
 
 /// A policy cache in an SQLite file, safe for many processes and threads at once (R-CACHE-7).
 ///
@@ -74,10 +72,14 @@ macro_rules! columns {
 /// engine then treats the cache as empty rather than failing a lookup.
 ///
 /// # On disk
-/// One table, `entries`, one row per policy domain with every field of [`Entry`]. The
-/// policy is kept as its raw text (R-POL-8) and parsed again on load
-/// ([`CachedPolicy::from_stored`]); a row that no longer parses is skipped with a warning.
-/// Times are integer milliseconds since the Unix epoch (finer parts are dropped). The file
+/// One table, `entries`, one row per policy domain, one column per field of the cache's
+/// entry codec (`cache/codec.rs`): the policy is kept as its raw text (R-POL-8) and parsed
+/// again on load, times are integer milliseconds since the Unix epoch (finer parts are
+/// dropped). Rows are read with every column (`SELECT *`) and decoded by the codec under its
+/// one rule: what this version does not know (a column a newer mtasts added without a schema
+/// bump, an unknown result type, an incomplete backoff) is dropped with a warning and the policy kept; a row
+/// the codec finds unreadable (no valid domain, a missing time, an unusable policy) is
+/// skipped with a warning, and the next write for its domain replaces it. The file
 /// is marked as an mtasts cache (`PRAGMA application_id`) and its schema is versioned
 /// (`PRAGMA user_version`): an older file is upgraded step by step when opened, and a file
 /// from a newer mtasts, another program's database or a damaged file is refused, never
@@ -403,98 +405,25 @@ impl SqliteStore {
         );
     }
 
-    /// Turns a raw row into an entry; a row that cannot be used is logged and skipped.
-    fn decode(&self, raw: RawRow) -> Option<Entry> {
-        let domain = match Domain::new(&raw.domain) {
-            Ok(d) => d,
+    /// The entry in a row's `record`; a row the codec finds unreadable is logged and skipped.
+    fn decode(&self, record: &Record) -> Option<Entry> {
+        match codec::read(record, &COLUMNS, &self.path.display().to_string()) {
+            Ok(entry) => Some(entry),
             Err(e) => {
-                self.warn_skipped(&raw.domain, &e.to_string());
-                return None;
-            }
-        };
-        let policy = match (
-            raw.policy_id,
-            raw.policy_text,
-            raw.fetched_at,
-            raw.expires_at,
-        ) {
-            (Some(id), Some(text), Some(fetched), Some(expires)) => {
-                match CachedPolicy::from_stored(
-                    id,
-                    &text,
-                    from_unix_millis(fetched),
-                    from_unix_millis(expires),
-                ) {
-                    Ok(p) => Some(Arc::new(p)),
-                    Err(e) => {
-                        self.warn_skipped(&raw.domain, &e.to_string());
-                        return None;
-                    }
-                }
-            }
-            (None, None, None, None) => None,
-            _ => {
-                self.warn_skipped(&raw.domain, "its policy columns are incomplete");
-                return None;
-            }
-        };
-        let backoff = match (
-            raw.backoff_id,
-            raw.backoff_until,
-            raw.backoff_result_type,
-            raw.backoff_reason,
-        ) {
-            (Some(id), Some(until), Some(result_type), Some(reason)) => {
-                match ResultType::from_name(&result_type) {
-                    Some(result_type) => Some(Backoff {
-                        id,
-                        until: from_unix_millis(until),
-                        result_type,
-                        reason,
-                    }),
-                    None => {
-                        // Losing a backoff only allows an earlier retry; the policy is kept.
-                        log::warn!(
-                            "{}: {}: unknown result type {result_type:?}; backoff ignored",
-                            self.path.display(),
-                            raw.domain
-                        );
-                        None
-                    }
-                }
-            }
-            (None, None, None, None) => None,
-            _ => {
-                log::warn!(
-                    "{}: {}: incomplete backoff columns; backoff ignored",
-                    self.path.display(),
-                    raw.domain
-                );
+                self.warn_skipped(e.domain.as_deref().unwrap_or("a domain"), &e.reason);
                 None
             }
-        };
-        Some(Entry {
-            domain,
-            policy,
-            next_check: from_unix_millis(raw.next_check),
-            backoff,
-            failures: u32::try_from(raw.failures.max(0)).unwrap_or(u32::MAX),
-            last_used: from_unix_millis(raw.last_used),
-        })
+        }
     }
 
     /// The usable entry for `domain` as `conn` sees it.
     fn read_entry(&self, conn: &Connection, domain: &Domain) -> rusqlite::Result<Option<Entry>> {
-        let mut stmt = conn.prepare_cached(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM entries WHERE domain = ?1"
-        ))?;
-        let raw = skip_bad_value(
-            stmt.query_row([domain.as_str()], read_row).optional(),
-            || self.warn_skipped(domain.as_str(), "a column holds a value of the wrong type"),
-        )?;
-        Ok(raw.and_then(|raw| self.decode(raw)))
+        let mut stmt = conn.prepare_cached("SELECT * FROM entries WHERE domain = ?1")?;
+        let names = column_names(&stmt);
+        let record = stmt
+            .query_row([domain.as_str()], |row| read_record(&names, row))
+            .optional()?;
+        Ok(record.and_then(|record| self.decode(&record)))
     }
 }
 
@@ -535,7 +464,7 @@ impl Store for SqliteStore {
                 Some(stored) => entry.clone().merged_onto(&stored),
                 None => entry.clone(),
             };
-            write_row(&tx, &merged)?;
+            write_record(&tx, &codec::encode(&merged, &COLUMNS))?;
             tx.commit()
         })
     }
@@ -550,13 +479,11 @@ impl Store for SqliteStore {
 
     fn entries(&self) -> Result<Vec<Arc<Entry>>> {
         self.run("listing", |conn| {
-            let mut stmt = conn.prepare_cached(concat!("SELECT ", columns!(), " FROM entries"))?;
+            let mut stmt = conn.prepare_cached("SELECT * FROM entries")?;
+            let names = column_names(&stmt);
             let mut entries = Vec::new();
-            for raw in stmt.query_map([], read_row)? {
-                let raw = skip_bad_value(raw.map(Some), || {
-                    self.warn_skipped("a domain", "a column holds a value of the wrong type")
-                })?;
-                if let Some(entry) = raw.and_then(|raw| self.decode(raw)) {
+            for record in stmt.query_map([], |row| read_record(&names, row))? {
+                if let Some(entry) = self.decode(&record?) {
                     entries.push(Arc::new(entry));
                 }
             }
@@ -582,82 +509,47 @@ impl Store for SqliteStore {
     }
 }
 
-/// A row of `entries` as stored.
-struct RawRow {
-    domain: String,
-    policy_id: Option<String>,
-    policy_text: Option<String>,
-    fetched_at: Option<i64>,
-    expires_at: Option<i64>,
-    next_check: i64,
-    backoff_id: Option<String>,
-    backoff_until: Option<i64>,
-    backoff_result_type: Option<String>,
-    backoff_reason: Option<String>,
-    failures: i64,
-    last_used: i64,
+/// The column names of `stmt`'s result, in order.
+fn column_names(stmt: &Statement<'_>) -> Vec<String> {
+    stmt.column_names().map(String::from).collect()
 }
 
-fn read_row(row: &Row<'_>) -> rusqlite::Result<RawRow> {
-    Ok(RawRow {
-        domain: row.get(0)?,
-        policy_id: row.get(1)?,
-        policy_text: row.get(2)?,
-        fetched_at: row.get(3)?,
-        expires_at: row.get(4)?,
-        next_check: row.get(5)?,
-        backoff_id: row.get(6)?,
-        backoff_until: row.get(7)?,
-        backoff_result_type: row.get(8)?,
-        backoff_reason: row.get(9)?,
-        failures: row.get(10)?,
-        last_used: row.get(11)?,
-    })
-}
-
-fn write_row(conn: &Connection, entry: &Entry) -> rusqlite::Result<()> {
-    let policy = entry.policy.as_deref();
-    let backoff = entry.backoff.as_ref();
-    conn.prepare_cached(concat!(
-        "INSERT OR REPLACE INTO entries (",
-        columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-    ))?
-    .execute(params![
-        entry.domain.as_str(),
-        policy.map(|p| p.id.as_str()),
-        policy.map(|p| p.policy.text()),
-        policy.map(|p| to_unix_millis(p.fetched_at)),
-        policy.map(|p| to_unix_millis(p.expires_at)),
-        to_unix_millis(entry.next_check),
-        backoff.map(|b| b.id.as_str()),
-        backoff.map(|b| to_unix_millis(b.until)),
-        backoff.map(|b| b.result_type.as_str()),
-        backoff.map(|b| b.reason.as_str()),
-        i64::from(entry.failures),
-        to_unix_millis(entry.last_used),
-    ])?;
-    Ok(())
-}
-
-/// A value of the wrong type in a row (written by something else) skips that row with a
-/// warning instead of failing the whole call; other errors pass through.
-fn skip_bad_value<T>(
-    result: rusqlite::Result<Option<T>>,
-    warn: impl FnOnce(),
-) -> rusqlite::Result<Option<T>> {
-    match result {
-        Err(
-            rusqlite::Error::FromSqlConversionFailure(..)
-            | rusqlite::Error::InvalidColumnType(..)
-            | rusqlite::Error::IntegralValueOutOfRange(..)
-            | rusqlite::Error::Utf8Error(..),
-        ) => {
-            warn();
-            Ok(None)
-        }
-        other => other,
+/// A row as a codec record: each non-NULL column under its name, as SQLite holds it. The
+/// codec decides what a value means; a value of a type no writer of this format stores (a
+/// REAL, a BLOB, text in an INTEGER column) is passed on as it is and judged there.
+fn read_record(names: &[String], row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    let mut record = Record::default();
+    for (i, name) in names.iter().enumerate() {
+        let value = match row.get_ref(i)? {
+            ValueRef::Null => continue,
+            ValueRef::Integer(n) => Value::Integer(n),
+            ValueRef::Real(x) => Value::Text(x.to_string()),
+            ValueRef::Text(bytes) | ValueRef::Blob(bytes) => Value::Bytes(bytes.to_vec()),
+        };
+        record.insert(name.as_str(), value);
     }
+    Ok(record)
+}
+
+/// Writes `record` as the row of its domain, replacing any stored row (columns not in the
+/// record become NULL or their default).
+fn write_record(conn: &Connection, record: &Record) -> rusqlite::Result<()> {
+    // The names come from the codec (fixed identifiers), never from stored data.
+    let names: Vec<&str> = record.iter().map(|(name, _)| name).collect();
+    let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT OR REPLACE INTO entries ({}) VALUES ({})",
+        names.join(", "),
+        placeholders.join(", ")
+    );
+    let values = record.iter().map(|(_, value)| match value {
+        Value::Integer(n) => rusqlite::types::Value::Integer(*n),
+        Value::Text(text) => rusqlite::types::Value::Text(text.clone()),
+        Value::Bytes(bytes) => rusqlite::types::Value::Blob(bytes.clone()),
+    });
+    conn.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(values))?;
+    Ok(())
 }
 
 /// Mode of the directories [`SqliteStore::open`] creates.

@@ -56,6 +56,13 @@ pub struct BackendGuard {
     pub location: CacheLocation,
 }
 
+impl BackendGuard {
+    /// The redis-server of a [`Backend::Redis`] guard, for writing raw data into it.
+    pub fn redis(&self) -> Option<&RedisServer> {
+        self.redis.as_ref()
+    }
+}
+
 impl Drop for BackendGuard {
     fn drop(&mut self) {
         drop(self.redis.take());
