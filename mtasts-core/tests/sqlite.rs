@@ -315,7 +315,7 @@ fn parent_directories_are_created_and_relative_paths_made_absolute() {
 // ---- rows written by something else -----------------------------------------------------------
 
 #[test]
-fn a_row_that_no_longer_parses_is_skipped_not_an_error() {
+fn a_row_that_no_longer_parses_is_an_error_when_read_and_skipped_when_listed() {
     let dir = TempDir::new("badrow");
     let store = open(&dir.db());
     store
@@ -338,8 +338,12 @@ fn a_row_that_no_longer_parses_is_skipped_not_an_error() {
         [],
     )
     .unwrap();
-    assert_eq!(store.get(&domain("bad.example")).unwrap(), None);
-    assert_eq!(store.get(&domain("typed.example")).unwrap(), None);
+    // Issue 10 (never fail open): a row that is there but cannot be used is an error, not
+    // "no entry" (it may have held a policy); listing skips it.
+    for d in ["bad.example", "typed.example"] {
+        let e = store.get(&domain(d)).unwrap_err();
+        assert_eq!(e.kind(), "cache", "{d}: {e}");
+    }
     let all = store.entries().unwrap();
     assert_eq!(all.len(), 1, "only the good row: {all:?}");
     assert_eq!(all[0].domain, domain("good.example"));

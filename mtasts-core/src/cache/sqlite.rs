@@ -416,14 +416,24 @@ impl SqliteStore {
         }
     }
 
-    /// The usable entry for `domain` as `conn` sees it.
-    fn read_entry(&self, conn: &Connection, domain: &Domain) -> rusqlite::Result<Option<Entry>> {
+    /// The entry for `domain` as `conn` sees it: `Err` with the reason when a row is there
+    /// but cannot be used (see the codec).
+    fn read_entry(
+        &self,
+        conn: &Connection,
+        domain: &Domain,
+    ) -> rusqlite::Result<Result<Option<Entry>, String>> {
         let mut stmt = conn.prepare_cached("SELECT * FROM entries WHERE domain = ?1")?;
         let names = column_names(&stmt);
         let record = stmt
             .query_row([domain.as_str()], |row| read_record(&names, row))
             .optional()?;
-        Ok(record.and_then(|record| self.decode(&record)))
+        Ok(match record {
+            None => Ok(None),
+            Some(record) => self.decode(&record).map(Some).ok_or_else(|| {
+                format!("the cache entry for {domain} cannot be read (logged above)")
+            }),
+        })
     }
 }
 
@@ -449,9 +459,16 @@ impl Drop for SqliteStore {
 }
 
 impl Store for SqliteStore {
+    /// An entry whose row cannot be used is an error, not "no entry": it may have held a
+    /// policy, so the engine cannot tell (issue 10, never fail open).
     fn get(&self, domain: &Domain) -> Result<Option<Arc<Entry>>> {
         let entry = self.run("reading", |conn| self.read_entry(conn, domain))?;
-        Ok(entry.map(Arc::new))
+        match entry {
+            Ok(entry) => Ok(entry.map(Arc::new)),
+            Err(reason) => Err(Error::Cache {
+                reason: format!("{}: {reason}", self.path.display()),
+            }),
+        }
     }
 
     /// One `BEGIN IMMEDIATE` transaction: the stored row is read under the write lock, so the
@@ -461,8 +478,8 @@ impl Store for SqliteStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // A stored row that cannot be read is overwritten.
             let merged = match self.read_entry(&tx, &entry.domain)? {
-                Some(stored) => entry.clone().merged_onto(&stored),
-                None => entry.clone(),
+                Ok(Some(stored)) => entry.clone().merged_onto(&stored),
+                Ok(None) | Err(_) => entry.clone(),
             };
             write_record(&tx, &codec::encode(&merged, &COLUMNS))?;
             tx.commit()
