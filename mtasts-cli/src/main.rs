@@ -14,6 +14,7 @@ mod check;
 mod logger;
 mod lookup;
 mod output;
+mod verify;
 
 /// Exit status when every domain resolved without a failure (a policy or none published).
 const EXIT_OK: u8 = 0;
@@ -97,7 +98,7 @@ enum Command {
     Check(check::CheckArgs),
     /// Check a certificate chain (PEM or DER, leaf first) for an MX host name: chain to the
     /// trust roots, validity, SAN match. Exit status 0 pass, 1 fail, 2 usage.
-    VerifyCert(check::VerifyCertArgs),
+    VerifyCert(verify::VerifyCertArgs),
 }
 
 fn main() -> ExitCode {
@@ -125,7 +126,7 @@ fn main() -> ExitCode {
         Command::Refresh(args) => with_resolver(&|r| cache::refresh(r, args)),
         Command::Cache(command) => with_resolver(&|r| cache::run(r, command)),
         Command::Check(args) => check::check(&cli.net, args),
-        Command::VerifyCert(args) => check::verify_cert(&cli.net, args),
+        Command::VerifyCert(args) => verify::verify_cert(&cli.net, args),
     };
     ExitCode::from(code)
 }

@@ -54,5 +54,3 @@ pub fn table<const N: usize>(
     }
     Ok(())
 }
-
-pub use mtasts_core::rfc3339;

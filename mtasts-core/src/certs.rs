@@ -375,6 +375,81 @@ fn rfc3339(secs: u64) -> String {
     crate::clock::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
+/// What a certificate says, for people: subject, issuer, subjectAltNames and validity. Only
+/// displayed (by `mtasts check`, [`crate::Diagnosis`]); every decision about a certificate is
+/// [`CertVerifier::check`]'s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// The subject DN, e.g. `CN=mx.example.com`.
+    pub subject: String,
+    /// The issuer DN.
+    pub issuer: String,
+    /// The subjectAltNames, as `DNS:name` or `IP:addr`.
+    pub sans: Vec<String>,
+    /// Start of validity.
+    pub not_before: Option<SystemTime>,
+    /// End of validity.
+    pub not_after: Option<SystemTime>,
+    /// Why the certificate could not be read (then the other fields are empty).
+    pub error: Option<String>,
+}
+
+impl CertificateInfo {
+    /// Reads `der` for display.
+    pub fn of(der: &CertificateDer<'_>) -> CertificateInfo {
+        use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+        match X509Certificate::from_der(der.as_ref()) {
+            Ok((_, cert)) => {
+                let sans = match cert.subject_alternative_name() {
+                    Ok(Some(ext)) => ext
+                        .value
+                        .general_names
+                        .iter()
+                        .map(|name| match name {
+                            GeneralName::DNSName(n) => format!("DNS:{n}"),
+                            GeneralName::IPAddress(ip) => match ip.len() {
+                                4 => format!(
+                                    "IP:{}",
+                                    std::net::Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3])
+                                ),
+                                16 => {
+                                    let mut b = [0u8; 16];
+                                    b.copy_from_slice(ip);
+                                    format!("IP:{}", std::net::Ipv6Addr::from(b))
+                                }
+                                _ => format!("{name}"),
+                            },
+                            other => other.to_string(),
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let time = |secs: i64| {
+                    u64::try_from(secs)
+                        .ok()
+                        .map(|s| UNIX_EPOCH + std::time::Duration::from_secs(s))
+                };
+                CertificateInfo {
+                    subject: cert.subject().to_string(),
+                    issuer: cert.issuer().to_string(),
+                    sans,
+                    not_before: time(cert.validity().not_before.timestamp()),
+                    not_after: time(cert.validity().not_after.timestamp()),
+                    error: None,
+                }
+            }
+            Err(e) => CertificateInfo {
+                subject: String::new(),
+                issuer: String::new(),
+                sans: Vec::new(),
+                not_before: None,
+                not_after: None,
+                error: Some(format!("cannot display the certificate: {e}")),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -121,6 +121,82 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// A time as a person gives it on a command line: Unix seconds, or an RFC 3339 date-time (`2030-01-01T00:00:00Z`, `…+02:00`, fractions
+/// ignored), or a bare date (midnight UTC).
+///
+/// ```rust
+/// let t = mtasts_core::parse_time("2023-11-14T22:13:20Z")?;
+/// assert_eq!(mtasts_core::rfc3339(t), "2023-11-14T22:13:20Z");
+/// # Ok::<(), mtasts_core::Error>(())
+/// ```
+pub fn parse_time(s: &str) -> crate::Result<SystemTime> {
+    parse(s).map_err(|reason| crate::Error::Config { reason })
+}
+
+fn parse(s: &str) -> Result<SystemTime, String> {
+    let bad =
+        || format!("{s:?} is neither Unix seconds nor an RFC 3339 time (2030-01-01T00:00:00Z)");
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: u64 = s.parse().map_err(|_| bad())?;
+        return Ok(UNIX_EPOCH + Duration::from_secs(secs));
+    }
+    let num = |part: &str| -> Result<i64, String> {
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        part.parse().map_err(|_| bad())
+    };
+    let (date, time) = match s.find(['T', 't', ' ']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let d: Vec<&str> = date.split('-').collect();
+    let [y, m, d] = d.as_slice() else {
+        return Err(bad());
+    };
+    let (year, month, day) = (num(y)?, num(m)?, num(d)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || y.len() != 4 {
+        return Err(bad());
+    }
+    let mut secs = days_from_civil(year, month, day) * 86_400;
+    if let Some(time) = time {
+        let (clock, offset) = if let Some(rest) = time.strip_suffix(['Z', 'z']) {
+            (rest, 0)
+        } else if let Some(i) = time.rfind(['+', '-']) {
+            let (sign, zone) = (if &time[i..=i] == "-" { -1 } else { 1 }, &time[i + 1..]);
+            let Some((h, m)) = zone.split_once(':') else {
+                return Err(bad());
+            };
+            (&time[..i], sign * (num(h)? * 3600 + num(m)? * 60))
+        } else {
+            return Err(bad());
+        };
+        let clock = clock.split('.').next().unwrap_or_default();
+        let parts: Vec<&str> = clock.split(':').collect();
+        let [h, mi, se] = parts.as_slice() else {
+            return Err(bad());
+        };
+        let (h, mi, se) = (num(h)?, num(mi)?, num(se)?);
+        if h > 23 || mi > 59 || se > 60 {
+            return Err(bad());
+        }
+        secs += h * 3600 + mi * 60 + se - offset;
+    }
+    let secs = u64::try_from(secs).map_err(|_| format!("{s:?} is before 1970"))?;
+    Ok(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +212,30 @@ mod tests {
             rfc3339(UNIX_EPOCH - Duration::from_secs(5)),
             "1970-01-01T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn times() {
+        let secs = |s: &str| parse_time(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs());
+        assert_eq!(secs("0"), Ok(0));
+        assert_eq!(secs("1700000000"), Ok(1_700_000_000));
+        assert_eq!(secs("2023-11-14T22:13:20Z"), Ok(1_700_000_000));
+        assert_eq!(secs("2023-11-14T22:13:20.999Z"), Ok(1_700_000_000));
+        assert_eq!(secs("2023-11-15T00:13:20+02:00"), Ok(1_700_000_000));
+        assert_eq!(secs("2023-11-14T21:13:20-01:00"), Ok(1_700_000_000));
+        assert_eq!(secs("2000-02-29"), Ok(951_782_400));
+        assert_eq!(secs("2100-01-01T00:00:00Z"), Ok(4_102_444_800));
+        for bad in [
+            "",
+            "yesterday",
+            "2023-13-01",
+            "2023-11-14T25:00:00Z",
+            "2023-11-14T22:13:20",
+            "1969-12-31T23:59:59Z",
+            "-5",
+            "2023-11-14T22:13Z",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad:?}");
+        }
     }
 }

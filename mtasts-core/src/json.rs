@@ -8,9 +8,13 @@
 use serde::Serialize;
 
 use crate::cache::Entry;
+use crate::certs::{CertCheck, CertificateInfo};
 use crate::clock::rfc3339;
+use crate::diagnose::Diagnosis;
 use crate::error::Error;
+use crate::failure::MxFailure;
 use crate::policy::{CachedPolicy, Policy};
+use crate::probe::{ProbeOutcome, ProbeReport};
 use crate::refresh::RefreshReport;
 use crate::resolution::Resolution;
 
@@ -252,4 +256,314 @@ impl RefreshView {
 pub fn to_json(view: &impl Serialize) -> String {
     // Serializing these views cannot fail: plain structs of strings, numbers and options.
     serde_json::to_string_pretty(view).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// The TXT record of a diagnosis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TxtView {
+    /// `_mta-sts.<domain>`.
+    pub name: String,
+    /// Every TXT record there (character-strings joined, invalid UTF-8 replaced).
+    pub records: Vec<String>,
+    /// The DNS error, if the lookup failed.
+    pub error: Option<String>,
+}
+
+/// The policy of a diagnosis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckedPolicyView {
+    /// `https://mta-sts.<domain>/.well-known/mta-sts.txt`.
+    pub url: String,
+    /// Where it came from ([`Source::as_str`](crate::Source::as_str)).
+    pub source: &'static str,
+    /// The TXT record id it was fetched under.
+    pub id: String,
+    /// `enforce`, `testing` or `none`.
+    pub mode: &'static str,
+    /// `max_age` in seconds.
+    pub max_age: u32,
+    /// The usable `mx` patterns.
+    pub mx: Vec<String>,
+    /// The policy file as served.
+    pub text: String,
+    /// Its tolerated oddities.
+    pub warnings: Vec<String>,
+}
+
+/// The MX lookup of a diagnosis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MxLookupView {
+    /// No MX records: the domain itself is the MX host (R-MX-3).
+    pub implicit: bool,
+    /// Why the lookup failed.
+    pub error: Option<String>,
+}
+
+/// The durations of a probe, in milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimingsView {
+    /// Until connected.
+    pub connected: Option<f64>,
+    /// Until the banner.
+    pub banner: Option<f64>,
+    /// Until STARTTLS was accepted.
+    pub starttls: Option<f64>,
+    /// Until the TLS handshake ended.
+    pub handshake: Option<f64>,
+    /// In all.
+    pub total: f64,
+}
+
+/// A STARTTLS probe of one MX host.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProbeView {
+    /// `pass`, `fail` or `incomplete`.
+    pub outcome: &'static str,
+    /// For `fail`, the RFC 8460 result type.
+    pub result_type: Option<&'static str>,
+    /// For `fail`, the reason code.
+    pub reason_code: Option<&'static str>,
+    /// What failed.
+    pub detail: Option<String>,
+    /// The address connected to.
+    pub address: Option<String>,
+    /// Addresses that could not be connected to, and why.
+    pub connect_errors: Vec<String>,
+    /// The banner lines.
+    pub banner: Vec<String>,
+    /// Whether STARTTLS was in the EHLO reply.
+    pub starttls_offered: bool,
+    /// The TLS version negotiated.
+    pub tls_version: Option<String>,
+    /// The cipher suite negotiated.
+    pub cipher_suite: Option<String>,
+    /// How many certificates the MX presented.
+    pub chain_length: usize,
+    /// The durations.
+    pub timings_ms: TimingsView,
+}
+
+fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
+}
+
+impl ProbeView {
+    /// The view of `r`.
+    pub fn new(r: &ProbeReport) -> ProbeView {
+        let failure = r.outcome.failure();
+        ProbeView {
+            outcome: r.outcome.as_str(),
+            result_type: failure.map(|f| f.result_type().as_str()),
+            reason_code: failure.map(MxFailure::reason_code),
+            detail: match &r.outcome {
+                ProbeOutcome::Fail(f) => Some(f.detail().to_owned()),
+                ProbeOutcome::Incomplete { reason } => Some(reason.clone()),
+                _ => None,
+            },
+            address: r.address.map(|a| a.to_string()),
+            connect_errors: r.connect_errors.clone(),
+            banner: r.banner.clone(),
+            starttls_offered: r.starttls_offered,
+            tls_version: r.tls_version.clone(),
+            cipher_suite: r.cipher_suite.clone(),
+            chain_length: r.chain.len(),
+            timings_ms: TimingsView {
+                connected: r.timings.connected.map(millis),
+                banner: r.timings.banner.map(millis),
+                starttls: r.timings.starttls.map(millis),
+                handshake: r.timings.handshake.map(millis),
+                total: millis(r.timings.total),
+            },
+        }
+    }
+}
+
+/// A certificate, for display.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CertView {
+    /// The subject DN.
+    pub subject: String,
+    /// The issuer DN.
+    pub issuer: String,
+    /// `DNS:name` / `IP:addr` subjectAltNames.
+    pub sans: Vec<String>,
+    /// Start of validity.
+    pub not_before: Option<String>,
+    /// End of validity.
+    pub not_after: Option<String>,
+    /// Why it could not be displayed.
+    pub error: Option<String>,
+}
+
+impl CertView {
+    /// The view of `c`.
+    pub fn new(c: &CertificateInfo) -> CertView {
+        CertView {
+            subject: c.subject.clone(),
+            issuer: c.issuer.clone(),
+            sans: c.sans.clone(),
+            not_before: c.not_before.map(rfc3339),
+            not_after: c.not_after.map(rfc3339),
+            error: c.error.clone(),
+        }
+    }
+}
+
+/// One MX host of a diagnosis.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MxCheckView {
+    /// The MX preference.
+    pub preference: u16,
+    /// The MX host name.
+    pub host: String,
+    /// Whether it matches a policy pattern (`null` without patterns).
+    pub matches_policy: Option<bool>,
+    /// [`Verdict::as_str`](crate::Verdict::as_str).
+    pub verdict: &'static str,
+    /// The verdict, for people.
+    pub verdict_detail: String,
+    /// The probe, `null` when not probed.
+    pub probe: Option<ProbeView>,
+    /// The leaf certificate presented.
+    pub certificate: Option<CertView>,
+    /// [`MxDelivery::as_str`](crate::MxDelivery::as_str).
+    pub delivery: &'static str,
+}
+
+/// One problem of a diagnosis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProblemView {
+    /// `error` or `warning`.
+    pub severity: &'static str,
+    /// The MX host it is about.
+    pub mx: Option<String>,
+    /// [`ProblemCode::as_str`](crate::ProblemCode::as_str).
+    pub code: &'static str,
+    /// The RFC 8460 result type.
+    pub result_type: Option<&'static str>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: &'static str,
+}
+
+/// A diagnosis, as `mtasts check --json` prints it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DiagnosisView {
+    /// The domain, normalised.
+    pub domain: String,
+    /// The TXT record.
+    pub txt: TxtView,
+    /// The policy in effect.
+    pub policy: Option<CheckedPolicyView>,
+    /// What went wrong obtaining the policy.
+    pub policy_failure: Option<FailureView>,
+    /// The resolver's notice.
+    pub notice: Option<String>,
+    /// The MX lookup.
+    pub mx_lookup: MxLookupView,
+    /// Every MX host.
+    pub mx: Vec<MxCheckView>,
+    /// Senders defer every message.
+    pub defer: bool,
+    /// The problems.
+    pub problems: Vec<ProblemView>,
+    /// No problem of severity `error`.
+    pub ok: bool,
+}
+
+impl DiagnosisView {
+    /// The view of `d`.
+    pub fn new(d: &Diagnosis) -> DiagnosisView {
+        let r = &d.resolution;
+        DiagnosisView {
+            domain: d.domain.to_string(),
+            txt: TxtView {
+                name: d.txt.name.clone(),
+                records: d
+                    .txt
+                    .records
+                    .iter()
+                    .map(|r| String::from_utf8_lossy(r).into_owned())
+                    .collect(),
+                error: d.txt.error.as_ref().map(ToString::to_string),
+            },
+            policy: r.cached_policy().map(|c| CheckedPolicyView {
+                url: d.domain.policy_url(),
+                source: r.source().as_str(),
+                id: c.id.clone(),
+                mode: c.policy.mode().as_str(),
+                max_age: c.policy.max_age(),
+                mx: c.policy.mx().iter().map(ToString::to_string).collect(),
+                text: c.policy.text().to_owned(),
+                warnings: c.policy.warnings().to_vec(),
+            }),
+            policy_failure: r.failure().map(FailureView::new),
+            notice: r.notice().map(str::to_owned),
+            mx_lookup: MxLookupView {
+                implicit: d.mx_lookup.implicit,
+                error: d.mx_lookup.error.clone(),
+            },
+            mx: d
+                .mx
+                .iter()
+                .map(|m| MxCheckView {
+                    preference: m.preference,
+                    host: m.host.clone(),
+                    matches_policy: m.matches_policy,
+                    verdict: m.verdict.as_str(),
+                    verdict_detail: m.verdict.to_string(),
+                    probe: m.probe.as_ref().map(ProbeView::new),
+                    certificate: m.certificate.as_ref().map(CertView::new),
+                    delivery: m.delivery.as_str(),
+                })
+                .collect(),
+            defer: d.defer,
+            problems: d
+                .problems
+                .iter()
+                .map(|p| ProblemView {
+                    severity: p.severity.as_str(),
+                    mx: p.mx.clone(),
+                    code: p.code.as_str(),
+                    result_type: p.result_type.map(|t| t.as_str()),
+                    message: p.message.clone(),
+                    fix: p.fix(),
+                })
+                .collect(),
+            ok: d.ok(),
+        }
+    }
+}
+
+/// A certificate chain check, as `mtasts verify-cert --json` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CertCheckView {
+    /// The MX host the chain was checked for.
+    pub mx: String,
+    /// The time it was checked at.
+    pub at: String,
+    /// `pass` or `fail`.
+    pub result: &'static str,
+    /// For `fail`, the RFC 8460 result type.
+    pub result_type: Option<&'static str>,
+    /// For `fail`, the reason code.
+    pub reason_code: Option<&'static str>,
+    /// For `fail`, what is wrong.
+    pub detail: Option<String>,
+}
+
+impl CertCheckView {
+    /// The view of `check`, made for `mx` at `at`.
+    pub fn new(check: &CertCheck, mx: &str, at: std::time::SystemTime) -> CertCheckView {
+        let failure = check.failure();
+        CertCheckView {
+            mx: mx.to_owned(),
+            at: rfc3339(at),
+            result: if check.is_valid() { "pass" } else { "fail" },
+            result_type: failure.map(|f| f.result_type().as_str()),
+            reason_code: failure.map(MxFailure::reason_code),
+            detail: failure.map(|f| f.detail().to_owned()),
+        }
+    }
 }

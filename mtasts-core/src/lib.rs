@@ -28,6 +28,7 @@
 mod cache;
 mod certs;
 mod clock;
+mod diagnose;
 mod display;
 mod dns;
 mod domain;
@@ -48,8 +49,14 @@ pub use cache::{
     Backoff, CacheLocation, Entry, LayeredStore, MEMORY_ENTRIES, MERGE_SLACK, MemoryStore,
     RedisStore, SYSTEM_CACHE_PATH, SharedCache, SqliteStore, Store, UNUSED_LIMIT,
 };
-pub use certs::{CertCheck, CertVerifier, parse_chain};
-pub use clock::{Clock, MAX_UNIX_SECONDS, ManualClock, SystemClock, from_unix_seconds, rfc3339};
+pub use certs::{CertCheck, CertVerifier, CertificateInfo, parse_chain};
+pub use clock::{
+    Clock, MAX_UNIX_SECONDS, ManualClock, SystemClock, from_unix_seconds, parse_time, rfc3339,
+};
+pub use diagnose::{
+    CheckOptions, Diagnosis, MxCheck, MxDelivery, MxLookup, Problem, ProblemCode, Severity,
+    TxtCheck,
+};
 pub use display::escape_controls;
 pub use dns::{DnsAnswer, DnsResolver, HickoryDns};
 pub use domain::Domain;
@@ -57,8 +64,9 @@ pub use error::{Error, Result, ResultType};
 pub use failure::{FailureReason, MxFailure};
 pub use fetch::{HttpsFetcher, MAX_POLICY_SIZE, PolicyFetcher, TrustRoots};
 pub use json::{
-    BackoffView, EntryView, FailedRefreshView, FailureView, JSON_VERSION, PolicyView, RefreshView,
-    ResolutionView, to_json,
+    BackoffView, CertCheckView, CertView, CheckedPolicyView, DiagnosisView, EntryView,
+    FailedRefreshView, FailureView, JSON_VERSION, MxCheckView, MxLookupView, PolicyView, ProbeView,
+    ProblemView, RefreshView, ResolutionView, TimingsView, TxtView, to_json,
 };
 pub use mx::{MxPattern, MxRecord};
 pub use policy::{CachedPolicy, MAX_AGE_LIMIT, MAX_WARNINGS, Mode, Policy};

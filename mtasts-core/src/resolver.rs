@@ -403,7 +403,8 @@ impl Resolver {
             failures: old.map_or(0, |e| e.failures),
             last_used: now,
         };
-        let (source, failure, notice) = self.check(domain, &mut entry, usable.as_ref(), now, renew);
+        let (source, failure, notice) =
+            self.check_and_fetch(domain, &mut entry, usable.as_ref(), now, renew);
         let fetched = matches!(source, Source::Fetched);
         let mut resolution = Resolution {
             domain: domain.clone(),
@@ -440,7 +441,7 @@ impl Resolver {
 
     /// The TXT check and fetch of [`Resolver::refresh`]: updates `entry` with what was learnt
     /// and returns the resolution's source, failure and notice.
-    fn check(
+    fn check_and_fetch(
         &self,
         domain: &Domain,
         entry: &mut Entry,
