@@ -211,9 +211,9 @@ static void test_resolution(const mtasts_resolver *resolver) {
   CHECK(s != NULL && strlen(s) == len);
   CHECK(strncmp(s, "{\n  \"domain\": \"s01.mtasts.test\",\n  \"mode\": \"enforce\"", 45) == 0);
   CHECK(strstr(s, "\"source\": \"fetched\"") != NULL && strstr(s, "\"failure\": null") != NULL);
-  const char *again = NULL;
-  OK(mtasts_resolution_json(res, &again, &len));
-  CHECK(again == s); /* made once, a view owned by the resolution */
+  const char *json_again = NULL;
+  OK(mtasts_resolution_json(res, &json_again, &len));
+  CHECK(json_again == s); /* made once, a view owned by the resolution */
   EXPECT(mtasts_resolution_json(NULL, &s, &len), MTASTS_NULL_PARAMETER, "resolution");
   EXPECT(mtasts_resolution_json(res, NULL, &len), MTASTS_NULL_PARAMETER, "json_out");
   EXPECT(mtasts_resolution_json(res, &s, NULL), MTASTS_NULL_PARAMETER, "len_out");

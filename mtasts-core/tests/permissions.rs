@@ -93,13 +93,28 @@ fn scenarios() {
         std::os::unix::fs::chown(&owned, Some(nobody), None).unwrap();
         let why = refused(&owned);
         assert!(why.contains("belongs to uid 65534"), "{why}");
-        let foreign_dir = base.join("foreign");
-        std::fs::create_dir(&foreign_dir).unwrap();
-        chmod(&foreign_dir, 0o755);
-        std::os::unix::fs::chown(&foreign_dir, Some(nobody), None).unwrap();
-        let why = refused(&foreign_dir.join("cache.db"));
-        assert!(why.contains("belongs to uid 65534"), "{why}");
-        assert_eq!(std::fs::metadata(&foreign_dir).unwrap().uid(), nobody);
+        // Root (Exim's routers) uses a directory given to the MTA user, and hands what it
+        // creates there to that user: the MTA's own processes can still write it.
+        let given = base.join("given");
+        std::fs::create_dir(&given).unwrap();
+        chmod(&given, 0o750);
+        std::os::unix::fs::chown(&given, Some(nobody), Some(nobody)).unwrap();
+        let store = SqliteStore::open(given.join("cache.db")).unwrap();
+        store
+            .put(Entry::new(Domain::new("example.com").unwrap(), t0()))
+            .unwrap();
+        for name in ["cache.db", "cache.db-wal", "cache.db-shm"] {
+            let meta = std::fs::metadata(given.join(name)).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), (nobody, nobody), "{name}");
+        }
+        drop(store);
+        // A third user's file there is still refused.
+        let third = given.join("third.db");
+        std::fs::write(&third, b"").unwrap();
+        chmod(&third, 0o640);
+        std::os::unix::fs::chown(&third, Some(65533), None).unwrap();
+        let why = refused(&third);
+        assert!(why.contains("belongs to uid 65533"), "{why}");
     }
     let _ = std::fs::remove_dir_all(&base);
 }

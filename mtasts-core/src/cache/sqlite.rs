@@ -96,7 +96,9 @@ const COLUMNS: EntryFields = EntryFields::STANDARD;
 /// others cannot replace this user's files in it), or a directory, file, `-wal` or `-shm`
 /// owned by a user other than this process's or root, or a file writable by group or
 /// others. Give the MTA its own directory: `install -d -m 0750 -o Debian-exim -g Debian-exim
-/// /var/cache/mtasts`.
+/// /var/cache/mtasts`. A process running as root (Exim's routers do) also accepts files of
+/// the directory's owner, and hands a file it creates there to that owner, so the MTA's
+/// unprivileged processes can still write the cache.
 ///
 /// # Many processes
 /// - `journal_mode=WAL`: readers never block the writer and the writer never blocks readers.
@@ -583,7 +585,13 @@ fn secure_location(path: &Path) -> Result<()> {
     let refuse = |what: &Path, why: String, fix: &str| Error::Cache {
         reason: format!("refusing the cache at {}: {why}; {fix}", what.display()),
     };
-    let trusted_owner = |meta: &std::fs::Metadata| meta.uid() == euid || meta.uid() == 0;
+    // Root (Exim's routers run as root) also trusts the owner of the cache directory: the
+    // user the administrator gave the cache to (`install -d -o Debian-exim`); what root
+    // creates there is handed to that user, so the MTA's own processes can write it.
+    let mut delegate: Option<(u32, u32)> = None;
+    let trusted_uid = |uid: u32, delegate: Option<(u32, u32)>| {
+        uid == euid || uid == 0 || delegate.is_some_and(|(owner, _)| owner == uid)
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -612,7 +620,10 @@ fn secure_location(path: &Path) -> Result<()> {
                  chmod 0750 it, or use a directory of the MTA user's own",
             ));
         }
-        if !trusted_owner(&meta) {
+        if euid == 0 && meta.uid() != 0 {
+            delegate = Some((meta.uid(), meta.gid()));
+        }
+        if !trusted_uid(meta.uid(), delegate) {
             return Err(refuse(
                 dir,
                 format!(
@@ -624,20 +635,33 @@ fn secure_location(path: &Path) -> Result<()> {
         }
     }
     // The file, created here if missing: O_EXCL never follows a symbolic link.
-    if let Err(e) = std::fs::OpenOptions::new()
+    match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(FILE_MODE)
         .open(path)
-        && e.kind() != std::io::ErrorKind::AlreadyExists
     {
-        return Err(Error::Cache {
-            reason: format!(
-                "cannot create the cache file {}: {e}; the directory must be writable by this \
-                 user, or configure another cache path",
-                path.display()
-            ),
-        });
+        Ok(file) => {
+            // Root hands the new file to the directory's owner (SQLite then gives `-wal` and
+            // `-shm` the file's owner too).
+            if let Some((uid, gid)) = delegate {
+                std::os::unix::fs::fchown(&file, Some(uid), Some(gid)).map_err(|e| {
+                    Error::Cache {
+                        reason: format!("cannot hand {} to uid {uid}: {e}", path.display()),
+                    }
+                })?;
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(Error::Cache {
+                reason: format!(
+                    "cannot create the cache file {}: {e}; the directory must be writable by \
+                     this user, or configure another cache path",
+                    path.display()
+                ),
+            });
+        }
     }
     for suffix in ["", "-wal", "-shm"] {
         let file = PathBuf::from(format!("{}{suffix}", path.display()));
@@ -664,7 +688,7 @@ fn secure_location(path: &Path) -> Result<()> {
                 "configure a file path",
             ));
         }
-        if !trusted_owner(&meta) {
+        if !trusted_uid(meta.uid(), delegate) {
             return Err(refuse(
                 &file,
                 format!(
