@@ -219,6 +219,14 @@ enum mtasts_source
    * deliver as if it had none, and report the failure (R-FETCH-12).
    */
   MTASTS_SOURCE_UNAVAILABLE = 4,
+  /**
+   * The shared policy cache could not be read and DNS and HTTPS gave no policy: whether a
+   * policy applies cannot be told. **Defer the message**; never deliver as if the domain
+   * had no policy. The resolution's failure is `MTASTS_CACHE`; `mtasts_resolution_mode()`,
+   * `mtasts_verdict_for_mx()` and `mtasts_mx_plan_from_hosts()` return `MTASTS_CACHE` for
+   * it (R-CACHE-7, fail closed).
+   */
+  MTASTS_SOURCE_CACHE_UNREADABLE = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -527,8 +535,9 @@ void mtasts_cert_verifier_free(mtasts_cert_verifier *verifier);
  * owns and frees with `mtasts_cert_check_free()`. NULL: `certs` and `cert_lens` may be NULL
  * only when `count` is 0; no certificate pointer may be NULL; `verifier`, `mx_host` and
  * `check_out` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_INVALID_DOMAIN`
- * (`mx_host` is not a host name), `MTASTS_INVALID_CHAIN` (no certificate) or `MTASTS_PANIC`.
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8, or `at_unix` after
+ * 9999-12-31), `MTASTS_INVALID_DOMAIN` (`mx_host` is not a host name), `MTASTS_INVALID_CHAIN`
+ * (no certificate) or `MTASTS_PANIC`.
  * Thread-safe. RFC 8461 §4.2 (R-CERT-2, R-CERT-3), RFC 6125.
  */
 mtasts_result mtasts_cert_verifier_check_der(const mtasts_cert_verifier *verifier,
@@ -548,8 +557,8 @@ mtasts_result mtasts_cert_verifier_check_der(const mtasts_cert_verifier *verifie
  * owns and frees with `mtasts_cert_check_free()`. NULL: `chain` may be NULL only when
  * `chain_len` is 0; `verifier`, `mx_host` and `check_out` must not be NULL. Returns
  * `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER`
- * (not UTF-8), `MTASTS_INVALID_DOMAIN`, `MTASTS_INVALID_CHAIN` (empty, bad PEM, not DER) or
- * `MTASTS_PANIC`. Thread-safe. RFC 8461 §4.2 (R-CERT-2, R-CERT-3).
+ * (not UTF-8, or `at_unix` after 9999-12-31), `MTASTS_INVALID_DOMAIN`, `MTASTS_INVALID_CHAIN`
+ * (empty, bad PEM, not DER) or `MTASTS_PANIC`. Thread-safe. RFC 8461 §4.2 (R-CERT-2, R-CERT-3).
  */
 mtasts_result mtasts_cert_verifier_check_encoded(const mtasts_cert_verifier *verifier,
                                                  const uint8_t *chain,
@@ -641,8 +650,8 @@ mtasts_result mtasts_config_set_cache(mtasts_config *config,
  * together (default 30000).
  *
  * NULL: `config` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (0) or `MTASTS_PANIC`. Thread-safe.
- * RFC 8461 §3.3 (R-FETCH-9).
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (0, or more than 600000) or
+ * `MTASTS_PANIC`. Thread-safe. RFC 8461 §3.3 (R-FETCH-9).
  */
 mtasts_result mtasts_config_set_fetch_timeout_ms(mtasts_config *config,
                                                  uint64_t timeout_ms);
@@ -651,7 +660,8 @@ mtasts_result mtasts_config_set_fetch_timeout_ms(mtasts_config *config,
  * Sets the deadline of one DNS lookup, in milliseconds (default 10000).
  *
  * NULL: `config` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (0) or `MTASTS_PANIC`. Thread-safe.
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (0, or more than 600000) or
+ * `MTASTS_PANIC`. Thread-safe.
  */
 mtasts_result mtasts_config_set_dns_timeout_ms(mtasts_config *config,
                                                uint64_t timeout_ms);
@@ -661,7 +671,8 @@ mtasts_result mtasts_config_set_dns_timeout_ms(mtasts_config *config,
  * default) uses the TXT record's TTL, clamped to [60 s, 3600 s].
  *
  * NULL: `config` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe. RFC 8461 §5.1 (R-CACHE-5).
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (more than 3600) or `MTASTS_PANIC`.
+ * Thread-safe. RFC 8461 §5.1 (R-CACHE-5).
  */
 mtasts_result mtasts_config_set_recheck_interval_s(mtasts_config *config,
                                                    uint64_t interval_s);
@@ -755,7 +766,9 @@ mtasts_result mtasts_resolution_source(const mtasts_resolution *resolution,
  * (R-APPLY-3).
  *
  * NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe. RFC 8461 §5.
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_CACHE` (whether a policy applies cannot be told: source
+ * `MTASTS_SOURCE_CACHE_UNREADABLE`; defer the message, `*mode_out` is not written) or
+ * `MTASTS_PANIC`. Thread-safe. RFC 8461 §5.
  */
 mtasts_result mtasts_resolution_mode(const mtasts_resolution *resolution,
                                      mtasts_mode *mode_out);
@@ -913,7 +926,7 @@ const char *mtasts_mode_str(uint32_t mode);
 
 /**
  * The name of a source: `"fetched"`, `"cache"`, `"cache-after-failure"`, `"none"`,
- * `"unavailable"` (as printed by `mtasts lookup`).
+ * `"unavailable"`, `"cache-unreadable"` (as printed by `mtasts lookup`).
  *
  * Returns a NUL-terminated string valid for the life of the process (never free it), or
  * NULL for a value that is not an `mtasts_source`. Thread-safe.
@@ -1191,8 +1204,9 @@ mtasts_result mtasts_mx_failure_strings(const mtasts_mx_failure *failure,
  * Ownership: `resolution` and `mx_host` are borrowed. On `MTASTS_OK`, `*verdict_out` is a new
  * handle the caller owns and frees with `mtasts_verdict_free()`; it does not depend on
  * `resolution`. NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
- * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8) or `MTASTS_PANIC`.
- * Thread-safe. RFC 8461 §4.1, §5.
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_CACHE` (whether a
+ * policy applies cannot be told, source `MTASTS_SOURCE_CACHE_UNREADABLE`: defer the message)
+ * or `MTASTS_PANIC`. Thread-safe. RFC 8461 §4.1, §5.
  */
 mtasts_result mtasts_verdict_for_mx(const mtasts_resolution *resolution,
                                     const char *mx_host,
@@ -1295,7 +1309,8 @@ mtasts_result mtasts_delivery_result(const mtasts_delivery *delivery,
  * caller owns and frees with `mtasts_mx_plan_free()`. NULL: `hosts` may be NULL only when
  * `hosts_len` is 0; no element of `hosts` may be NULL; `resolution` and `plan_out` must not be
  * NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`,
- * `MTASTS_INVALID_PARAMETER` (a host is not UTF-8) or `MTASTS_PANIC`. Thread-safe. RFC 8461
+ * `MTASTS_INVALID_PARAMETER` (a host is not UTF-8), `MTASTS_CACHE` (cannot tell, as for
+ * `mtasts_verdict_for_mx()`) or `MTASTS_PANIC`. Thread-safe. RFC 8461
  * §4.1, §5; RFC 5321 §5.1.
  */
 mtasts_result mtasts_mx_plan_from_hosts(const mtasts_resolution *resolution,

@@ -37,12 +37,15 @@ static int lookup(const mtasts_resolver *resolver, const char *domain) {
   mtasts_result failure = MTASTS_OK;
   bool has_policy = false;
   mtasts_resolution_domain(res, &name);
-  mtasts_resolution_mode(res, &mode);
+  /* MTASTS_CACHE: whether a policy applies cannot be told (the shared cache could not be
+   * read): an MTA defers the message; never treat the domain as having no policy. */
+  bool cannot_tell = mtasts_resolution_mode(res, &mode) != MTASTS_OK;
   mtasts_resolution_source(res, &source);
   mtasts_resolution_has_policy(res, &has_policy);
   mtasts_resolution_failure(res, &failure, &result_type, &reason);
 
-  printf("%-28s %-8s %-20s ", name, mtasts_mode_str(mode), mtasts_source_str(source));
+  printf("%-28s %-8s %-20s ", name, cannot_tell ? "unknown" : mtasts_mode_str(mode),
+         mtasts_source_str(source));
   if (has_policy) {
     uint32_t max_age = 0;
     size_t count = 0;
@@ -63,6 +66,7 @@ static int lookup(const mtasts_resolver *resolver, const char *domain) {
   if (failure != MTASTS_OK) {
     printf("  failure: %s: %s\n", result_type != NULL ? result_type : "-", reason);
   }
+  if (cannot_tell) printf("  cannot tell whether a policy applies: defer mail to %s\n", name);
   mtasts_resolution_free(res);
   return failure != MTASTS_OK;
 }

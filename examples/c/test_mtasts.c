@@ -124,6 +124,13 @@ static void test_config(void) {
   EXPECT(mtasts_config_set_fetch_timeout_ms(NULL, 1), MTASTS_NULL_PARAMETER, "config");
   EXPECT(mtasts_config_set_fetch_timeout_ms(config, 0), MTASTS_INVALID_PARAMETER, "positive");
   OK(mtasts_config_set_fetch_timeout_ms(config, 5000));
+  /* Issue 10: absurd values are refused when set (they used to panic later). */
+  EXPECT(mtasts_config_set_fetch_timeout_ms(config, UINT64_MAX), MTASTS_INVALID_PARAMETER,
+         "out of range");
+  EXPECT(mtasts_config_set_dns_timeout_ms(config, UINT64_MAX), MTASTS_INVALID_PARAMETER,
+         "out of range");
+  EXPECT(mtasts_config_set_recheck_interval_s(config, UINT64_MAX), MTASTS_INVALID_PARAMETER,
+         "recheck_interval");
   EXPECT(mtasts_config_set_dns_timeout_ms(NULL, 1), MTASTS_NULL_PARAMETER, "config");
   EXPECT(mtasts_config_set_dns_timeout_ms(config, 0), MTASTS_INVALID_PARAMETER, "positive");
   OK(mtasts_config_set_dns_timeout_ms(config, 5000));
@@ -527,6 +534,10 @@ static void test_certificates(const mtasts_resolver *resolver) {
   EXPECT(mtasts_cert_verifier_check_encoded(verifier, (const uint8_t *)pem, pem_len, BAD_UTF8,
                                             0, &check),
          MTASTS_INVALID_PARAMETER, "UTF-8");
+  EXPECT(mtasts_cert_verifier_check_encoded(verifier, (const uint8_t *)pem, pem_len,
+                                            "a.example", UINT64_MAX, &check),
+         MTASTS_INVALID_PARAMETER, "at_unix");
+  CHECK(check == NULL);
   EXPECT(mtasts_cert_verifier_check_encoded(verifier, (const uint8_t *)"xyz", 3, "a.example", 0,
                                             &check),
          MTASTS_INVALID_CHAIN, "DER");
@@ -727,6 +738,68 @@ static void test_log(void) {
   mtasts_config_free(config);
 }
 
+/* Issue 10 (fail closed): a shared cache with a damaged page and a domain DNS says has no
+ * policy: the resolution cannot tell, and every getter that answers "what to do with the
+ * message" returns MTASTS_CACHE instead of "no requirement". */
+static void test_unreadable_cache(void) {
+  char dir[] = "/tmp/mtasts-c-cache.XXXXXX";
+  if (mkdtemp(dir) == NULL) {
+    CHECK(!"mkdtemp");
+    return;
+  }
+  char path[256];
+  snprintf(path, sizeof path, "%s/cache.db", dir);
+  mtasts_config *config = world_config();
+  OK(mtasts_config_set_cache(config, path));
+  mtasts_resolver *writer = NULL;
+  mtasts_resolution *res = NULL;
+  OK(mtasts_resolver_new(config, &writer));
+  OK(mtasts_resolver_resolve(writer, "s01.mtasts.test", &res));
+  mtasts_resolution_free(res);
+  mtasts_resolver_free(writer); /* closes the file: the WAL is checkpointed into it */
+
+  FILE *f = fopen(path, "r+b");
+  CHECK(f != NULL);
+  if (f != NULL) {
+    unsigned char junk[64];
+    memset(junk, 0xa5, sizeof junk);
+    /* Pages 2 and 3: the entries table and its primary-key index. */
+    for (long page = 2; page <= 3; page++) {
+      CHECK(fseek(f, (page - 1) * 4096, SEEK_SET) == 0);
+      CHECK(fwrite(junk, 1, sizeof junk, f) == sizeof junk);
+    }
+    fclose(f);
+  }
+  mtasts_resolver *reader = NULL;
+  OK(mtasts_resolver_new(config, &reader));
+  mtasts_config_free(config);
+  res = NULL;
+  OK(mtasts_resolver_resolve(reader, "s02.mtasts.test", &res));
+  mtasts_source source = MTASTS_SOURCE_NONE;
+  OK(mtasts_resolution_source(res, &source));
+  CHECK(source == MTASTS_SOURCE_CACHE_UNREADABLE);
+  CHECK(STREQ(mtasts_source_str(source), "cache-unreadable"));
+  mtasts_mode mode = MTASTS_MODE_ENFORCE;
+  EXPECT(mtasts_resolution_mode(res, &mode), MTASTS_CACHE, "could not be read");
+  CHECK(mode == MTASTS_MODE_ENFORCE); /* not written */
+  mtasts_verdict *verdict = NULL;
+  EXPECT(mtasts_verdict_for_mx(res, "mx.example.com", &verdict), MTASTS_CACHE, "read");
+  CHECK(verdict == NULL);
+  const char *hosts[] = {"mx.example.com"};
+  mtasts_mx_plan *plan = NULL;
+  EXPECT(mtasts_mx_plan_from_hosts(res, hosts, 1, &plan), MTASTS_CACHE, "read");
+  CHECK(plan == NULL);
+  mtasts_result code = MTASTS_OK;
+  const char *result_type = NULL, *reason = NULL;
+  OK(mtasts_resolution_failure(res, &code, &result_type, &reason));
+  CHECK(code == MTASTS_CACHE && result_type == NULL && reason != NULL);
+  mtasts_resolution_free(res);
+  mtasts_resolver_free(reader);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+}
+
 int main(int argc, char **argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--nameserver") == 0) nameserver = argv[i + 1];
@@ -755,6 +828,7 @@ int main(int argc, char **argv) {
   test_certificates(resolver);
   test_refresh(resolver);
   mtasts_resolver_free(resolver);
+  test_unreadable_cache();
   test_log();
 
   printf("%d passed, %d failed\n", passed, failed);

@@ -1,5 +1,6 @@
 //! `mtasts refresh` and `mtasts cache list|show|purge`.
 
+use std::io::IsTerminal;
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -176,7 +177,9 @@ pub fn run(resolver: &Resolver, command: &CacheCommand) -> u8 {
                 if *json {
                     output::json(out, &view)
                 } else {
-                    show_text(out, &view)
+                    // Policy text and reasons come from remote servers: on a terminal their
+                    // control characters are shown escaped, never interpreted.
+                    show_text(out, &view, std::io::stdout().is_terminal())
                 }
             });
             if written { EXIT_OK } else { EXIT_FAILURE }
@@ -296,8 +299,15 @@ fn list_table(out: &mut dyn Write, views: &[EntryView]) -> io::Result<()> {
     output::table(out, header, &rows, |_, _| Ok(()))
 }
 
-fn show_text(out: &mut dyn Write, v: &EntryView) -> io::Result<()> {
-    let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
+fn show_text(out: &mut dyn Write, v: &EntryView, terminal: bool) -> io::Result<()> {
+    let safe = |s: &str| -> String {
+        if terminal {
+            mtasts_core::escape_controls(s).into_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    let dash = |s: &Option<String>| s.as_deref().map_or_else(|| "-".into(), safe);
     writeln!(out, "domain:      {}", v.domain)?;
     writeln!(
         out,
@@ -326,7 +336,10 @@ fn show_text(out: &mut dyn Write, v: &EntryView) -> io::Result<()> {
         Some(b) => writeln!(
             out,
             "backoff:     id {} until {} ({}: {})",
-            b.id, b.until, b.result_type, b.reason
+            safe(&b.id),
+            b.until,
+            b.result_type,
+            safe(&b.reason)
         )?,
         None => writeln!(out, "backoff:     -")?,
     }
@@ -335,7 +348,7 @@ fn show_text(out: &mut dyn Write, v: &EntryView) -> io::Result<()> {
     if let Some(text) = &v.text {
         writeln!(out, "policy text:")?;
         for line in text.lines() {
-            writeln!(out, "  {line}")?;
+            writeln!(out, "  {}", safe(line))?;
         }
     }
     Ok(())

@@ -442,7 +442,28 @@ fn run_check(
             "remove the null MX record if the domain should receive mail",
         ));
     }
-    let plan = MxPlan::for_resolution(&resolution, &mx_records);
+    let plan = match MxPlan::for_resolution(&resolution, &mx_records) {
+        Ok(plan) => plan,
+        Err(e) => {
+            // Never fail open: with the shared cache unreadable, mail is deferred.
+            problems.push(Problem::new(
+                Severity::Error,
+                "cache-unreadable",
+                e.to_string(),
+                "make the policy cache readable (permissions, a damaged file, Redis down)",
+            ));
+            return Ok(finish(
+                domain,
+                txt,
+                policy,
+                &resolution,
+                mx_lookup,
+                Vec::new(),
+                true,
+                problems,
+            ));
+        }
+    };
     mx_lookup.implicit = plan.implicit_mx;
 
     // Every MX in preference order, usable or not, with its verdict.

@@ -187,3 +187,47 @@ fn cache_list_show_refresh_and_purge() {
     let list = json(&mtasts(&world, cache, &["cache", "list", "--json"]));
     assert_eq!(list, Value::Array(vec![]));
 }
+
+/// Issue 10 item 12: `cache show` on a terminal escapes the control characters of a policy a
+/// remote server chose; piped, the text is as served. The terminal is util-linux `script`'s.
+#[test]
+fn cache_show_escapes_control_characters_on_a_terminal() {
+    let world = World::start().unwrap();
+    let hostile = "hostile.mtasts.test";
+    world.add_policy_domain(&DomainSpec::new(hostile)).unwrap();
+    let body = "version: STSv1\nmode: enforce\nmx: mail.example.com\nmax_age: 86400\n\
+                x-note: \u{1b}]0;owned\u{7}\u{1b}[2J\n";
+    world.set_policy_response(hostile, mtasts_testworld::HttpResponse::policy(body));
+    let dir = TempDir::new("escape");
+    let cache = dir.0.join("cache.db");
+    let cache = cache.to_str().unwrap();
+    assert!(mtasts(&world, cache, &["lookup", hostile]).status.success());
+
+    let piped = mtasts(&world, cache, &["cache", "show", hostile]);
+    assert!(String::from_utf8_lossy(&piped.stdout).contains('\u{1b}'));
+
+    let command = [
+        env!("CARGO_BIN_EXE_mtasts").to_string(),
+        "--cache".into(),
+        cache.into(),
+        "-q".into(),
+        "cache".into(),
+        "show".into(),
+        hostile.into(),
+    ]
+    .join(" ");
+    let tty = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script (util-linux)");
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{shown}");
+    assert!(
+        shown.contains("x-note: \\u{1b}]0;owned\\u{7}\\u{1b}[2J"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "{shown:?}"
+    );
+}

@@ -67,6 +67,32 @@ impl Clock for ManualClock {
 /// Formats `t` as an RFC 3339 UTC timestamp with whole seconds, e.g. `2026-11-22T11:21:23Z`
 /// (proleptic Gregorian calendar; times before 1970 print as 1970-01-01T00:00:00Z).
 ///
+/// The latest time mtasts accepts from a caller: 9999-12-31T23:59:59Z.
+pub const MAX_UNIX_SECONDS: u64 = 253_402_300_799;
+
+/// The instant `secs` seconds after the Unix epoch, as callers of the C ABI and the command
+/// give times.
+///
+/// # Errors
+/// [`Error::Config`](crate::Error::Config) for a time after [`MAX_UNIX_SECONDS`] (which
+/// would otherwise overflow the arithmetic done on it).
+///
+/// ```rust
+/// assert!(mtasts_core::from_unix_seconds(951_782_400).is_ok());
+/// assert!(mtasts_core::from_unix_seconds(u64::MAX).is_err());
+/// ```
+pub fn from_unix_seconds(secs: u64) -> crate::Result<SystemTime> {
+    if secs > MAX_UNIX_SECONDS {
+        return Err(crate::Error::Config {
+            reason: format!(
+                "time {secs} (seconds since 1970) is out of range: at most {MAX_UNIX_SECONDS} \
+                 (9999-12-31T23:59:59Z)"
+            ),
+        });
+    }
+    Ok(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 /// ```rust
 /// use std::time::{Duration, UNIX_EPOCH};
 /// assert_eq!(

@@ -88,6 +88,13 @@ pub trait DnsResolver: Send + Sync + Debug {
     /// A and AAAA addresses of `host` (R-FETCH-1: the policy host is resolved through the same
     /// resolver as the TXT record).
     fn ip(&self, host: &str) -> Result<DnsAnswer<Vec<IpAddr>>>;
+    /// [`DnsResolver::ip`] within `limit` (when given) as well as the resolver's own deadline:
+    /// how a policy fetch resolves its host inside its one deadline (R-FETCH-9). The default
+    /// ignores `limit`; implementations whose lookups can outlast it override this.
+    fn ip_within(&self, host: &str, limit: Option<Duration>) -> Result<DnsAnswer<Vec<IpAddr>>> {
+        let _ = limit;
+        self.ip(host)
+    }
     /// MX records of `domain`, sorted by preference.
     fn mx(&self, domain: &str) -> Result<DnsAnswer<Vec<MxRecord>>>;
 }
@@ -159,56 +166,81 @@ impl HickoryDns {
 
     /// Runs one lookup on a fresh current-thread runtime (fork-safe; see the module docs).
     fn lookup(&self, name: &str, rtype: RecordType) -> Result<DnsAnswer<Lookup>> {
+        let [answer] = self.lookups(name, [rtype], self.deadline);
+        answer
+    }
+
+    /// Queries `name` for each of `rtypes` at once, all within `deadline`.
+    fn lookups<const N: usize>(
+        &self,
+        name: &str,
+        rtypes: [RecordType; N],
+        deadline: Duration,
+    ) -> [Result<DnsAnswer<Lookup>>; N] {
         let fqdn = format!("{}.", name.trim_end_matches('.'));
         let temporary = |reason: String| Error::DnsTemporary {
             name: name.to_string(),
             reason,
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
-            .map_err(|e| temporary(format!("cannot start the DNS runtime: {e}")))?;
-        let outcome = runtime.block_on(async {
-            let resolver =
-                Resolver::builder_with_config(self.config.clone(), TokioRuntimeProvider::default())
-                    .with_options(self.opts.clone())
-                    .build()?;
-            match tokio::time::timeout(self.deadline, resolver.lookup(fqdn.as_str(), rtype)).await {
-                Ok(result) => result,
-                Err(_) => Err(NetError::Timeout),
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                let reason = format!("cannot start the DNS runtime: {e}");
+                return rtypes.map(|_| Err(temporary(reason.clone())));
             }
+        };
+        let outcomes: [Outcome; N] = runtime.block_on(async {
+            let resolver = match Resolver::builder_with_config(
+                self.config.clone(),
+                TokioRuntimeProvider::default(),
+            )
+            .with_options(self.opts.clone())
+            .build()
+            {
+                Ok(resolver) => resolver,
+                Err(e) => return rtypes.map(|_| Outcome::Failed(e.to_string())),
+            };
+            // Each query runs as its own task, so A and AAAA are asked at the same time.
+            let tasks = rtypes.map(|rtype| {
+                let resolver = resolver.clone();
+                let fqdn = fqdn.clone();
+                tokio::spawn(async move {
+                    tokio::time::timeout(deadline, resolver.lookup(fqdn.as_str(), rtype)).await
+                })
+            });
+            let mut outcomes = rtypes.map(|_| Outcome::Timeout);
+            for (slot, task) in outcomes.iter_mut().zip(tasks) {
+                *slot = match task.await {
+                    Ok(Ok(Ok(lookup))) => Outcome::Found(lookup),
+                    Ok(Ok(Err(e))) => Outcome::from(e),
+                    // The deadline passed (or the task could not finish).
+                    Ok(Err(_)) | Err(_) => Outcome::Timeout,
+                };
+            }
+            outcomes
         });
-        match outcome {
-            Ok(lookup) => {
+        outcomes.map(|outcome| match outcome {
+            Outcome::Found(lookup) => {
                 let ttl = lookup.answers().iter().map(|r| r.ttl).min().unwrap_or(0);
                 Ok(DnsAnswer::Found {
                     records: lookup,
                     ttl,
                 })
             }
-            Err(NetError::Dns(DnsError::NoRecordsFound(none))) => match none.response_code {
-                ResponseCode::NXDomain => Ok(DnsAnswer::NxDomain {
-                    ttl: none.negative_ttl,
-                }),
-                ResponseCode::NoError => Ok(DnsAnswer::NoData {
-                    ttl: none.negative_ttl,
-                }),
-                code => Err(temporary(format!("server answered {code}"))),
-            },
-            Err(NetError::Dns(DnsError::ResponseCode(code))) => {
-                Err(temporary(format!("server answered {code}")))
-            }
-            Err(NetError::Timeout) => Err(temporary(format!(
+            Outcome::NxDomain(ttl) => Ok(DnsAnswer::NxDomain { ttl }),
+            Outcome::NoData(ttl) => Ok(DnsAnswer::NoData { ttl }),
+            Outcome::Timeout => Err(temporary(format!(
                 "no answer within {} ms",
-                self.deadline.as_millis()
+                deadline.as_millis()
             ))),
-            Err(e) => Err(temporary(e.to_string())),
-        }
+            Outcome::Failed(reason) => Err(temporary(reason)),
+        })
     }
 
-    /// Keeps the records of `rtype` from a found answer; an answer with none of them (only a
-    /// CNAME, say) is NODATA.
     fn select<T>(
         answer: DnsAnswer<Lookup>,
         pick: impl Fn(&RData) -> Option<T>,
@@ -232,6 +264,32 @@ impl HickoryDns {
     }
 }
 
+/// What one lookup task gave.
+enum Outcome {
+    Found(Lookup),
+    NxDomain(Option<u32>),
+    NoData(Option<u32>),
+    Timeout,
+    Failed(String),
+}
+
+impl From<NetError> for Outcome {
+    fn from(e: NetError) -> Outcome {
+        match e {
+            NetError::Dns(DnsError::NoRecordsFound(none)) => match none.response_code {
+                ResponseCode::NXDomain => Outcome::NxDomain(none.negative_ttl),
+                ResponseCode::NoError => Outcome::NoData(none.negative_ttl),
+                code => Outcome::Failed(format!("server answered {code}")),
+            },
+            NetError::Dns(DnsError::ResponseCode(code)) => {
+                Outcome::Failed(format!("server answered {code}"))
+            }
+            NetError::Timeout => Outcome::Timeout,
+            e => Outcome::Failed(e.to_string()),
+        }
+    }
+}
+
 impl DnsResolver for HickoryDns {
     fn txt(&self, name: &str) -> Result<DnsAnswer<Vec<Vec<u8>>>> {
         let answer = self.lookup(name, RecordType::TXT)?;
@@ -248,8 +306,14 @@ impl DnsResolver for HickoryDns {
     }
 
     fn ip(&self, host: &str) -> Result<DnsAnswer<Vec<IpAddr>>> {
-        let v4 = self.lookup(host, RecordType::A)?;
-        let v6 = self.lookup(host, RecordType::AAAA);
+        self.ip_within(host, None)
+    }
+
+    /// A and AAAA are asked at the same time, both within `limit` and the deadline.
+    fn ip_within(&self, host: &str, limit: Option<Duration>) -> Result<DnsAnswer<Vec<IpAddr>>> {
+        let deadline = limit.map_or(self.deadline, |l| l.min(self.deadline));
+        let [v4, v6] = self.lookups(host, [RecordType::A, RecordType::AAAA], deadline);
+        let v4 = v4?;
         let pick = |data: &RData| match data {
             RData::A(a) => Some(IpAddr::V4(a.0)),
             RData::AAAA(a) => Some(IpAddr::V6(a.0)),

@@ -4,7 +4,7 @@ use std::fmt::Debug;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
@@ -103,9 +103,9 @@ pub struct HttpsFetcher {
     pem_roots: Option<Vec<CertificateDer<'static>>>,
     deadline: Duration,
     port: Option<u16>,
-    // Built on first use: loading the system store costs milliseconds, and a process that
-    // answers from the cache never needs it.
-    agent: OnceLock<std::result::Result<Agent, Error>>,
+    // Built on first use (loading the system store costs milliseconds, and a process that
+    // answers from the cache never needs it), once per process: see `HttpsFetcher::agent`.
+    agent: Mutex<Option<(u32, Arc<Agent>)>>,
 }
 
 impl HttpsFetcher {
@@ -129,7 +129,7 @@ impl HttpsFetcher {
             pem_roots,
             deadline,
             port: None,
-            agent: OnceLock::new(),
+            agent: Mutex::new(None),
         })
     }
 
@@ -141,11 +141,25 @@ impl HttpsFetcher {
         self
     }
 
-    fn agent(&self) -> Result<&Agent> {
-        self.agent
-            .get_or_init(|| self.build_agent())
-            .as_ref()
-            .map_err(Clone::clone)
+    /// This process's agent, built on first use.
+    ///
+    /// Fork-safe (S-41): the agent is keyed by process id, so a forked child builds its own;
+    /// and the lock is only tried, never waited for, and never held while building. A child
+    /// forked while another thread of its parent held the lock (so it stays locked in the
+    /// child for ever) builds an agent for each fetch instead of hanging.
+    fn agent(&self) -> Result<Arc<Agent>> {
+        let pid = std::process::id();
+        if let Ok(slot) = self.agent.try_lock()
+            && let Some((owner, agent)) = slot.as_ref()
+            && *owner == pid
+        {
+            return Ok(Arc::clone(agent));
+        }
+        let agent = Arc::new(self.build_agent()?);
+        if let Ok(mut slot) = self.agent.try_lock() {
+            *slot = Some((pid, Arc::clone(&agent)));
+        }
+        Ok(agent)
     }
 
     fn build_agent(&self) -> Result<Agent> {
@@ -344,11 +358,13 @@ impl UreqResolver for DnsBridge {
         &self,
         uri: &Uri,
         _config: &AgentConfig,
-        _timeout: NextTimeout,
+        timeout: NextTimeout,
     ) -> std::result::Result<ResolvedSocketAddrs, ureq::Error> {
         let host = uri.host().ok_or(ureq::Error::HostNotFound)?;
         let port = self.port.or(uri.port_u16()).unwrap_or(443);
-        let ips = match self.dns.ip(host) {
+        // R-FETCH-9: the policy host's A/AAAA lookups are inside the fetch deadline.
+        let left = (!timeout.after.is_not_happening()).then(|| *timeout.after);
+        let ips = match self.dns.ip_within(host, left) {
             Ok(DnsAnswer::Found { records, .. }) => records,
             Ok(_) => return Err(ureq::Error::HostNotFound),
             Err(e) => return Err(ureq::Error::Io(io::Error::other(e.to_string()))),

@@ -28,6 +28,7 @@
 mod cache;
 mod certs;
 mod clock;
+mod display;
 mod dns;
 mod domain;
 mod error;
@@ -41,25 +42,27 @@ mod resolver;
 mod verdict;
 
 pub use cache::{
-    Backoff, CacheLocation, CachedPolicy, Entry, LayeredStore, MemoryStore, RedisStore,
-    SYSTEM_CACHE_PATH, SharedCache, SqliteStore, Store, UNUSED_LIMIT,
+    Backoff, CacheLocation, CachedPolicy, Entry, LayeredStore, MEMORY_ENTRIES, MERGE_SLACK,
+    MemoryStore, RedisStore, SYSTEM_CACHE_PATH, SharedCache, SqliteStore, Store, UNUSED_LIMIT,
 };
 pub use certs::{CertCheck, CertVerifier, parse_chain};
-pub use clock::{Clock, ManualClock, SystemClock, rfc3339};
+pub use clock::{Clock, MAX_UNIX_SECONDS, ManualClock, SystemClock, from_unix_seconds, rfc3339};
+pub use display::escape_controls;
 pub use dns::{DnsAnswer, DnsResolver, HickoryDns, MxRecord};
 pub use domain::Domain;
 pub use error::{Error, Result, ResultType};
 pub use fetch::{HttpsFetcher, MAX_POLICY_SIZE, PolicyFetcher, TrustRoots};
 pub use mx::MxPattern;
-pub use policy::{MAX_AGE_LIMIT, Mode, Policy};
+pub use policy::{MAX_AGE_LIMIT, MAX_WARNINGS, Mode, Policy};
 pub use probe::{
     MAX_REPLY_LINE, MAX_REPLY_LINES, ProbeOptions, ProbeOutcome, ProbeReport, ProbeTimings,
     SMTP_PORT, probe, probe_addrs,
 };
 pub use record::{Record, select_record};
-pub use refresh::{REFRESH_WINDOW, RefreshOptions, RefreshReport};
+pub use refresh::{MAX_JITTER, REFRESH_WINDOW, RefreshOptions, RefreshReport};
 pub use resolver::{
-    Config, FETCH_BACKOFF, MAX_RECHECK, MIN_RECHECK, Resolution, Resolver, ResolverBuilder, Source,
+    Config, DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK, MAX_TIMEOUT, MIN_RECHECK, Resolution,
+    Resolver, ResolverBuilder, Source,
 };
 pub use verdict::{Delivery, FailureReason, MxFailure, MxPlan, SkippedMx, UsableMx, Verdict};
 

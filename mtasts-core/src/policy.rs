@@ -18,6 +18,10 @@ use crate::record::is_ext_name;
 /// RFC 8461 §3.2). Larger values are clamped to it.
 pub const MAX_AGE_LIMIT: u32 = 31_557_600;
 
+/// The most tolerances one parse records in [`Policy::warnings`]; the rest are counted in
+/// one last warning, so a policy of junk lines costs a bounded amount of memory and log.
+pub const MAX_WARNINGS: usize = 20;
+
 /// Most digits a `max_age` value may have (RFC 8461 §3.2: `1*10DIGIT`).
 const MAX_AGE_DIGITS: usize = 10;
 
@@ -114,7 +118,10 @@ impl Policy {
     /// (an invalid `mode`, `version` or `max_age`; a dropped `mx` pattern; an ignored
     /// extension).
     ///
-    /// **Tolerated**, each logged with `log::warn!` and recorded in [`Policy::warnings`]:
+    /// **Tolerated**, each recorded in [`Policy::warnings`] (at most [`MAX_WARNINGS`], then
+    /// one line counting the rest). Parsing logs nothing: the resolver logs a policy's
+    /// warnings once, when it fetches the policy, never when a process loads it from the
+    /// cache (a policy of 60 KB of junk lines must not flood an MTA's log per delivery):
     /// - R-POL-2: a UTF-8 byte order mark; no line end after the last line; blank lines; SP or
     ///   HTAB at the start of a line, before the `:`, or at the end of a line.
     /// - R-POL-2: a line without `:` (not a `key: value` line at all), and an unknown field
@@ -226,7 +233,8 @@ impl Policy {
     }
 
     /// One message per tolerance applied while parsing (R-POL-2, R-POL-4, R-POL-6, R-POL-7),
-    /// e.g. `line 3: mx pattern "*" dropped: ...`. Each was also logged with `log::warn!`.
+    /// e.g. `line 3: mx pattern "*" dropped: ...`; at most [`MAX_WARNINGS`] of them, then one
+    /// `N more tolerated problems`.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
@@ -318,17 +326,22 @@ struct Parser {
     /// The first line of each key that differs from a known key only by case (`Mode`).
     case_variants: Vec<(usize, String)>,
     warnings: Vec<String>,
+    /// Tolerances past [`MAX_WARNINGS`], counted only.
+    more_warnings: usize,
 }
 
 impl Parser {
-    /// Records a tolerance: logged and kept for [`Policy::warnings`].
+    /// Records a tolerance for [`Policy::warnings`]: the first [`MAX_WARNINGS`], then only
+    /// counted (the count is added as a last warning when parsing ends).
     fn warn(&mut self, line: Option<usize>, message: String) {
-        let message = match line {
+        if self.warnings.len() >= MAX_WARNINGS {
+            self.more_warnings += 1;
+            return;
+        }
+        self.warnings.push(match line {
             Some(n) => format!("line {n}: {message}"),
             None => message,
-        };
-        log::warn!("MTA-STS policy: {message}");
-        self.warnings.push(message);
+        });
     }
 
     /// One line, its line end removed.
@@ -517,13 +530,17 @@ impl Parser {
             };
             return Err(Error::InvalidPolicy { line: None, reason });
         }
+        let mut warnings = self.warnings;
+        if self.more_warnings > 0 {
+            warnings.push(format!("{} more tolerated problems", self.more_warnings));
+        }
         Ok(Policy {
             mode,
             max_age,
             mx: self.mx,
             text: text.to_owned(),
             extensions: self.extensions,
-            warnings: self.warnings,
+            warnings,
         })
     }
 }

@@ -78,13 +78,9 @@ pub struct ProbeOptions {
 
 impl ProbeOptions {
     /// Checks the options a probe would refuse: an unusable [`ProbeOptions::ehlo_name`] or a
-    /// zero timeout ([`Error::Config`]).
+    /// timeout that is zero or above [`MAX_TIMEOUT`](crate::MAX_TIMEOUT) ([`Error::Config`]).
     pub fn validate(&self) -> Result<()> {
-        if self.timeout.is_zero() {
-            return Err(Error::Config {
-                reason: "the probe timeout must be positive".into(),
-            });
-        }
+        crate::resolver::check_duration("the probe timeout", self.timeout, crate::MAX_TIMEOUT)?;
         check_ehlo_name(&self.ehlo_name)
     }
 }

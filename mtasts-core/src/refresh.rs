@@ -15,6 +15,9 @@ use crate::domain::Domain;
 use crate::error::Error;
 use crate::resolver::{Resolver, Source};
 
+/// The longest [`RefreshOptions::jitter`] accepted (a run never sleeps for longer).
+pub const MAX_JITTER: Duration = Duration::from_secs(86_400);
+
 /// A policy expiring within this long is due for a refresh.
 pub const REFRESH_WINDOW: Duration = Duration::from_secs(86_400);
 
@@ -25,7 +28,8 @@ pub struct RefreshOptions {
     /// At most this many domains are refreshed at once (default 4; 0 counts as 1).
     pub concurrency: usize,
     /// Wait a random time up to this long before starting, so the hosts of a fleet whose
-    /// timers fire together do not all fetch at the same moment (default none).
+    /// timers fire together do not all fetch at the same moment (default none; at most
+    /// [`MAX_JITTER`]).
     pub jitter: Duration,
     /// Refresh every cached policy, due or not.
     pub all: bool,
@@ -71,6 +75,15 @@ impl Resolver {
     /// Blocking; runs at most `options.concurrency` refreshes at once, each within the
     /// resolver's DNS and fetch deadlines.
     pub fn refresh_due(&self, options: &RefreshOptions) -> crate::Result<RefreshReport> {
+        if options.jitter > MAX_JITTER {
+            return Err(Error::Config {
+                reason: format!(
+                    "the refresh jitter {} s is out of range: at most {} s",
+                    options.jitter.as_secs_f64(),
+                    MAX_JITTER.as_secs()
+                ),
+            });
+        }
         if !options.jitter.is_zero() {
             let nanos = u64::try_from(options.jitter.as_nanos()).unwrap_or(u64::MAX);
             std::thread::sleep(Duration::from_nanos(random() % nanos.max(1)));

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::cache::{Backoff, CacheLocation, CachedPolicy, Entry, Store};
+use crate::cache::{Backoff, CacheLocation, CachedPolicy, Entry, MEMORY_ENTRIES, Store};
 use crate::clock::{Clock, SystemClock};
 use crate::dns::{DnsAnswer, DnsResolver, HickoryDns};
 use crate::domain::Domain;
@@ -22,6 +22,10 @@ pub const FETCH_BACKOFF: Duration = Duration::from_secs(300);
 pub const MIN_RECHECK: Duration = Duration::from_secs(60);
 /// R-CACHE-5: the longest interval between two TXT checks of one domain.
 pub const MAX_RECHECK: Duration = Duration::from_secs(3600);
+/// After a temporary DNS failure (R-DISC-7) the TXT record is not queried again for this
+/// long: lookups are answered from the cache, with the failure, so a blackholed name server
+/// costs one DNS deadline per interval rather than one per lookup.
+pub const DNS_FAILURE_RECHECK: Duration = Duration::from_secs(30);
 /// How often a cached entry's `last_used` is written back (R-CACHE-8 needs days, not seconds).
 const TOUCH_INTERVAL: Duration = Duration::from_secs(86_400);
 
@@ -54,6 +58,50 @@ pub struct Config {
     /// shared location (a SQLite file, Redis) so every process honours what one learnt
     /// (R-CACHE-7).
     pub cache: CacheLocation,
+    /// The most entries this process keeps in memory (the whole cache for `memory`, the
+    /// front layer of a shared cache otherwise); default [`MEMORY_ENTRIES`].
+    pub memory_entries: usize,
+}
+
+/// The longest deadline accepted for one fetch or one DNS lookup.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl Config {
+    /// Checks that every value is usable, so that no later arithmetic on it can overflow and
+    /// no operation can wait for ever: deadlines in (0, [`MAX_TIMEOUT`]], a fixed recheck
+    /// interval in (0, [`MAX_RECHECK`]] (a longer one would read as a forged entry, see
+    /// [`Entry::clamped`](crate::Entry::clamped)), at least one memory entry.
+    /// [`ResolverBuilder::build`] calls it.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting and its allowed range.
+    pub fn validate(&self) -> Result<()> {
+        check_duration("fetch_timeout", self.fetch_timeout, MAX_TIMEOUT)?;
+        check_duration("dns_timeout", self.dns_timeout, MAX_TIMEOUT)?;
+        if let Some(interval) = self.recheck_interval {
+            check_duration("recheck_interval", interval, MAX_RECHECK)?;
+        }
+        if self.memory_entries == 0 {
+            return Err(Error::Config {
+                reason: "memory_entries must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// [`Error::Config`] unless `value` is in (0, `max`].
+pub(crate) fn check_duration(name: &str, value: Duration, max: Duration) -> Result<()> {
+    if value.is_zero() || value > max {
+        return Err(Error::Config {
+            reason: format!(
+                "{name} {} s is out of range: it must be more than 0 and at most {} s",
+                value.as_secs_f64(),
+                max.as_secs()
+            ),
+        });
+    }
+    Ok(())
 }
 
 impl Default for Config {
@@ -66,6 +114,7 @@ impl Default for Config {
             recheck_interval: None,
             policy_port: None,
             cache: CacheLocation::Memory,
+            memory_entries: MEMORY_ENTRIES,
         }
     }
 }
@@ -88,10 +137,18 @@ pub enum Source {
     /// Whether the domain has a policy could not be determined and nothing usable is cached:
     /// deliver as if it had none (R-FETCH-12) and report [`Resolution::failure`].
     Unavailable,
+    /// The shared policy cache could not be read, and DNS and HTTPS gave no policy: a policy
+    /// may be cached that this process cannot see, so **whether a policy applies cannot be
+    /// told**. Defer the message (never deliver as if there were no policy: that would undo
+    /// the downgrade protection the cache exists for). [`Resolution::failure`] is the cache
+    /// error ([`Error::Cache`], kind `cache`); [`Resolution::notice`] says what DNS and HTTPS
+    /// gave.
+    CacheUnreadable,
 }
 
 impl Source {
-    /// A stable lowercase name: `fetched`, `cache`, `cache-after-failure`, `none`, `unavailable`.
+    /// A stable lowercase name: `fetched`, `cache`, `cache-after-failure`, `none`,
+    /// `unavailable`, `cache-unreadable`.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Fetched => "fetched",
@@ -99,7 +156,14 @@ impl Source {
             Source::CacheAfterFailure => "cache-after-failure",
             Source::NoPolicy => "none",
             Source::Unavailable => "unavailable",
+            Source::CacheUnreadable => "cache-unreadable",
         }
+    }
+
+    /// True when whether a policy applies cannot be told ([`Source::CacheUnreadable`]): the
+    /// caller must defer the message.
+    pub fn cannot_tell(self) -> bool {
+        self == Source::CacheUnreadable
     }
 }
 
@@ -143,9 +207,30 @@ impl Resolution {
     }
 
     /// The mode in effect: the policy's mode, or [`Mode::None`] when there is no policy
-    /// (R-APPLY-3).
+    /// (R-APPLY-3). For a resolution that [cannot tell](Source::cannot_tell) this is also
+    /// [`Mode::None`]: use [`Resolution::applicable_policy`] or [`Resolution::mode_in_effect`]
+    /// to decide what to do with a message.
     pub fn mode(&self) -> Mode {
         self.policy().map_or(Mode::None, Policy::mode)
+    }
+
+    /// The policy to apply to a message (`None`: no MTA-STS requirement), or the error to
+    /// defer the message with when whether a policy applies cannot be told
+    /// ([`Source::CacheUnreadable`]; never fail open).
+    pub fn applicable_policy(&self) -> Result<Option<&Policy>> {
+        match (&self.failure, self.source.cannot_tell()) {
+            (Some(e), true) => Err(e.clone()),
+            (None, true) => Err(Error::Cache {
+                reason: format!("whether {} has a policy cannot be told", self.domain),
+            }),
+            (_, false) => Ok(self.policy()),
+        }
+    }
+
+    /// [`Resolution::mode`], or the error to defer with when it cannot be told (see
+    /// [`Resolution::applicable_policy`]).
+    pub fn mode_in_effect(&self) -> Result<Mode> {
+        Ok(self.applicable_policy()?.map_or(Mode::None, Policy::mode))
     }
 
     /// What failed while resolving, if anything. [`Error::result_type`] gives the RFC 8460
@@ -197,10 +282,11 @@ impl ResolverBuilder {
         self
     }
 
-    /// Builds the resolver. Fails on an unusable configuration (no readable resolv.conf,
-    /// unreadable trust-root file).
+    /// Builds the resolver. Fails on an unusable configuration ([`Config::validate`], no
+    /// readable resolv.conf, unreadable trust-root file).
     pub fn build(self) -> Result<Resolver> {
         let config = self.config;
+        config.validate()?;
         let dns: Arc<dyn DnsResolver> = match self.dns {
             Some(dns) => dns,
             None if config.nameservers.is_empty() => {
@@ -230,7 +316,7 @@ impl ResolverBuilder {
             fetcher,
             store: match self.store {
                 Some(store) => store,
-                None => config.cache.open()?,
+                None => config.cache.open_with(config.memory_entries)?,
             },
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             recheck_interval: config.recheck_interval,
@@ -324,11 +410,16 @@ impl Resolver {
             return answer;
         }
         // Read what the shared store holds now: another process may have refreshed it.
-        let entry = self.reload(domain);
-        if let Some(answer) = entry.as_deref().and_then(|e| self.fresh_answer(e, now)) {
+        let loaded = self.reload(domain, now);
+        if loaded.unreadable.is_none()
+            && let Some(answer) = loaded
+                .entry
+                .as_ref()
+                .and_then(|e| self.fresh_answer(e, now))
+        {
             return answer;
         }
-        self.refresh(domain, entry.as_deref(), now, false)
+        self.refresh(domain, loaded, now, false)
     }
 
     /// Re-checks and re-fetches `domain` now, even if its cached answer is current
@@ -336,8 +427,8 @@ impl Resolver {
     pub(crate) fn renew_domain(&self, domain: &Domain) -> Resolution {
         let _turn = self.inflight.wait_turn(domain, self.max_wait);
         let now = self.clock.now();
-        let entry = self.reload(domain);
-        self.refresh(domain, entry.as_deref(), now, true)
+        let loaded = self.reload(domain, now);
+        self.refresh(domain, loaded, now, true)
     }
 
     /// The current time of this resolver's clock.
@@ -345,22 +436,26 @@ impl Resolver {
         self.clock.now()
     }
 
-    /// The cached entry (this process's layer first); a failing store counts as empty.
-    fn load(&self, domain: &Domain) -> Option<Arc<Entry>> {
-        Self::or_empty(domain, self.store.get(domain))
+    /// The cached entry (this process's layer first), bounded relative to `now` (R-CACHE-1,
+    /// R-CACHE-5, R-FETCH-10; see [`Entry::clamped`]). A failing read gives `None` here: the
+    /// slow path ([`Resolver::reload`]) reads again and records the failure.
+    fn load(&self, domain: &Domain, now: SystemTime) -> Option<Entry> {
+        let entry = self.store.get(domain).ok().flatten()?;
+        Some(Entry::clone(&entry).clamped(now))
     }
 
-    /// The entry as the shared store holds it now ([`Store::reload`]); a failing store counts
-    /// as empty.
-    fn reload(&self, domain: &Domain) -> Option<Arc<Entry>> {
-        Self::or_empty(domain, self.store.reload(domain))
-    }
-
-    fn or_empty(domain: &Domain, read: Result<Option<Arc<Entry>>>) -> Option<Arc<Entry>> {
-        read.unwrap_or_else(|e| {
-            log::warn!("{domain}: reading the policy cache failed, treating it as empty: {e}");
-            None
-        })
+    /// The entry as the shared store holds it now ([`Store::reload`]), bounded relative to
+    /// `now`. When the shared store cannot be read, what this process holds in memory and
+    /// the failure.
+    fn reload(&self, domain: &Domain, now: SystemTime) -> Loaded {
+        let (entry, unreadable) = match self.store.reload(domain) {
+            Ok(entry) => (entry, None),
+            Err(e) => (self.store.local(domain), Some(e)),
+        };
+        Loaded {
+            entry: entry.map(|e| Entry::clone(&e).clamped(now)),
+            unreadable,
+        }
     }
 
     fn save(&self, entry: Entry) {
@@ -372,20 +467,35 @@ impl Resolver {
 
     /// R-CACHE-5: within the recheck interval the entry alone is the answer.
     fn answer_from_cache(&self, domain: &Domain, now: SystemTime) -> Option<Resolution> {
-        let entry = self.load(domain)?;
+        let entry = self.load(domain, now)?;
         self.fresh_answer(&entry, now)
     }
 
     /// The answer `entry` gives on its own at `now`, if it is not due for a TXT check.
+    ///
+    /// While a backoff runs (within [`DNS_FAILURE_RECHECK`] of a temporary DNS failure, or
+    /// [`FETCH_BACKOFF`] of a failed fetch) the answer carries that failure, as the lookup
+    /// that failed did (R-DISC-7, R-FETCH-12: never a silent "no policy").
     fn fresh_answer(&self, entry: &Entry, now: SystemTime) -> Option<Resolution> {
         let domain = &entry.domain;
         if now >= entry.next_check {
             return None;
         }
-        let source = match &entry.policy {
-            Some(policy) if policy.is_valid_at(now) => Source::Cache,
+        let usable = match &entry.policy {
+            Some(policy) if policy.is_valid_at(now) => true,
             Some(_) => return None, // expired (R-CACHE-1): look again
-            None => Source::NoPolicy,
+            None => false,
+        };
+        let failure = entry
+            .backoff
+            .as_ref()
+            .filter(|b| now < b.until)
+            .map(|b| b.failure(domain));
+        let source = match (usable, &failure) {
+            (true, None) => Source::Cache,
+            (true, Some(_)) => Source::CacheAfterFailure,
+            (false, None) => Source::NoPolicy,
+            (false, Some(_)) => Source::Unavailable,
         };
         if now.duration_since(entry.last_used).unwrap_or_default() >= TOUCH_INTERVAL {
             let mut touched = entry.clone();
@@ -395,23 +505,19 @@ impl Resolver {
         Some(Resolution {
             domain: domain.clone(),
             source,
-            policy: entry.policy.clone(),
-            failure: None,
+            policy: entry.policy.clone().filter(|_| usable),
+            failure,
             notice: None,
         })
     }
 
-    /// Checks the TXT record and fetches the policy if needed (rules §4), updating the cache.
+    /// Checks the TXT record and fetches the policy if needed (rules §4), then updates the
+    /// cache with what was learnt.
     ///
     /// With `renew`, a usable policy is fetched again even if the record id is unchanged, to
     /// extend its expiry before it runs out (R-CACHE-6).
-    fn refresh(
-        &self,
-        domain: &Domain,
-        old: Option<&Entry>,
-        now: SystemTime,
-        renew: bool,
-    ) -> Resolution {
+    fn refresh(&self, domain: &Domain, loaded: Loaded, now: SystemTime, renew: bool) -> Resolution {
+        let old = loaded.entry.as_ref();
         let usable = old
             .and_then(|e| e.policy.clone())
             .filter(|p| p.is_valid_at(now));
@@ -425,16 +531,51 @@ impl Resolver {
             failures: old.map_or(0, |e| e.failures),
             last_used: now,
         };
-        let resolution = |source, failure, notice| Resolution {
+        let (source, failure, notice) = self.check(domain, &mut entry, usable.as_ref(), now, renew);
+        let fetched = matches!(source, Source::Fetched);
+        let mut resolution = Resolution {
             domain: domain.clone(),
             source,
             policy: match source {
                 Source::NoPolicy | Source::Unavailable => None,
-                _ => usable.clone(),
+                Source::Fetched => entry.policy.clone(),
+                _ => usable,
             },
             failure,
             notice,
         };
+        if let Some(unreadable) = loaded.unreadable
+            && matches!(resolution.source, Source::NoPolicy | Source::Unavailable)
+            && !fetched
+        {
+            // R-CACHE-7, never fail open: the shared cache may hold a valid policy this
+            // process cannot see (S-39 depends on it), so "no policy" cannot be told. Nothing
+            // learnt here may stand as a current answer either: check again next time.
+            let seen = match (&resolution.failure, &resolution.notice) {
+                (Some(f), _) => format!("DNS and HTTPS gave no policy: {f}"),
+                (None, Some(n)) => format!("DNS and HTTPS gave no policy: {n}"),
+                (None, None) => "DNS and HTTPS gave no policy".to_string(),
+            };
+            log::warn!("{domain}: cannot tell whether a policy applies: {unreadable}; {seen}");
+            resolution.source = Source::CacheUnreadable;
+            resolution.failure = Some(unreadable);
+            resolution.notice = Some(seen);
+            entry.next_check = now;
+        }
+        self.save(entry);
+        resolution
+    }
+
+    /// The TXT check and fetch of [`Resolver::refresh`]: updates `entry` with what was learnt
+    /// and returns the resolution's source, failure and notice.
+    fn check(
+        &self,
+        domain: &Domain,
+        entry: &mut Entry,
+        usable: Option<&Arc<CachedPolicy>>,
+        now: SystemTime,
+        renew: bool,
+    ) -> (Source, Option<Error>, Option<String>) {
         // With a usable cached policy a failure falls back to it (R-FETCH-11); without one the
         // domain is treated as having no policy, and the failure reported (R-FETCH-12).
         let failed = |failure: Error| {
@@ -443,19 +584,35 @@ impl Resolver {
             } else {
                 Source::Unavailable
             };
-            resolution(source, Some(failure), None)
+            (source, Some(failure), None)
         };
 
         let answer = match self.dns.txt(&domain.txt_name()) {
             Ok(answer) => answer,
             Err(e) => {
-                // R-DISC-7: a DNS failure is not "no record" (S-08, S-36).
+                // R-DISC-7: a DNS failure is not "no record" (S-08, S-36). It is remembered
+                // for DNS_FAILURE_RECHECK, so the next lookups do not wait for DNS again.
                 log::warn!("{domain}: {e}");
-                self.save(entry);
+                let until = now + DNS_FAILURE_RECHECK;
+                entry.next_check = until;
+                // A running fetch backoff that ends later is kept (it is reported instead).
+                if entry.backoff.as_ref().is_none_or(|b| b.until <= until) {
+                    entry.backoff = Some(Backoff {
+                        id: Backoff::DNS_FAILURE.to_string(),
+                        until,
+                        result_type: e.result_type().unwrap_or(ResultType::StsPolicyFetchError),
+                        reason: match &e {
+                            Error::DnsTemporary { reason, .. } => reason.clone(),
+                            other => other.to_string(),
+                        },
+                    });
+                }
                 return failed(e);
             }
         };
         entry.next_check = now + self.recheck_interval(answer.ttl());
+        // A DNS answer ends a remembered DNS failure.
+        entry.backoff = entry.backoff.take().filter(|b| !b.is_dns_failure());
         let record = match answer {
             DnsAnswer::Found { records, .. } => select_record(&records),
             DnsAnswer::NxDomain { .. } | DnsAnswer::NoData { .. } => Ok(None),
@@ -466,9 +623,8 @@ impl Resolver {
                 // R-DISC-3/4: no policy published. R-DISC-8: that does not evict an unexpired
                 // cached policy (S-35, S-39).
                 let problem = outcome.err().map(|e| e.to_string());
-                self.save(entry);
-                return match &usable {
-                    Some(_) => resolution(
+                return match usable {
+                    Some(_) => (
                         Source::Cache,
                         None,
                         Some(match problem {
@@ -476,25 +632,26 @@ impl Resolver {
                             None => "no STS TXT record published; the cached policy stays in force until it expires".into(),
                         }),
                     ),
-                    None => resolution(Source::NoPolicy, None, problem),
+                    None => (Source::NoPolicy, None, problem),
                 };
             }
         };
 
         // R-CACHE-2: same id, unexpired policy: no HTTPS (S-30, S-31).
-        if !renew && usable.as_ref().is_some_and(|p| p.id == record.id()) {
-            self.save(entry);
-            return resolution(Source::Cache, None, None);
+        if !renew && usable.is_some_and(|p| p.id == record.id()) {
+            return (Source::Cache, None, None);
         }
-        // R-FETCH-10: a recent failure for this very id is not retried (S-34).
-        if let Some(backoff) = entry.backoff.as_ref().filter(|b| b.id == record.id()) {
-            let failure = Error::FetchBackoff {
-                result_type: backoff.result_type,
-                reason: backoff.reason.clone(),
-                retry_at: backoff.until,
-            };
+        // R-FETCH-10: a recent failure for this very id is not retried (S-34). While a valid
+        // policy is cached, no fetch at all runs during a backoff, whatever the id: record ids
+        // that keep changing (an attacker, or name servers out of step) cost one fetch per
+        // backoff period, not one per lookup.
+        if let Some(backoff) = entry
+            .backoff
+            .as_ref()
+            .filter(|b| b.id == record.id() || (usable.is_some() && !b.is_dns_failure()))
+        {
+            let failure = backoff.failure(domain);
             entry.next_check = now;
-            self.save(entry);
             return failed(failure);
         }
 
@@ -508,23 +665,20 @@ impl Resolver {
                     policy.mode(),
                     policy.max_age()
                 );
-                let fetched = Arc::new(CachedPolicy {
+                // The policy's tolerated oddities are logged here, once per fetch, never when
+                // a process loads it from the cache.
+                for warning in policy.warnings() {
+                    log::warn!("{domain}: MTA-STS policy: {warning}");
+                }
+                entry.policy = Some(Arc::new(CachedPolicy {
                     id: record.id().to_string(),
                     expires_at: now + Duration::from_secs(u64::from(policy.max_age())),
                     policy: Arc::new(policy),
                     fetched_at: now,
-                });
-                entry.policy = Some(Arc::clone(&fetched));
+                }));
                 entry.backoff = None;
                 entry.failures = 0;
-                self.save(entry);
-                Resolution {
-                    domain: domain.clone(),
-                    source: Source::Fetched,
-                    policy: Some(fetched),
-                    failure: None,
-                    notice: None,
-                }
+                (Source::Fetched, None, None)
             }
             Err(e) => {
                 entry.failures = entry.failures.saturating_add(1);
@@ -543,7 +697,6 @@ impl Resolver {
                 // Check again at the next lookup: a new record id is not held back by the
                 // backoff of this one.
                 entry.next_check = now;
-                self.save(entry);
                 failed(e)
             }
         }
@@ -559,6 +712,13 @@ impl Resolver {
             Duration::from_secs(u64::from(ttl.unwrap_or(0))).clamp(MIN_RECHECK, MAX_RECHECK)
         })
     }
+}
+
+/// What [`Resolver::reload`] read: the entry (if any), and the shared store's failure when it
+/// could not be read.
+struct Loaded {
+    entry: Option<Entry>,
+    unreadable: Option<Error>,
 }
 
 /// Domains being refreshed in this process, so concurrent lookups wait for one refresh.
@@ -597,6 +757,8 @@ impl Inflight {
         while state.busy.contains(domain) {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
+                // Log after releasing the lock: a log callback may call back into mtasts.
+                drop(state);
                 log::warn!("{domain}: a concurrent refresh is taking too long; refreshing anyway");
                 return Turn {
                     inflight: self,

@@ -303,6 +303,17 @@ impl Verdict {
         }
     }
 
+    /// The verdict for MX host `mx_host` under the policy of `resolution`
+    /// ([`Verdict::for_mx`] with [`Resolution::applicable_policy`]).
+    ///
+    /// # Errors
+    /// The resolution's [`Error::Cache`](crate::Error::Cache) when whether a policy applies
+    /// cannot be told ([`Source::CacheUnreadable`](crate::Source::CacheUnreadable)): defer the
+    /// message, never treat the domain as having no policy.
+    pub fn for_resolution(resolution: &Resolution, mx_host: &str) -> crate::Result<Verdict> {
+        Ok(Verdict::for_mx(resolution.applicable_policy()?, mx_host))
+    }
+
     /// True when MTA-STS requires verified TLS for this MX ([`Verdict::RequireTls`]).
     ///
     /// R-APPLY-4: a caller doing DANE checks DANE first; for an MX where DANE applies it
@@ -544,8 +555,15 @@ impl MxPlan {
     }
 
     /// [`MxPlan::new`] with the domain and policy of a [`Resolution`].
-    pub fn for_resolution(resolution: &Resolution, mx: &[MxRecord]) -> MxPlan {
-        MxPlan::new(resolution.policy(), resolution.domain(), mx)
+    ///
+    /// # Errors
+    /// As [`Verdict::for_resolution`]: when whether a policy applies cannot be told.
+    pub fn for_resolution(resolution: &Resolution, mx: &[MxRecord]) -> crate::Result<MxPlan> {
+        Ok(MxPlan::new(
+            resolution.applicable_policy()?,
+            resolution.domain(),
+            mx,
+        ))
     }
 }
 

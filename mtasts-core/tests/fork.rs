@@ -82,3 +82,48 @@ fn s41_forked_child_resolves_with_the_sqlite_cache() {
 fn s41_forked_child_resolves_with_the_redis_cache() {
     forked_child_resolves(Backend::Redis);
 }
+
+/// Issue 10 item 12: a fork while another thread of the parent is inside a fetch (here a
+/// server dripping its body, so the fetch is in progress for seconds): the child builds its
+/// own HTTPS agent and fetches at once; nothing the parent's thread holds blocks it.
+#[test]
+fn a_fork_during_another_threads_fetch_does_not_hang_the_child() {
+    use mtasts_testworld::{BodyMode, HttpResponse};
+    let world = World::start().unwrap();
+    world
+        .add_policy_domain(&DomainSpec::new("slow.mtasts.test"))
+        .unwrap();
+    world
+        .add_policy_domain(&DomainSpec::new("child.mtasts.test"))
+        .unwrap();
+    world.set_policy_response(
+        "slow.mtasts.test",
+        HttpResponse::policy("version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 600\n")
+            .with_mode(BodyMode::Drip(Duration::from_millis(200))),
+    );
+    let (resolver, _clock) = support::resolver(&world);
+    let resolver = std::sync::Arc::new(resolver);
+    let busy = std::sync::Arc::clone(&resolver);
+    let parent_thread = std::thread::spawn(move || busy.resolve("slow.mtasts.test"));
+    while world.policy_requests("slow.mtasts.test") == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    // SAFETY: the child only runs the resolver and then `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            resolver.resolve("child.mtasts.test").unwrap().source() == Source::Fetched
+        }))
+        .unwrap_or(false);
+        // SAFETY: ends the child without running the parent's atexit handlers or destructors.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let status = support::wait_child(pid, Duration::from_secs(30));
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child hung or failed: status {status}"
+    );
+    let _ = parent_thread.join();
+}

@@ -2,7 +2,7 @@
 //! R-CERT-2, R-CERT-3).
 
 use std::ffi::c_char;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use mtasts_core::{CertCheck, CertVerifier, CertificateDer, TrustRoots};
 
@@ -103,12 +103,16 @@ pub unsafe extern "C" fn mtasts_cert_verifier_free(verifier: *mut mtasts_cert_ve
 }
 
 /// The time a check is made at: `at_unix` seconds since the epoch, or now for 0.
-fn check_time(at_unix: u64) -> SystemTime {
+fn check_time(at_unix: u64) -> Result<SystemTime, Failure> {
     if at_unix == 0 {
-        SystemTime::now()
-    } else {
-        UNIX_EPOCH + Duration::from_secs(at_unix)
+        return Ok(SystemTime::now());
     }
+    mtasts_core::from_unix_seconds(at_unix).map_err(|e| {
+        Failure::new(
+            mtasts_result::MTASTS_INVALID_PARAMETER,
+            format!("at_unix: {e}"),
+        )
+    })
 }
 
 /// Checks a certificate chain for MX host `mx_host`: the chain as an array of DER
@@ -125,8 +129,9 @@ fn check_time(at_unix: u64) -> SystemTime {
 /// owns and frees with `mtasts_cert_check_free()`. NULL: `certs` and `cert_lens` may be NULL
 /// only when `count` is 0; no certificate pointer may be NULL; `verifier`, `mx_host` and
 /// `check_out` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
-/// `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_INVALID_DOMAIN`
-/// (`mx_host` is not a host name), `MTASTS_INVALID_CHAIN` (no certificate) or `MTASTS_PANIC`.
+/// `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8, or `at_unix` after
+/// 9999-12-31), `MTASTS_INVALID_DOMAIN` (`mx_host` is not a host name), `MTASTS_INVALID_CHAIN`
+/// (no certificate) or `MTASTS_PANIC`.
 /// Thread-safe. RFC 8461 §4.2 (R-CERT-2, R-CERT-3), RFC 6125.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mtasts_cert_verifier_check_der(
@@ -160,7 +165,7 @@ pub unsafe extern "C" fn mtasts_cert_verifier_check_der(
                 Ok(CertificateDer::from(der))
             })
             .collect::<Result<Vec<_>, Failure>>()?;
-        let check = verifier.check(&chain, host, check_time(at_unix))?;
+        let check = verifier.check(&chain, host, check_time(at_unix)?)?;
         // SAFETY: checked by `arg_out`; writable (caller's promise).
         unsafe { out.write_handle(CheckData::new(&check)) };
         Ok(())
@@ -175,8 +180,8 @@ pub unsafe extern "C" fn mtasts_cert_verifier_check_der(
 /// owns and frees with `mtasts_cert_check_free()`. NULL: `chain` may be NULL only when
 /// `chain_len` is 0; `verifier`, `mx_host` and `check_out` must not be NULL. Returns
 /// `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER`
-/// (not UTF-8), `MTASTS_INVALID_DOMAIN`, `MTASTS_INVALID_CHAIN` (empty, bad PEM, not DER) or
-/// `MTASTS_PANIC`. Thread-safe. RFC 8461 §4.2 (R-CERT-2, R-CERT-3).
+/// (not UTF-8, or `at_unix` after 9999-12-31), `MTASTS_INVALID_DOMAIN`, `MTASTS_INVALID_CHAIN`
+/// (empty, bad PEM, not DER) or `MTASTS_PANIC`. Thread-safe. RFC 8461 §4.2 (R-CERT-2, R-CERT-3).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mtasts_cert_verifier_check_encoded(
     verifier: *const mtasts_cert_verifier,
@@ -192,7 +197,7 @@ pub unsafe extern "C" fn mtasts_cert_verifier_check_encoded(
         let chain = unsafe { arg_bytes(chain, chain_len, "chain") }?;
         let host = unsafe { arg_str(mx_host, "mx_host") }?;
         let out = arg_out(check_out, "check_out")?;
-        let check = verifier.check_encoded(chain, host, check_time(at_unix))?;
+        let check = verifier.check_encoded(chain, host, check_time(at_unix)?)?;
         // SAFETY: checked by `arg_out`; writable (caller's promise).
         unsafe { out.write_handle(CheckData::new(&check)) };
         Ok(())

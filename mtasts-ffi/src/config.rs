@@ -145,8 +145,8 @@ pub unsafe extern "C" fn mtasts_config_set_cache(
 /// together (default 30000).
 ///
 /// NULL: `config` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
-/// `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (0) or `MTASTS_PANIC`. Thread-safe.
-/// RFC 8461 §3.3 (R-FETCH-9).
+/// `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (0, or more than 600000) or
+/// `MTASTS_PANIC`. Thread-safe. RFC 8461 §3.3 (R-FETCH-9).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mtasts_config_set_fetch_timeout_ms(
     config: *mut mtasts_config,
@@ -159,8 +159,7 @@ pub unsafe extern "C" fn mtasts_config_set_fetch_timeout_ms(
             return Err(invalid("the fetch timeout must be positive".into()));
         }
         with_config(config, |c| {
-            c.fetch_timeout = Duration::from_millis(timeout_ms);
-            Ok(())
+            checked(c, |c| c.fetch_timeout = Duration::from_millis(timeout_ms))
         })
     })
 }
@@ -168,7 +167,8 @@ pub unsafe extern "C" fn mtasts_config_set_fetch_timeout_ms(
 /// Sets the deadline of one DNS lookup, in milliseconds (default 10000).
 ///
 /// NULL: `config` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
-/// `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (0) or `MTASTS_PANIC`. Thread-safe.
+/// `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (0, or more than 600000) or
+/// `MTASTS_PANIC`. Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mtasts_config_set_dns_timeout_ms(
     config: *mut mtasts_config,
@@ -181,8 +181,7 @@ pub unsafe extern "C" fn mtasts_config_set_dns_timeout_ms(
             return Err(invalid("the DNS timeout must be positive".into()));
         }
         with_config(config, |c| {
-            c.dns_timeout = Duration::from_millis(timeout_ms);
-            Ok(())
+            checked(c, |c| c.dns_timeout = Duration::from_millis(timeout_ms))
         })
     })
 }
@@ -191,7 +190,8 @@ pub unsafe extern "C" fn mtasts_config_set_dns_timeout_ms(
 /// default) uses the TXT record's TTL, clamped to [60 s, 3600 s].
 ///
 /// NULL: `config` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
-/// `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe. RFC 8461 §5.1 (R-CACHE-5).
+/// `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (more than 3600) or `MTASTS_PANIC`.
+/// Thread-safe. RFC 8461 §5.1 (R-CACHE-5).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mtasts_config_set_recheck_interval_s(
     config: *mut mtasts_config,
@@ -201,8 +201,9 @@ pub unsafe extern "C" fn mtasts_config_set_recheck_interval_s(
         // SAFETY: NULL or a live pointer (caller's promise), checked here.
         let config = unsafe { arg_handle(config.cast_const(), "config") }?;
         with_config(config, |c| {
-            c.recheck_interval = (interval_s > 0).then(|| Duration::from_secs(interval_s));
-            Ok(())
+            checked(c, |c| {
+                c.recheck_interval = (interval_s > 0).then(|| Duration::from_secs(interval_s));
+            })
         })
     })
 }
@@ -224,4 +225,14 @@ pub unsafe extern "C" fn mtasts_config_set_policy_port(
             Ok(())
         })
     })
+}
+
+/// Applies `change` to `config` if the result passes the core's range checks
+/// ([`Config::validate`](mtasts_core::Config::validate)); otherwise leaves it as it was.
+fn checked(config: &mut Config, change: impl FnOnce(&mut Config)) -> Result<(), Failure> {
+    let mut next = config.clone();
+    change(&mut next);
+    next.validate().map_err(|e| invalid(e.to_string()))?;
+    *config = next;
+    Ok(())
 }

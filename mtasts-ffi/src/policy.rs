@@ -43,6 +43,12 @@ pub enum mtasts_source {
     /// Whether the domain has a policy could not be determined and nothing usable is cached:
     /// deliver as if it had none, and report the failure (R-FETCH-12).
     MTASTS_SOURCE_UNAVAILABLE = 4,
+    /// The shared policy cache could not be read and DNS and HTTPS gave no policy: whether a
+    /// policy applies cannot be told. **Defer the message**; never deliver as if the domain
+    /// had no policy. The resolution's failure is `MTASTS_CACHE`; `mtasts_resolution_mode()`,
+    /// `mtasts_verdict_for_mx()` and `mtasts_mx_plan_from_hosts()` return `MTASTS_CACHE` for
+    /// it (R-CACHE-7, fail closed).
+    MTASTS_SOURCE_CACHE_UNREADABLE = 5,
 }
 
 const MODES: [(mtasts_mode, Mode); 3] = [
@@ -51,7 +57,7 @@ const MODES: [(mtasts_mode, Mode); 3] = [
     (mtasts_mode::MTASTS_MODE_ENFORCE, Mode::Enforce),
 ];
 
-const SOURCES: [(mtasts_source, Source); 5] = [
+const SOURCES: [(mtasts_source, Source); 6] = [
     (mtasts_source::MTASTS_SOURCE_FETCHED, Source::Fetched),
     (mtasts_source::MTASTS_SOURCE_CACHE, Source::Cache),
     (
@@ -63,6 +69,10 @@ const SOURCES: [(mtasts_source, Source); 5] = [
         mtasts_source::MTASTS_SOURCE_UNAVAILABLE,
         Source::Unavailable,
     ),
+    (
+        mtasts_source::MTASTS_SOURCE_CACHE_UNREADABLE,
+        Source::CacheUnreadable,
+    ),
 ];
 
 fn mode_of(mode: Mode) -> mtasts_mode {
@@ -73,10 +83,11 @@ fn mode_of(mode: Mode) -> mtasts_mode {
 }
 
 fn source_of(source: Source) -> mtasts_source {
+    // A source a newer core adds reads as "cannot tell": the safe reading.
     SOURCES
         .iter()
         .find(|(_, s)| *s == source)
-        .map_or(mtasts_source::MTASTS_SOURCE_UNAVAILABLE, |(c, _)| *c)
+        .map_or(mtasts_source::MTASTS_SOURCE_CACHE_UNREADABLE, |(c, _)| *c)
 }
 
 /// The outcome of `mtasts_resolver_resolve()`: the policy in effect (if any), where it came
@@ -215,7 +226,9 @@ pub unsafe extern "C" fn mtasts_resolution_source(
 /// (R-APPLY-3).
 ///
 /// NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
-/// `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe. RFC 8461 §5.
+/// `MTASTS_INVALID_HANDLE`, `MTASTS_CACHE` (whether a policy applies cannot be told: source
+/// `MTASTS_SOURCE_CACHE_UNREADABLE`; defer the message, `*mode_out` is not written) or
+/// `MTASTS_PANIC`. Thread-safe. RFC 8461 §5.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mtasts_resolution_mode(
     resolution: *const mtasts_resolution,
@@ -224,7 +237,7 @@ pub unsafe extern "C" fn mtasts_resolution_mode(
     // SAFETY: forwarded from the caller.
     unsafe {
         get(resolution, mode_out, "mode_out", |data| {
-            Ok(mode_of(data.resolution.mode()))
+            Ok(mode_of(data.resolution.mode_in_effect()?))
         })
     }
 }
@@ -528,7 +541,7 @@ pub extern "C" fn mtasts_mode_str(mode: u32) -> *const c_char {
 }
 
 /// The name of a source: `"fetched"`, `"cache"`, `"cache-after-failure"`, `"none"`,
-/// `"unavailable"` (as printed by `mtasts lookup`).
+/// `"unavailable"`, `"cache-unreadable"` (as printed by `mtasts lookup`).
 ///
 /// Returns a NUL-terminated string valid for the life of the process (never free it), or
 /// NULL for a value that is not an `mtasts_source`. Thread-safe.

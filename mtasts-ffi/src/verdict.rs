@@ -192,8 +192,9 @@ impl VerdictData {
 /// Ownership: `resolution` and `mx_host` are borrowed. On `MTASTS_OK`, `*verdict_out` is a new
 /// handle the caller owns and frees with `mtasts_verdict_free()`; it does not depend on
 /// `resolution`. NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
-/// `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8) or `MTASTS_PANIC`.
-/// Thread-safe. RFC 8461 §4.1, §5.
+/// `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_CACHE` (whether a
+/// policy applies cannot be told, source `MTASTS_SOURCE_CACHE_UNREADABLE`: defer the message)
+/// or `MTASTS_PANIC`. Thread-safe. RFC 8461 §4.1, §5.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mtasts_verdict_for_mx(
     resolution: *const mtasts_resolution,
@@ -205,7 +206,8 @@ pub unsafe extern "C" fn mtasts_verdict_for_mx(
         let data = unsafe { arg_handle(resolution, "resolution") }?;
         let host = unsafe { arg_str(mx_host, "mx_host") }?;
         let out = arg_out(verdict_out, "verdict_out")?;
-        let verdict = Verdict::for_mx(data.resolution.policy(), host);
+        // Never fail open: a resolution that cannot tell is MTASTS_CACHE.
+        let verdict = Verdict::for_resolution(&data.resolution, host)?;
         // SAFETY: checked by `arg_out`; writable (caller's promise).
         unsafe { out.write_handle(VerdictData::new(verdict)) };
         Ok(())
@@ -419,7 +421,8 @@ pub struct PlanData {
 /// caller owns and frees with `mtasts_mx_plan_free()`. NULL: `hosts` may be NULL only when
 /// `hosts_len` is 0; no element of `hosts` may be NULL; `resolution` and `plan_out` must not be
 /// NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`,
-/// `MTASTS_INVALID_PARAMETER` (a host is not UTF-8) or `MTASTS_PANIC`. Thread-safe. RFC 8461
+/// `MTASTS_INVALID_PARAMETER` (a host is not UTF-8), `MTASTS_CACHE` (cannot tell, as for
+/// `mtasts_verdict_for_mx()`) or `MTASTS_PANIC`. Thread-safe. RFC 8461
 /// §4.1, §5; RFC 5321 §5.1.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mtasts_mx_plan_from_hosts(
@@ -445,7 +448,8 @@ pub unsafe extern "C" fn mtasts_mx_plan_from_hosts(
             })
             .collect::<Result<Vec<&str>, Failure>>()?;
         let out = arg_out(plan_out, "plan_out")?;
-        let plan = MxPlan::from_hosts(data.resolution.policy(), data.resolution.domain(), &names);
+        let policy = data.resolution.applicable_policy()?;
+        let plan = MxPlan::from_hosts(policy, data.resolution.domain(), &names);
         let planned = PlanData {
             usable: plan
                 .usable

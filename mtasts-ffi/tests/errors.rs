@@ -765,7 +765,8 @@ fn resolution_errors() {
         assert_eq!(text(mtasts_mode_str(2)).unwrap(), "enforce");
         assert!(mtasts_mode_str(3).is_null());
         assert_eq!(text(mtasts_source_str(3)).unwrap(), "none");
-        assert!(mtasts_source_str(5).is_null());
+        assert_eq!(text(mtasts_source_str(5)).unwrap(), "cache-unreadable");
+        assert!(mtasts_source_str(6).is_null());
 
         mtasts_resolution_free(with_policy);
         mtasts_resolution_free(without);

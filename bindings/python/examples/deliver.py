@@ -50,6 +50,12 @@ def plan_delivery(
     """What to do with mail for `domain`, one line per decision."""
     lines: List[str] = []
     resolution = resolver.resolve(domain)
+    if resolution.source is mtasts.Source.CACHE_UNREADABLE:
+        # Never fail open: a policy may be cached that this process cannot read.
+        lines.append(f"{resolution.domain}: defer: cannot tell whether a policy applies")
+        if resolution.failure is not None:
+            lines.append(f"  {resolution.failure.reason}")
+        return lines
     lines.append(f"{resolution.domain}: mode {resolution.mode}, source {resolution.source}")
     if resolution.failure is not None:
         result_type = resolution.failure.result_type

@@ -14,12 +14,15 @@ use crate::verdict::{self, MxPlan, Verdict};
 ///
 /// - `domain`: the policy domain, normalised (lowercase A-labels, no trailing dot).
 /// - `source`: a `Source`: `FETCHED`, `CACHE`, `CACHE_AFTER_FAILURE` (refreshing failed, the
-///   unexpired cached policy is used), `NONE` (no policy published) or `UNAVAILABLE` (a
+///   unexpired cached policy is used), `NONE` (no policy published), `UNAVAILABLE` (a
 ///   policy could not be obtained and nothing is cached: deliver as if there were none, and
-///   report `failure`).
+///   report `failure`) or `CACHE_UNREADABLE` (the shared cache could not be read and no
+///   policy was found: whether one applies cannot be told, so defer; `mode`, `verdict()` and
+///   `mx_plan()` raise `CacheError`).
 /// - `policy`: the `Policy` in effect, or `None`. A fetched `mode: none` policy is returned as
 ///   such.
-/// - `mode`: the `Mode` in effect (`Mode.NONE` when there is no policy).
+/// - `mode`: the `Mode` in effect (`Mode.NONE` when there is no policy; raises `CacheError`
+///   when it cannot be told).
 /// - `failure`: a `Failure` (with its RFC 8460 result type), or `None`.
 /// - `notice`: a note for the domain's postmaster that is not a failure (e.g. the TXT record
 ///   is invalid, so the domain has no policy), or `None`.
@@ -56,9 +59,13 @@ impl Resolution {
     }
 
     /// The mode in effect (a `Mode`): the policy's, or `Mode.NONE` without a policy.
+    ///
+    /// Raises `CacheError` when whether a policy applies cannot be told (`source` is
+    /// `Source.CACHE_UNREADABLE`): defer the message (never fail open).
     #[getter]
     fn mode<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        enums::mode(py, self.inner.mode())
+        let mode = self.inner.mode_in_effect().map_err(|e| errors::to_py(&e))?;
+        enums::mode(py, mode)
     }
 
     /// What failed while resolving (a `Failure`), or `None`.
@@ -76,8 +83,13 @@ impl Resolution {
     /// The `Verdict` for MX host `mx_host` under this resolution's policy: what MTA-STS
     /// requires of it before connecting. The name is normalised (case, trailing dot,
     /// Unicode); one that is not a host name matches no pattern.
-    fn verdict(&self, mx_host: &str) -> Verdict {
-        Verdict::new(mtasts_core::Verdict::for_mx(self.inner.policy(), mx_host))
+    ///
+    /// Raises `CacheError` when whether a policy applies cannot be told (`source` is
+    /// `Source.CACHE_UNREADABLE`): defer the message, never treat the domain as policy-less.
+    fn verdict(&self, mx_host: &str) -> PyResult<Verdict> {
+        mtasts_core::Verdict::for_resolution(&self.inner, mx_host)
+            .map(Verdict::new)
+            .map_err(|e| errors::to_py(&e))
     }
 
     /// Sorts out the domain's MX hosts under this resolution's policy: an `MxPlan` with the

@@ -447,11 +447,13 @@ pub fn plan(resolution: &mtasts_core::Resolution, mx: &Bound<'_, PyAny>) -> PyRe
             )));
         }
     }
+    // Never fail open: a resolution that cannot tell raises (CacheError).
+    let policy = resolution
+        .applicable_policy()
+        .map_err(|e| errors::to_py(&e))?;
     let inner = match (hosts.is_empty(), records.is_empty()) {
-        (_, true) => {
-            mtasts_core::MxPlan::from_hosts(resolution.policy(), resolution.domain(), &hosts)
-        }
-        (true, false) => mtasts_core::MxPlan::for_resolution(resolution, &records),
+        (_, true) => mtasts_core::MxPlan::from_hosts(policy, resolution.domain(), &hosts),
+        (true, false) => mtasts_core::MxPlan::new(policy, resolution.domain(), &records),
         (false, false) => {
             return Err(errors::type_error(
                 "mx_plan() takes host names or MxRecord items, not a mix of both",

@@ -72,6 +72,7 @@ def test_enum_values_are_the_rfc_strings() -> None:
         "cache-after-failure",
         "none",
         "unavailable",
+        "cache-unreadable",
     }
     for cls in (Mode, ResultType, FailureReason, Requirement, mtasts.Source, mtasts.ProbeOutcome):
         assert issubclass(cls, enum.Enum) and issubclass(cls, str)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import mtasts
+import pytest
 from mtasts import Mode, Source
 
 from conftest import World
@@ -247,3 +248,40 @@ def test_user_cache_location(tmp_path: Path) -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.strip() == str(tmp_path / "mtasts" / "cache.db")
+
+
+def _damage_page(path: Path, page: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek((page - 1) * 4096)
+        f.write(b"\xa5" * 64)
+
+
+def test_an_unreadable_cache_is_cannot_tell_never_no_policy(world: World, tmp_path: Path) -> None:
+    """Issue 10: a damaged shared cache and a domain DNS says has no policy (an attacker's
+    NXDOMAIN looks the same): whether a policy applies cannot be told; every way of asking
+    what to do with a message raises CacheError instead of answering "no requirement"."""
+    cache = tmp_path / "cache.db"
+    writer = world.resolver(cache=cache)
+    assert writer.resolve(S01).source is Source.FETCHED
+    del writer  # closes the file, the WAL is checkpointed into it
+    _damage_page(cache, 2)  # the entries table
+    _damage_page(cache, 3)  # its primary-key index
+    resolver = world.resolver(cache=cache)
+    resolution = resolver.resolve("s02.mtasts.test")
+    assert resolution.source is Source.CACHE_UNREADABLE
+    assert resolution.failure is not None and resolution.failure.kind == "cache"
+    assert resolution.policy is None
+    with pytest.raises(mtasts.CacheError):
+        resolution.mode
+    with pytest.raises(mtasts.CacheError):
+        resolution.verdict("mx.example.com")
+    with pytest.raises(mtasts.CacheError):
+        resolution.mx_plan(["mx.example.com"])
+    assert resolution.to_dict()["source"] == "cache-unreadable"
+
+
+def test_absurd_durations_are_configuration_errors(world: World) -> None:
+    """Issue 10: values that used to panic (PanicException) are refused with ConfigError."""
+    for option in ("fetch_timeout", "dns_timeout", "recheck_interval"):
+        with pytest.raises(mtasts.ConfigError, match=option):
+            world.resolver(**{option: 1e19})

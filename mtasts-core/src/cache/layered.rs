@@ -2,35 +2,104 @@
 //! domain not in memory, or due for a refresh, is read from the shared stores once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Entry, MemoryStore, Store};
 use crate::domain::Domain;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// This process's memory in front of one or more shared stores, nearest first (e.g. a local
 /// SQLite file, then Redis for the fleet).
 ///
-/// Reads take the first layer that has the entry and copy it into memory. Writes go to every
-/// layer. A layer that fails is logged and skipped: a lookup degrades to the layers that work
-/// (and, with none, to DNS and HTTPS) instead of failing.
+/// Reads take the first layer that has the entry and merge it into memory
+/// ([`Entry::merged_onto`], so a newer policy only this process holds is never rolled back).
+/// Writes go to every layer; a layer that fails a write is logged and skipped.
+///
+/// A read for which no layer has the entry while some layer failed is an error
+/// ([`Error::Cache`]): the failing layer may hold a policy, so the engine cannot tell that the
+/// domain has none. Each layer's read outage is logged once, at warning level, when it starts,
+/// and once when it ends.
 #[derive(Debug)]
 pub struct LayeredStore {
     front: MemoryStore,
     shared: Vec<Arc<dyn Store>>,
+    /// Per shared layer: its last read failed (an outage is running).
+    unreadable: Vec<AtomicBool>,
 }
 
 impl LayeredStore {
-    /// Memory in front of `shared` (nearest first).
+    /// Memory (bounded to [`MEMORY_ENTRIES`](super::MEMORY_ENTRIES)) in front of `shared`
+    /// (nearest first).
     pub fn new(shared: Vec<Arc<dyn Store>>) -> LayeredStore {
+        LayeredStore::with_memory(shared, MemoryStore::new())
+    }
+
+    /// `front` (e.g. [`MemoryStore::with_capacity`]) in front of `shared` (nearest first).
+    pub fn with_memory(shared: Vec<Arc<dyn Store>>, front: MemoryStore) -> LayeredStore {
         LayeredStore {
-            front: MemoryStore::new(),
+            front,
+            unreadable: shared.iter().map(|_| AtomicBool::new(false)).collect(),
             shared,
+        }
+    }
+
+    /// Notes the outcome of a read of layer `i`: logs the start and the end of an outage.
+    fn note_read(&self, i: usize, failure: Option<&Error>) {
+        let Some(flag) = self.unreadable.get(i) else {
+            return;
+        };
+        let location = || self.shared[i].location();
+        match failure {
+            Some(e) => {
+                if !flag.swap(true, Ordering::Relaxed) {
+                    log::warn!(
+                        "the policy cache {} cannot be read: {e}; until it can, a domain \
+                         found without a policy is answered as \"cannot tell\" (defer)",
+                        location()
+                    );
+                } else {
+                    log::debug!("reading {} failed: {e}", location());
+                }
+            }
+            None => {
+                if flag.swap(false, Ordering::Relaxed) {
+                    log::info!("the policy cache {} can be read again", location());
+                }
+            }
         }
     }
 
     /// The shared layers, nearest first.
     pub fn shared(&self) -> &[Arc<dyn Store>] {
         &self.shared
+    }
+
+    /// Merges what a shared layer holds onto this process's copy ([`Entry::merged_onto`]): a
+    /// newer policy that reached only memory (its shared write failed) is kept, never rolled
+    /// back to an older one. Returns what memory holds now.
+    fn merge_into_front(&self, shared: Arc<Entry>) -> Arc<Entry> {
+        let Some(front) = self.local(&shared.domain) else {
+            self.front.insert(Arc::clone(&shared));
+            return shared;
+        };
+        if *front == *shared {
+            return front;
+        }
+        let mut incoming = Arc::unwrap_or_clone(shared);
+        // Merge as of the later of the two uses, so neither side's times are bounded (see
+        // `Entry::clamped`) relative to an older instant than they were written at.
+        incoming.last_used = incoming.last_used.max(front.last_used);
+        let mut merged = incoming.merged_onto(&front);
+        // Keep this process's parsed policy when it is the same one (no second copy).
+        if let (Some(mine), Some(kept)) = (&front.policy, &merged.policy)
+            && mine.id == kept.id
+            && mine.fetched_at == kept.fetched_at
+        {
+            merged.policy = Some(Arc::clone(mine));
+        }
+        let merged = Arc::new(merged);
+        self.front.insert(Arc::clone(&merged));
+        merged
     }
 
     /// Runs `op` on each shared layer; the first success's value, or the last error if every
@@ -72,8 +141,11 @@ impl Store for LayeredStore {
     }
 
     fn reload(&self, domain: &Domain) -> Result<Option<Arc<Entry>>> {
+        let mut failed = None;
         for (i, layer) in self.shared.iter().enumerate() {
-            match layer.get(domain) {
+            let read = layer.get(domain);
+            self.note_read(i, read.as_ref().err());
+            match read {
                 Ok(Some(entry)) => {
                     // Warm the nearer layers, so the next process finds it closer.
                     for nearer in &self.shared[..i] {
@@ -81,15 +153,24 @@ impl Store for LayeredStore {
                             log::debug!("{domain}: copying to {} failed: {e}", nearer.location());
                         }
                     }
-                    self.front.insert(Arc::clone(&entry));
-                    return Ok(Some(entry));
+                    return Ok(Some(self.merge_into_front(entry)));
                 }
                 Ok(None) => {}
-                Err(e) => log::debug!("{domain}: reading {} failed: {e}", layer.location()),
+                Err(e) => failed = Some(e),
             }
         }
-        // No shared layer has it (or none answers): what this process knows is the answer.
-        self.front.get(domain)
+        match failed {
+            // R-CACHE-7: a layer that could not be read may hold a policy: not "no entry".
+            Some(e) => Err(Error::Cache {
+                reason: format!("the shared policy cache could not be read for {domain}: {e}"),
+            }),
+            // No shared layer has it: what this process knows is the answer.
+            None => self.front.get(domain),
+        }
+    }
+
+    fn local(&self, domain: &Domain) -> Option<Arc<Entry>> {
+        self.front.get(domain).ok().flatten()
     }
 
     fn put(&self, entry: Entry) -> Result<()> {

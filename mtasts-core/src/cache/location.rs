@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use super::{LayeredStore, MemoryStore, RedisStore, SqliteStore, Store};
+use super::{LayeredStore, MEMORY_ENTRIES, MemoryStore, RedisStore, SqliteStore, Store};
 use crate::error::{Error, Result};
 
 /// The documented cache path for MTAs and system services.
@@ -72,14 +72,21 @@ impl CacheLocation {
 
     /// Opens the cache: creates files and directories as needed, connects lazily to Redis.
     pub fn open(&self) -> Result<Arc<dyn Store>> {
+        self.open_with(MEMORY_ENTRIES)
+    }
+
+    /// [`CacheLocation::open`] with this process's memory (the whole cache for `memory`, the
+    /// front layer otherwise) bounded to `memory_entries` entries.
+    pub fn open_with(&self, memory_entries: usize) -> Result<Arc<dyn Store>> {
+        let memory = MemoryStore::with_capacity(memory_entries);
         match self {
-            CacheLocation::Memory => Ok(Arc::new(MemoryStore::new())),
+            CacheLocation::Memory => Ok(Arc::new(memory)),
             CacheLocation::Shared(layers) => {
                 let shared = layers
                     .iter()
                     .map(SharedCache::open)
                     .collect::<Result<Vec<_>>>()?;
-                Ok(Arc::new(LayeredStore::new(shared)))
+                Ok(Arc::new(LayeredStore::with_memory(shared, memory)))
             }
         }
     }

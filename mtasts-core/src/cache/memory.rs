@@ -1,30 +1,106 @@
-//! The in-process store: fast, shared by all threads, gone when the process ends.
+//! The in-process store: fast, shared by all threads, gone when the process ends, bounded.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::{Entry, Store};
 use crate::domain::Domain;
 use crate::error::Result;
 
+/// The default bound of a [`MemoryStore`], in entries (about 40 MB of policies at most).
+pub const MEMORY_ENTRIES: usize = 50_000;
+
 /// A cache in this process's memory: fast, shared by all threads, gone when the process ends.
 /// Used alone (`memory`), or as the front layer of a [`super::LayeredStore`].
-#[derive(Debug, Default)]
+///
+/// Bounded (issue 10: 200,000 lookups of names without a policy must not grow a process by
+/// 60 MB): when a new domain would pass the bound, entries without a policy whose next check
+/// is due go first (they answer nothing any more), then the least recently used eighth.
+#[derive(Debug)]
 pub struct MemoryStore {
-    entries: RwLock<HashMap<Domain, Arc<Entry>>>,
+    entries: RwLock<HashMap<Domain, Slot>>,
+    capacity: usize,
+    /// Advances at every insertion; a slot remembers the value at its last use.
+    epoch: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    entry: Arc<Entry>,
+    used: AtomicU64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> MemoryStore {
+        MemoryStore::with_capacity(MEMORY_ENTRIES)
+    }
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store bounded to [`MEMORY_ENTRIES`].
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// An empty store holding at most `capacity` entries (at least 1).
+    pub fn with_capacity(capacity: usize) -> MemoryStore {
+        MemoryStore {
+            entries: RwLock::new(HashMap::new()),
+            capacity: capacity.max(1),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// How many entries the store holds now.
+    pub fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// True when the store holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Stores `entry` as it is, without merging (for a front layer copying what a shared
     /// store holds).
     pub(crate) fn insert(&self, entry: Arc<Entry>) {
         let mut map = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        map.insert(entry.domain.clone(), entry);
+        self.place(&mut map, entry);
+    }
+
+    /// Inserts or replaces under the write lock, making room first for a new domain.
+    fn place(&self, map: &mut HashMap<Domain, Slot>, entry: Arc<Entry>) {
+        let epoch = self.epoch.fetch_add(1, Ordering::Relaxed) + 1;
+        if !map.contains_key(&entry.domain) && map.len() >= self.capacity {
+            self.make_room(map, &entry);
+        }
+        map.insert(
+            entry.domain.clone(),
+            Slot {
+                entry,
+                used: AtomicU64::new(epoch),
+            },
+        );
+    }
+
+    /// Drops what answers nothing any more (no policy, check due as of the incoming entry's
+    /// time), then, if the store is still full, the least recently used eighth.
+    fn make_room(&self, map: &mut HashMap<Domain, Slot>, incoming: &Entry) {
+        let now = incoming.last_used;
+        map.retain(|_, slot| slot.entry.policy.is_some() || slot.entry.next_check > now);
+        if map.len() < self.capacity {
+            return;
+        }
+        let mut ages: Vec<(u64, Domain)> = map
+            .iter()
+            .map(|(domain, slot)| (slot.used.load(Ordering::Relaxed), domain.clone()))
+            .collect();
+        let drop = (self.capacity / 8).max(1).min(ages.len());
+        ages.select_nth_unstable_by_key(drop - 1, |(used, _)| *used);
+        for (_, domain) in ages.into_iter().take(drop) {
+            map.remove(&domain);
+        }
     }
 }
 
@@ -33,16 +109,24 @@ impl MemoryStore {
 impl Store for MemoryStore {
     fn get(&self, domain: &Domain) -> Result<Option<Arc<Entry>>> {
         let map = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        Ok(map.get(domain).cloned())
+        Ok(map.get(domain).map(|slot| {
+            slot.used
+                .store(self.epoch.load(Ordering::Relaxed), Ordering::Relaxed);
+            Arc::clone(&slot.entry)
+        }))
+    }
+
+    fn local(&self, domain: &Domain) -> Option<Arc<Entry>> {
+        self.get(domain).ok().flatten()
     }
 
     fn put(&self, entry: Entry) -> Result<()> {
         let mut map = self.entries.write().unwrap_or_else(|p| p.into_inner());
         let merged = match map.get(&entry.domain) {
-            Some(stored) => entry.merged_onto(stored),
+            Some(stored) => entry.merged_onto(&stored.entry),
             None => entry,
         };
-        map.insert(merged.domain.clone(), Arc::new(merged));
+        self.place(&mut map, Arc::new(merged));
         Ok(())
     }
 
@@ -53,10 +137,76 @@ impl Store for MemoryStore {
 
     fn entries(&self) -> Result<Vec<Arc<Entry>>> {
         let map = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        Ok(map.values().cloned().collect())
+        Ok(map.values().map(|slot| Arc::clone(&slot.entry)).collect())
     }
 
     fn location(&self) -> String {
         "memory".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::*;
+    use crate::cache::CachedPolicy;
+
+    fn at(s: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s)
+    }
+
+    fn entry(name: &str, policy: bool, now: u64) -> Entry {
+        let domain = Domain::new(name).unwrap();
+        let policy = policy.then(|| {
+            Arc::new(
+                CachedPolicy::from_stored(
+                    "a".into(),
+                    "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n",
+                    at(now),
+                    at(now + 86_400),
+                )
+                .unwrap(),
+            )
+        });
+        Entry {
+            policy,
+            next_check: at(now + 60),
+            ..Entry::new(domain, at(now))
+        }
+    }
+
+    /// Issue 10 item 12: the store stays within its bound; a domain in use survives.
+    #[test]
+    fn the_store_is_bounded_and_keeps_what_is_used() {
+        let store = MemoryStore::with_capacity(100);
+        store.put(entry("kept.example", true, 0)).unwrap();
+        for i in 0..2000 {
+            store.put(entry(&format!("d{i}.example"), true, 0)).unwrap();
+            let kept = store.get(&Domain::new("kept.example").unwrap()).unwrap();
+            assert!(kept.is_some(), "the domain in use was evicted at {i}");
+            assert!(store.len() <= 100, "{} entries", store.len());
+        }
+    }
+
+    /// Entries without a policy whose check is due go before any policy.
+    #[test]
+    fn stale_entries_without_policy_go_first() {
+        let store = MemoryStore::with_capacity(10);
+        for i in 0..5 {
+            store.put(entry(&format!("p{i}.example"), true, 0)).unwrap();
+        }
+        for i in 0..5 {
+            store
+                .put(entry(&format!("n{i}.example"), false, 0))
+                .unwrap();
+        }
+        // 1000 s later the policy-less entries are due: they make room, the policies stay.
+        store.put(entry("new.example", true, 1000)).unwrap();
+        assert_eq!(store.len(), 6);
+        for i in 0..5 {
+            let d = Domain::new(&format!("p{i}.example")).unwrap();
+            assert!(store.get(&d).unwrap().is_some());
+        }
     }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::domain::Domain;
 use crate::error::{Error, Result, ResultType};
 use crate::policy::Policy;
+use crate::resolver::{DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK};
 
 mod layered;
 mod location;
@@ -26,12 +27,18 @@ mod sqlite;
 
 pub use layered::LayeredStore;
 pub use location::{CacheLocation, SYSTEM_CACHE_PATH, SharedCache};
-pub use memory::MemoryStore;
+pub use memory::{MEMORY_ENTRIES, MemoryStore};
 pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 
 /// R-CACHE-8: entries unused for this long may be dropped.
 pub const UNUSED_LIMIT: Duration = Duration::from_secs(180 * 86_400);
+
+/// How far past their bounds the times of an entry are still trusted (see [`Entry::clamped`]):
+/// clocks of a fleet slightly out of step, and a writer that started its lookup before
+/// another process stored a newer fetch. Longer than any lookup takes, short enough that a
+/// future-dated entry has no lasting effect.
+pub const MERGE_SLACK: Duration = FETCH_BACKOFF;
 
 /// A policy as fetched for a domain, with the record id it was fetched under.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,10 +79,11 @@ impl CachedPolicy {
     }
 }
 
-/// A failed fetch for one record id, not retried before `until` (R-FETCH-10).
+/// A failed fetch for one record id, not retried before `until` (R-FETCH-10); or, with the
+/// id [`Backoff::DNS_FAILURE`], a failed TXT lookup not repeated before `until`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backoff {
-    /// The TXT record id the failed fetch was for.
+    /// The TXT record id the failed fetch was for, or [`Backoff::DNS_FAILURE`].
     pub id: String,
     /// No new fetch for this id before this instant.
     pub until: SystemTime,
@@ -83,6 +91,54 @@ pub struct Backoff {
     pub result_type: ResultType,
     /// The failure's one-line reason.
     pub reason: String,
+}
+
+impl Backoff {
+    /// The id of a backoff that remembers a failed TXT lookup rather than a failed fetch. It
+    /// can never be a record id (R-DISC-4: an id has 1 to 32 letters and digits), so an older
+    /// mtasts sharing the store reads it as a backoff that matches no record.
+    pub const DNS_FAILURE: &'static str = "";
+
+    /// True when this backoff remembers a failed TXT lookup (see [`Backoff::DNS_FAILURE`]).
+    pub fn is_dns_failure(&self) -> bool {
+        self.id == Backoff::DNS_FAILURE
+    }
+
+    /// How long this kind of backoff runs: [`FETCH_BACKOFF`] for a failed fetch,
+    /// [`DNS_FAILURE_RECHECK`] for a failed TXT lookup.
+    pub fn period(&self) -> Duration {
+        if self.is_dns_failure() {
+            DNS_FAILURE_RECHECK
+        } else {
+            FETCH_BACKOFF
+        }
+    }
+
+    /// The failure this backoff remembers, as a lookup of `domain` during it reports it:
+    /// [`Error::DnsTemporary`] for a failed TXT lookup, else [`Error::FetchBackoff`].
+    pub fn failure(&self, domain: &Domain) -> Error {
+        if self.is_dns_failure() {
+            Error::DnsTemporary {
+                name: domain.txt_name(),
+                reason: format!(
+                    "{} (remembered: not queried again before {})",
+                    self.reason,
+                    crate::clock::rfc3339(self.until)
+                ),
+            }
+        } else {
+            Error::FetchBackoff {
+                result_type: self.result_type,
+                reason: self.reason.clone(),
+                retry_at: self.until,
+            }
+        }
+    }
+
+    /// When the failure that started this backoff happened (`until` less its period).
+    pub fn started_at(&self) -> SystemTime {
+        self.until.checked_sub(self.period()).unwrap_or(self.until)
+    }
 }
 
 /// Everything the cache knows about one policy domain.
@@ -117,40 +173,99 @@ impl Entry {
         }
     }
 
+    /// The entry with every time bounded relative to `now`, so that one writer with a fast
+    /// clock, an NTP step or a forged write to a shared store has no lasting effect. A time
+    /// further ahead than it can legitimately be (allowing [`MERGE_SLACK`] for clocks out of
+    /// step and slow writers) is not trusted at all:
+    ///
+    /// - a policy `fetched_at` in the future counts as fetched `now`, and a policy expires at
+    ///   the latest `max_age` after its fetch (R-CACHE-1);
+    /// - a `next_check` more than [`MAX_RECHECK`] ahead counts as due `now` (R-CACHE-5);
+    /// - a backoff ending more than its period ahead counts as over (R-FETCH-10);
+    /// - a `last_used` in the future counts as `now` (R-CACHE-8).
+    ///
+    /// The bounds never slide: an untrusted time is replaced by `now`, not by the bound, so a
+    /// forged entry is checked again at once and any real fetch replaces it. Entries written
+    /// by this library always satisfy the bounds, so this changes nothing for them. Every read
+    /// by the engine and both sides of every merge are bounded.
+    pub fn clamped(mut self, now: SystemTime) -> Entry {
+        let ahead = |t: SystemTime, allowed: Duration| {
+            t.duration_since(now)
+                .is_ok_and(|d| d > allowed.saturating_add(MERGE_SLACK))
+        };
+        if let Some(cached) = &self.policy {
+            let fetched_at = if ahead(cached.fetched_at, Duration::ZERO) {
+                now
+            } else {
+                cached.fetched_at
+            };
+            let max_age = Duration::from_secs(u64::from(cached.policy.max_age()));
+            let latest_expiry = fetched_at.checked_add(max_age).unwrap_or(fetched_at);
+            let expires_at = cached.expires_at.min(latest_expiry);
+            if fetched_at != cached.fetched_at || expires_at != cached.expires_at {
+                self.policy = Some(Arc::new(CachedPolicy {
+                    id: cached.id.clone(),
+                    policy: Arc::clone(&cached.policy),
+                    fetched_at,
+                    expires_at,
+                }));
+            }
+        }
+        if ahead(self.next_check, MAX_RECHECK) {
+            self.next_check = now;
+        }
+        self.backoff = self
+            .backoff
+            .filter(|backoff| !ahead(backoff.until, backoff.period()));
+        if ahead(self.last_used, Duration::ZERO) {
+            self.last_used = now;
+        }
+        self
+    }
+
     /// The entry to store when `self` is written over `stored` (another process may have
     /// written since `self` was read). Every store applies this inside one atomic step.
     ///
+    /// Both entries are first [bounded](Entry::clamped) relative to the time of the write
+    /// (`self.last_used`; the bounds allow [`MERGE_SLACK`], since a writer may have started
+    /// its lookup a little before another process stored a newer fetch). Then:
+    ///
     /// - The policy fetched last wins (R-CACHE-7: newest fetch wins), so a slow writer never
     ///   puts back an older policy. A write without a policy removes a stored one only if
-    ///   that one has expired by the time of the write (`self.last_used`): it never erases a
-    ///   valid policy another process just fetched (that would be a downgrade).
+    ///   that one has expired by the time of the write: it never erases a valid policy
+    ///   another process just fetched (that would be a downgrade).
     /// - The later `next_check` and `last_used` win, and the backoff that ends last, unless
-    ///   the winning policy was fetched under the backed-off id. `failures` follows the
-    ///   incoming entry, unless the stored policy is newer (then that fetch succeeded).
+    ///   the failure that started it is older than the winning policy's fetch (the failure
+    ///   is over). `failures` follows the incoming entry, unless the stored policy is newer
+    ///   (then that fetch succeeded).
     pub fn merged_onto(self, stored: &Entry) -> Entry {
         let now = self.last_used;
-        let (policy, stored_newer) = match (&self.policy, &stored.policy) {
+        let mine = self.clamped(now);
+        let theirs = stored.clone().clamped(now);
+        let (policy, stored_newer) = match (&mine.policy, &theirs.policy) {
             (Some(mine), Some(theirs)) if theirs.fetched_at > mine.fetched_at => {
                 (Some(Arc::clone(theirs)), true)
             }
             (None, Some(theirs)) if theirs.is_valid_at(now) => (Some(Arc::clone(theirs)), true),
-            _ => (self.policy.clone(), false),
+            _ => (mine.policy.clone(), false),
         };
-        // The running backoff that ends last, unless the policy was since fetched under
-        // that very id (the failure is over).
-        let backoff = match (self.backoff, &stored.backoff) {
-            (Some(mine), Some(theirs)) if theirs.until > mine.until => Some(theirs.clone()),
-            (None, Some(theirs)) if theirs.until > now => Some(theirs.clone()),
+        let backoff = match (mine.backoff, theirs.backoff) {
+            (Some(mine), Some(theirs)) if theirs.until > mine.until => Some(theirs),
+            (None, Some(theirs)) if theirs.until > now => Some(theirs),
             (mine, _) => mine,
         }
-        .filter(|b| policy.as_ref().is_none_or(|p| p.id != b.id));
+        .filter(|b| {
+            policy
+                .as_ref()
+                .is_none_or(|p| p.id != b.id && p.fetched_at < b.started_at())
+        });
         Entry {
-            domain: self.domain,
+            domain: mine.domain,
             policy,
-            next_check: self.next_check.max(stored.next_check),
+            next_check: mine.next_check.max(theirs.next_check),
             backoff,
-            failures: if stored_newer { 0 } else { self.failures },
-            last_used: self.last_used.max(stored.last_used),
+            failures: if stored_newer { 0 } else { mine.failures },
+            last_used: mine.last_used.max(theirs.last_used),
         }
     }
 }
@@ -158,8 +273,10 @@ impl Entry {
 /// Where cache entries are kept. Implementations must be safe to share between threads and,
 /// for shared stores, between processes (R-CACHE-7).
 ///
-/// The engine treats a failing store as empty (a lookup still gets an answer, from DNS and
-/// HTTPS), so a store reports its failures rather than hiding them.
+/// A store reports its failures rather than hiding them: when the engine cannot read what a
+/// shared store holds for a domain, it cannot tell whether a policy is cached, and a lookup
+/// that finds no policy says so ([`Source::CacheUnreadable`](crate::Source)) instead of
+/// answering "no policy".
 pub trait Store: Send + Sync + Debug {
     /// The entry for `domain`, if there is one.
     fn get(&self, domain: &Domain) -> Result<Option<Arc<Entry>>>;
@@ -169,6 +286,13 @@ pub trait Store: Send + Sync + Debug {
     /// processes wrote. The default is [`Store::get`].
     fn reload(&self, domain: &Domain) -> Result<Option<Arc<Entry>>> {
         self.get(domain)
+    }
+
+    /// What this process holds for `domain` in memory, without reading any shared storage
+    /// (the front layer of a [`LayeredStore`]); `None` for stores without one. The engine
+    /// uses it when a shared read fails.
+    fn local(&self, _domain: &Domain) -> Option<Arc<Entry>> {
+        None
     }
 
     /// Stores `entry`, merged with any stored entry for the same domain by
@@ -317,6 +441,127 @@ mod tests {
         let merged = entry(Some(policy("b", 100)), 100).merged_onto(&stored);
         assert_eq!(merged.policy.unwrap().id, "b");
         assert!(merged.backoff.is_none());
+    }
+
+    /// Issue 10 item 9: a future-dated stored entry does not beat a real write.
+    #[test]
+    fn future_dated_values_are_not_trusted_in_a_merge() {
+        let mut forged = entry(Some(policy("old", 10 * 86_400 * 365)), 10 * 86_400 * 365);
+        forged.next_check = at(10 * 86_400 * 365);
+        let real = entry(Some(policy("new", 50)), 50);
+        let merged = real.merged_onto(&forged);
+        assert_eq!(merged.policy.as_ref().unwrap().id, "new");
+        assert_eq!(
+            merged.next_check,
+            at(50),
+            "a next check years ahead is not kept"
+        );
+        assert_eq!(merged.last_used, at(50));
+        let stored = entry(None, 50).merged_onto(&forged);
+        assert!(
+            stored.policy.unwrap().expires_at <= at(50 + 1000),
+            "expires at most max_age after its (bounded) fetch"
+        );
+    }
+
+    mod merge_properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Entries around a common instant, some of them future-dated, some without policy.
+        fn any_entry() -> impl Strategy<Value = Entry> {
+            (
+                prop::option::of((0u64..3, 0u64..5000, 1u32..2000, 0u64..400)),
+                0u64..5000,
+                prop::option::of((0u64..3, 0u64..8000)),
+                0u32..4,
+                0u64..5000,
+            )
+                .prop_map(|(policy_spec, next, backoff, failures, used)| {
+                    let policy = policy_spec.map(|(id, fetched, max_age, extra)| {
+                        let text = format!(
+                            "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: {max_age}\n"
+                        );
+                        Arc::new(
+                            CachedPolicy::from_stored(
+                                format!("p{id}"),
+                                &text,
+                                at(fetched),
+                                at(fetched + u64::from(max_age) + extra),
+                            )
+                            .unwrap(),
+                        )
+                    });
+                    Entry {
+                        domain: Domain::new("example.com").unwrap(),
+                        policy,
+                        next_check: at(next),
+                        backoff: backoff.map(|(id, until)| Backoff {
+                            id: format!("p{id}"),
+                            until: at(until),
+                            result_type: ResultType::StsPolicyFetchError,
+                            reason: "HTTP status 500".into(),
+                        }),
+                        failures,
+                        last_used: at(used),
+                    }
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Never erases a policy that is valid at the time of the write (no downgrade).
+            #[test]
+            fn never_erases_a_valid_policy(mine in any_entry(), theirs in any_entry()) {
+                let now = mine.last_used;
+                let bounded = theirs.clone().clamped(now);
+                let merged = mine.merged_onto(&theirs);
+                if bounded.policy.as_ref().is_some_and(|p| p.is_valid_at(now)) {
+                    prop_assert!(merged.policy.is_some());
+                }
+            }
+
+            /// The newest (bounded) fetch wins, whichever side writes.
+            #[test]
+            fn the_newest_fetch_wins(a in any_entry(), b in any_entry()) {
+                let now = a.last_used;
+                let (ba, bb) = (a.clone().clamped(now), b.clone().clamped(now));
+                let merged = a.merged_onto(&b);
+                if let (Some(pa), Some(pb)) = (&ba.policy, &bb.policy) {
+                    let newest = pa.fetched_at.max(pb.fetched_at);
+                    prop_assert_eq!(merged.policy.as_ref().unwrap().fetched_at, newest);
+                }
+            }
+
+            /// Merging is idempotent: a merged entry merged onto itself is itself, and
+            /// merging the same write again changes nothing.
+            #[test]
+            fn merging_is_idempotent(a in any_entry(), b in any_entry()) {
+                let normal = a.clone().merged_onto(&a);
+                prop_assert_eq!(normal.clone().merged_onto(&normal), normal);
+                let once = a.clone().merged_onto(&b);
+                let twice = a.merged_onto(&once);
+                prop_assert_eq!(twice, once);
+            }
+
+            /// Nothing merged lies beyond its bound.
+            #[test]
+            fn merged_times_are_bounded(a in any_entry(), b in any_entry()) {
+                let now = a.last_used;
+                let merged = a.merged_onto(&b);
+                let limit = |d: Duration| now + d + MERGE_SLACK;
+                prop_assert!(merged.next_check <= limit(MAX_RECHECK));
+                prop_assert!(merged.last_used <= limit(Duration::ZERO));
+                if let Some(b) = &merged.backoff {
+                    prop_assert!(b.until <= limit(b.period()));
+                }
+                if let Some(p) = &merged.policy {
+                    prop_assert!(p.fetched_at <= limit(Duration::ZERO));
+                    prop_assert!(p.expires_at <= p.fetched_at + Duration::from_secs(u64::from(p.policy.max_age())));
+                }
+            }
+        }
     }
 
     #[test]

@@ -355,7 +355,8 @@ impl RedisStore {
     }
 
     fn recovered(&self) {
-        if self.outage().take().is_some() {
+        let ended = self.outage().take().is_some();
+        if ended {
             log::info!("Redis cache at {} is reachable again", self.location);
         }
     }
@@ -376,29 +377,38 @@ impl RedisStore {
             stale.into_iter().for_each(std::mem::forget);
         }
         let reason = e.to_string();
-        let mut outage = self.outage();
         let retry_at = Instant::now() + self.retry_after;
-        match outage.as_mut() {
-            Some(running) => {
-                log::debug!(
-                    "Redis cache at {} still unavailable: {reason}",
-                    self.location
-                );
-                running.retry_at = retry_at;
-                running.reason.clone_from(&reason);
+        let started = {
+            let mut outage = self.outage();
+            match outage.as_mut() {
+                Some(running) => {
+                    running.retry_at = retry_at;
+                    running.reason.clone_from(&reason);
+                    false
+                }
+                None => {
+                    *outage = Some(Outage {
+                        retry_at,
+                        reason: reason.clone(),
+                    });
+                    true
+                }
             }
-            None => {
-                log::warn!(
-                    "Redis cache at {} is unavailable ({reason}); lookups go on without it, \
-                     retrying every {} ms",
-                    self.location,
-                    self.retry_after.as_millis()
-                );
-                *outage = Some(Outage {
-                    retry_at,
-                    reason: reason.clone(),
-                });
-            }
+        };
+        // Logged after the lock is released: a log callback may call back into mtasts.
+        if started {
+            log::warn!(
+                "Redis cache at {} is unavailable ({reason}); retrying every {} ms (meanwhile \
+                 a domain found without a policy cannot be told from one whose policy only \
+                 Redis holds)",
+                self.location,
+                self.retry_after.as_millis()
+            );
+        } else {
+            log::debug!(
+                "Redis cache at {} still unavailable: {reason}",
+                self.location
+            );
         }
         Error::Cache {
             reason: format!("Redis at {}: {reason}", self.location),

@@ -85,6 +85,17 @@ macro_rules! columns {
 /// directory must be writable too, and on a local file system (WAL needs shared memory; not
 /// NFS).
 ///
+/// # Permissions (issue 10, R-CACHE-7: the cache is the downgrade protection)
+/// Whoever can write the cache can set every policy to `none`, and whoever can read it learns
+/// which domains the MTA mails. So the file is created 0640 and missing directories 0750,
+/// whatever the umask; symbolic links are never followed (`SQLITE_OPEN_NOFOLLOW`, and the
+/// file is created with `O_EXCL`); and a location others could tamper with is refused: a
+/// directory writable by group or others (a sticky one such as `/tmp` is accepted, since
+/// others cannot replace this user's files in it), or a directory, file, `-wal` or `-shm`
+/// owned by a user other than this process's or root, or a file writable by group or
+/// others. Give the MTA its own directory: `install -d -m 0750 -o Debian-exim -g Debian-exim
+/// /var/cache/mtasts`.
+///
 /// # Many processes
 /// - `journal_mode=WAL`: readers never block the writer and the writer never blocks readers.
 /// - `synchronous=NORMAL`: with WAL, a transaction is written to the WAL (not yet fsynced)
@@ -143,29 +154,33 @@ impl Pool {
     /// any other process still using the file prevents. A connection another thread was
     /// using at the moment of the fork may be mid-transaction: it is neither used nor closed
     /// (leaked), and because its lock records stay, the store refuses to work in the child.
-    fn after_fork(&mut self, pid: u32, path: &Path) {
+    ///
+    /// Returns what to log, so the caller logs it after releasing the pool's lock (a log
+    /// callback may call back into mtasts).
+    fn after_fork(&mut self, pid: u32, path: &Path) -> Option<String> {
         if self.pid == pid {
-            return;
+            return None;
         }
         let inherited = std::mem::take(&mut self.idle);
+        let mut message = None;
         if self.in_use > 0 {
-            log::warn!(
+            message = Some(format!(
                 "{}: this process was forked while another thread was using the cache; it \
                  will not use the cache",
                 path.display()
-            );
+            ));
             self.forked_mid_call = true;
             inherited.into_iter().for_each(std::mem::forget);
         } else {
             for conn in inherited {
-                if let Err((conn, e)) = conn.close() {
-                    log::debug!("{}: closing an inherited connection: {e}", path.display());
+                if let Err((conn, _)) = conn.close() {
                     std::mem::forget(conn);
                 }
             }
         }
         self.pid = pid;
         self.in_use = 0;
+        message
     }
 }
 
@@ -175,9 +190,18 @@ impl SqliteStore {
     ///
     /// A relative `path` is made absolute first, so a later `chdir` does not move the cache.
     ///
+    /// Missing directories are created with mode 0750 and the file with mode 0640 (SQLite
+    /// gives `<file>-wal` and `<file>-shm` the file's mode), whatever the process umask (Exim
+    /// runs with umask 0): the cache tells which domains the MTA mails, and whoever can write
+    /// it can switch every policy off. An existing file readable by others is tightened to
+    /// 0640 when this user owns it. See [`SqliteStore`] for what is refused.
+    ///
     /// # Errors
     /// [`Error::Cache`], naming the path and what to do, when the directory or file cannot be
-    /// created or written (e.g. a read-only location), when the file is not an SQLite
+    /// created or written (e.g. a read-only location); when the directory is writable by
+    /// group or others (unless sticky) or the directory or file is owned by another user
+    /// than this process's or root; when the file (or its `-wal`, `-shm`) is a symbolic link,
+    /// not a regular file, or writable by group or others; when the file is not an SQLite
     /// database or is damaged, when it belongs to another program, or when it was written by
     /// a newer mtasts (its schema version is higher than this one knows). The file is never
     /// deleted or rewritten in these cases.
@@ -189,15 +213,7 @@ impl SqliteStore {
                 given.display()
             ),
         })?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Cache {
-                reason: format!(
-                    "cannot create the cache directory {}: {e}; create it, make it writable \
-                     for this user, or configure another cache path",
-                    dir.display()
-                ),
-            })?;
-        }
+        secure_location(&path)?;
         let store = SqliteStore {
             pool: Mutex::new(Pool {
                 pid: std::process::id(),
@@ -278,7 +294,11 @@ impl SqliteStore {
         // The pool is consistent whenever its lock is free (each change is made whole under
         // it), so a lock poisoned by a panicking thread is still usable.
         let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
-        pool.after_fork(std::process::id(), &self.path);
+        if let Some(message) = pool.after_fork(std::process::id(), &self.path) {
+            drop(pool);
+            log::warn!("{message}");
+            pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        }
         pool
     }
 
@@ -491,7 +511,9 @@ impl Drop for SqliteStore {
     /// the inherited ones are handled as on its first use).
     fn drop(&mut self) {
         let pool = self.pool.get_mut().unwrap_or_else(PoisonError::into_inner);
-        pool.after_fork(std::process::id(), &self.path);
+        if let Some(message) = pool.after_fork(std::process::id(), &self.path) {
+            log::warn!("{message}");
+        }
         // Dropping a connection closes it (errors are ignored on drop).
         pool.idle.clear();
     }
@@ -638,6 +660,135 @@ fn skip_bad_value<T>(
     }
 }
 
+/// Mode of the directories [`SqliteStore::open`] creates.
+const DIR_MODE: u32 = 0o750;
+/// Mode of the cache file [`SqliteStore::open`] creates (SQLite copies it to `-wal`, `-shm`).
+const FILE_MODE: u32 = 0o640;
+
+/// Creates the cache's directory and file with safe modes, and refuses a location that
+/// others could tamper with (see [`SqliteStore`], "Permissions").
+fn secure_location(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+
+    let euid = rustix::process::geteuid().as_raw();
+    let refuse = |what: &Path, why: String, fix: &str| Error::Cache {
+        reason: format!("refusing the cache at {}: {why}; {fix}", what.display()),
+    };
+    let trusted_owner = |meta: &std::fs::Metadata| meta.uid() == euid || meta.uid() == 0;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(dir)
+            .map_err(|e| Error::Cache {
+                reason: format!(
+                    "cannot create the cache directory {}: {e}; create it (install -d -m 0750 \
+                     -o <MTA user> {}), or configure another cache path",
+                    dir.display(),
+                    dir.display()
+                ),
+            })?;
+        let meta = std::fs::metadata(dir).map_err(|e| Error::Cache {
+            reason: format!("cache directory {}: {e}", dir.display()),
+        })?;
+        let mode = meta.permissions().mode();
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(refuse(
+                dir,
+                format!(
+                    "the directory is writable by group or others (mode {:04o})",
+                    mode & 0o7777
+                ),
+                "anyone who can write there can replace the cache and switch policies off: \
+                 chmod 0750 it, or use a directory of the MTA user's own",
+            ));
+        }
+        if !trusted_owner(&meta) {
+            return Err(refuse(
+                dir,
+                format!(
+                    "the directory belongs to uid {}, not to this user (uid {euid}) or root",
+                    meta.uid()
+                ),
+                "chown it to the MTA user, or use a directory of its own",
+            ));
+        }
+    }
+    // The file, created here if missing: O_EXCL never follows a symbolic link.
+    if let Err(e) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+        && e.kind() != std::io::ErrorKind::AlreadyExists
+    {
+        return Err(Error::Cache {
+            reason: format!(
+                "cannot create the cache file {}: {e}; the directory must be writable by this \
+                 user, or configure another cache path",
+                path.display()
+            ),
+        });
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        let meta = match std::fs::symlink_metadata(&file) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !suffix.is_empty() => continue,
+            Err(e) => {
+                return Err(Error::Cache {
+                    reason: format!("cache file {}: {e}", file.display()),
+                });
+            }
+        };
+        if meta.file_type().is_symlink() {
+            return Err(refuse(
+                &file,
+                "it is a symbolic link".into(),
+                "configure the path of the file itself (links are never followed)",
+            ));
+        }
+        if !meta.is_file() {
+            return Err(refuse(
+                &file,
+                "it is not a regular file".into(),
+                "configure a file path",
+            ));
+        }
+        if !trusted_owner(&meta) {
+            return Err(refuse(
+                &file,
+                format!(
+                    "it belongs to uid {}, not to this user (uid {euid}) or root",
+                    meta.uid()
+                ),
+                "run as the user that owns the cache (the MTA's), or chown the files to it",
+            ));
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(refuse(
+                &file,
+                format!("it is writable by group or others (mode {mode:04o})"),
+                "chmod 0640 it",
+            ));
+        }
+        if mode & 0o007 != 0 && meta.uid() == euid {
+            // Readable by anyone: tighten to what a new file gets.
+            let tightened = std::fs::Permissions::from_mode(mode & !0o007);
+            if let Err(e) = std::fs::set_permissions(&file, tightened) {
+                log::warn!("{}: cannot remove access for others: {e}", file.display());
+            } else {
+                log::info!(
+                    "{}: removed access for others (was mode {mode:04o})",
+                    file.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Opens a connection to `path` and sets it up for many processes (module docs).
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = open_connection(path)?;
@@ -649,9 +800,12 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     // No SQLITE_OPEN_URI: the path is a file name, even if it starts with `file:`. NO_MUTEX:
     // a rusqlite connection is used by one thread at a time.
+    // NOFOLLOW: a symbolic link put in place of the file is refused, never followed
+    // (issue 10: nobody may swap in another database).
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let mut conn = Connection::open_with_flags(path, flags)?;
     conn.busy_handler(Some(busy_handler()))?;
     // SQLite silently opens a write-protected file read-only; a cache must be writable.

@@ -55,6 +55,10 @@ class Source(_StrEnum):
     UNAVAILABLE = "unavailable"
     """A policy could not be obtained and nothing usable is cached: deliver as if there were
     no policy, and report the failure."""
+    CACHE_UNREADABLE = "cache-unreadable"
+    """The shared policy cache could not be read and DNS and HTTPS gave no policy: whether a
+    policy applies cannot be told. Defer the message; never deliver as if there were no
+    policy (``Resolution.verdict`` and ``Resolution.mx_plan`` raise ``CacheError``)."""
 
 
 class ResultType(_StrEnum):
