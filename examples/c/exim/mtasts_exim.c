@@ -29,7 +29,8 @@
  *
  * Return values (Exim's local_scan.h): OK with the answer; FAIL (the expansion fails) for
  * wrong arguments; DEFER when the module cannot answer (unreadable configuration, a cache that
- * cannot be opened: Exim writes the message to the panic log and the delivery is deferred);
+ * cannot be opened or read, MTASTS_SOURCE_CACHE_UNREADABLE: whether a policy applies cannot be
+ * told, R-CACHE-7; Exim writes the message to the panic log and the delivery is deferred);
  * ERROR for an internal error of the library. A domain that is not a host name (an address
  * literal) has no MTA-STS policy: "none", "yes", "no-requirement".
  *
@@ -343,6 +344,29 @@ static struct memo *memo_slot(void) {
 }
 
 /*
+ * Whether `res` says that the shared policy cache could not be read, so that whether a policy
+ * applies cannot be told (MTASTS_SOURCE_CACHE_UNREADABLE, R-CACHE-7); then *message says so.
+ * A source that cannot be read counts as cannot tell too.
+ */
+static bool cannot_tell(const mtasts_resolution *res, uschar **message) {
+  mtasts_source source = MTASTS_SOURCE_NONE;
+  const char *why = NULL;
+  if (mtasts_resolution_source(res, &source) != MTASTS_OK) {
+    why = last_error();
+  } else if (source == MTASTS_SOURCE_CACHE_UNREADABLE) {
+    mtasts_result code = MTASTS_OK;
+    const char *result_type = NULL, *reason = NULL;
+    mtasts_resolution_failure(res, &code, &result_type, &reason);
+    why = reason != NULL ? reason : "the shared policy cache could not be read";
+  } else {
+    return false;
+  }
+  *message = keepf("cannot tell whether a policy applies, deferring (R-CACHE-7, fail closed): %s",
+                   why);
+  return true;
+}
+
+/*
  * Checks argc (`needed` arguments plus an optional configuration file) and resolves the
  * domain argv[0], once per domain (see above). Returns OK with *out set (NULL for a domain
  * that is not a host name, which has no policy), or the status to return with *yield set to
@@ -377,6 +401,13 @@ static int resolve(const char *function, uschar **yield, int argc, uschar *argv[
     if (rc != MTASTS_OK && rc != MTASTS_INVALID_DOMAIN) {
       message = keep(last_error());
       status = rc == MTASTS_INVALID_PARAMETER ? FAIL : ERROR;
+      res = NULL;
+    } else if (res != NULL && cannot_tell(res, &message)) {
+      /* R-CACHE-7, fail closed: whether a policy applies cannot be told. Every function
+       * answers DEFER (sts_tls_or_error "error: ...", sts_ignore_hosts "*"), so the snippet
+       * defers the message: never a delivery as if the domain had no policy. */
+      status = DEFER;
+      mtasts_resolution_free(res);
       res = NULL;
     }
     if (strlen(domain) >= MEMO_DOMAIN_MAX) { /* not kept (no host name is that long) */
@@ -417,7 +448,8 @@ static int verdict(const char *function, uschar **yield, int argc, uschar *argv[
   if (rc == MTASTS_OK) rc = mtasts_verdict_summary(v, kind, &requires_tls, &may_use, &reports);
   if (rc != MTASTS_OK) {
     *yield = keepf("mtasts: %s: %s", function, last_error());
-    status = rc == MTASTS_INVALID_PARAMETER ? FAIL : ERROR;
+    /* MTASTS_CACHE: whether a policy applies cannot be told (R-CACHE-7): defer. */
+    status = rc == MTASTS_INVALID_PARAMETER ? FAIL : rc == MTASTS_CACHE ? DEFER : ERROR;
   }
   mtasts_verdict_free(v);
   return status;
@@ -428,7 +460,11 @@ int sts_mode(uschar **yield, int argc, uschar *argv[]) {
   int status = resolve("sts_mode", yield, argc, argv, 1, &res);
   if (status != OK) return status;
   mtasts_mode mode = MTASTS_MODE_NONE;
-  if (res != NULL) mtasts_resolution_mode(res, &mode);
+  mtasts_result rc = res != NULL ? mtasts_resolution_mode(res, &mode) : MTASTS_OK;
+  if (rc != MTASTS_OK) { /* never "none" for a mode that cannot be told (fail closed) */
+    *yield = keepf("mtasts: sts_mode: %s", last_error());
+    return rc == MTASTS_CACHE ? DEFER : ERROR;
+  }
   /* mtasts_mode_str: static strings, valid for the life of the process. */
   *yield = (uschar *)mtasts_mode_str(mode);
   return OK;
@@ -527,7 +563,11 @@ int sts_ignore_hosts(uschar **yield, int argc, uschar *argv[]) {
     return OK;
   }
   mtasts_mode mode = MTASTS_MODE_NONE;
-  if (res != NULL) mtasts_resolution_mode(res, &mode);
+  if (res != NULL && mtasts_resolution_mode(res, &mode) != MTASTS_OK) {
+    log_error("sts_ignore_hosts", last_error()); /* cannot tell: ignore every host */
+    *yield = (uschar *)"*";
+    return OK;
+  }
   if (mode != MTASTS_MODE_ENFORCE) { /* R-APPLY-2, R-APPLY-3: every MX host may be used */
     *yield = (uschar *)"";
     return OK;
@@ -564,8 +604,11 @@ int sts_policy(uschar **yield, int argc, uschar *argv[]) {
   mtasts_mode mode = MTASTS_MODE_NONE;
   mtasts_source source = MTASTS_SOURCE_NONE;
   bool has_policy = false;
-  mtasts_resolution_mode(res, &mode);
-  mtasts_resolution_source(res, &source);
+  if (mtasts_resolution_mode(res, &mode) != MTASTS_OK ||
+      mtasts_resolution_source(res, &source) != MTASTS_OK) {
+    *yield = keepf("mtasts: sts_policy: %s", last_error());
+    return DEFER;
+  }
   mtasts_resolution_has_policy(res, &has_policy);
   used += (size_t)snprintf(line, sizeof line, "mode=%s source=%s", mtasts_mode_str(mode),
                            mtasts_source_str(source));
