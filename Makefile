@@ -62,8 +62,8 @@ install:
 		mtasts-ffi/mtasts.pc.in > $(LIBDIR)/pkgconfig/mtasts.pc
 
 ## The Exim ${dlfunc} module and its configuration snippet, built against the libmtasts
-## installed in PREFIX (run `make install` first): PREFIX/lib/mtasts/mtasts_exim.so and
-## PREFIX/share/mtasts/exim/mtasts.conf.
+## installed in PREFIX (run `make install` first): PREFIX/lib/mtasts/mtasts_exim.so,
+## PREFIX/share/mtasts/exim/mtasts.conf (the transport) and mtasts-router.conf (the routers).
 install-exim:
 	rm -f target/exim-module/mtasts_exim.so
 	PKG_CONFIG_PATH=$(DESTDIR)$(PREFIX)/lib/pkgconfig $(MAKE) -C examples/c \
@@ -71,6 +71,8 @@ install-exim:
 	install -d $(LIBDIR)/mtasts $(DESTDIR)$(PREFIX)/share/mtasts/exim
 	install -m 644 target/exim-module/mtasts_exim.so $(LIBDIR)/mtasts/mtasts_exim.so
 	install -m 644 examples/c/exim/mtasts.conf $(DESTDIR)$(PREFIX)/share/mtasts/exim/mtasts.conf
+	install -m 644 examples/c/exim/mtasts-router.conf \
+		$(DESTDIR)$(PREFIX)/share/mtasts/exim/mtasts-router.conf
 
 ## The C examples and the C test program, built with pkg-config from a temporary install,
 ## run against the test world plainly, under ASan+UBSan and under valgrind; then the Exim

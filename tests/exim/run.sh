@@ -14,6 +14,8 @@ set -euo pipefail
 module=$1 dns=$2 ca=$3 port=$4
 here=$(cd "$(dirname "$0")" && pwd)
 snippet=${5:-$(cd "$here/../../examples/c/exim" && pwd)/mtasts.conf}
+# The routers, installed beside the transport snippet.
+router=$(dirname "$snippet")/mtasts-router.conf
 exim=$(command -v exim4 || command -v exim || true)
 if [ -z "$exim" ]; then
   echo "exim: not installed (scripts/install-deps installs exim4-daemon-heavy)" >&2
@@ -49,11 +51,7 @@ MTASTS_SO = $module
 MTASTS_CONF = $work/mtasts.conf
 
 begin routers
-dnslookup:
-  driver = dnslookup
-  domains = ! +local_domains
-  transport = remote_smtp_mtasts
-  no_more
+.include $router
 
 begin transports
 .include $snippet
@@ -76,7 +74,7 @@ if "$exim" -C "$work/exim.conf" -bV > "$work/bV.txt" 2>&1; then bv=ok; else bv=f
 check "exim -bV accepts the configuration with the snippet" ok "$bv"
 [ "$bv" = ok ] || cat "$work/bV.txt"
 transport=$("$exim" -C "$work/exim.conf" -bP transport remote_smtp_mtasts 2>&1 || true)
-for option in "multi_domain" "tls_tempfail_tryclear" "tls_sni = \$host" "hosts_require_tls = \${if inlist{\${dlfunc{$module}{sts_tls_or_error}" \
+for option in "multi_domain" "tls_tempfail_tryclear" "tls_sni = \${if eq{\${dlfunc{$module}{sts_tls_or_error}" "hosts_require_tls = \${if inlist{\${dlfunc{$module}{sts_tls_or_error}" \
   "port = \${if eq{\${dlfunc{$module}{sts_mode}" "{tcp:connect}" "{tls:cert}" \
   "{subj_altname,dns}{\$tls_out_peercert}"; do
   case "$transport" in
@@ -86,6 +84,26 @@ for option in "multi_domain" "tls_tempfail_tryclear" "tls_sni = \$host" "hosts_r
 done
 [[ "$transport" == *"no_multi_domain"* ]] && md=no || md=yes
 check "multi_domain = false" no "$md"
+# The routers: the module decides which MX hosts to leave out, and defers when none is left.
+routers=$("$exim" -C "$work/exim.conf" -bP routers 2>&1 || true)
+for option in "address_data = \${dlfunc{$module}{sts_mode}" \
+  "ignore_target_hosts = \${dlfunc{$module}{sts_ignore_hosts}" "data = \${if eq{\${dlfunc{$module}{sts_ignore_hosts}" \
+  ":defer: MTA-STS: no MX host of \$domain is usable" "transport = remote_smtp_mtasts"; do
+  case "$routers" in
+    *"$option"*) check "router option: $option" yes yes ;;
+    *) check "router option: $option" yes "missing" ;;
+  esac
+done
+# An Exim built without GnuTLS (OpenSSL) stops at the configuration, with the reason: checked
+# by a copy of the snippet that looks for a macro no Exim defines instead of _HAVE_GNUTLS.
+sed 's/_HAVE_GNUTLS/_HAVE_NO_SUCH_TLS_LIBRARY/g' "$snippet" > "$work/snippet-no-gnutls.conf"
+sed "s|^\.include $snippet\$|.include $work/snippet-no-gnutls.conf|" "$work/exim.conf" > "$work/exim-no-gnutls.conf"
+chmod 644 "$work/snippet-no-gnutls.conf" "$work/exim-no-gnutls.conf"
+if out=$("$exim" -C "$work/exim-no-gnutls.conf" -bV 2>&1); then ng="accepted"; else ng=$out; fi
+case "$ng" in
+  *"this snippet needs an Exim built with GnuTLS"*) ng=refused ;;
+esac
+check "an Exim without GnuTLS refuses the snippet with a clear configuration error" refused "$ng"
 
 # Expands each line of stdin with exim -be; prints one result per line ("> " removed). Log
 # lines Exim writes to stderr (when it cannot write its log files) are kept apart.
@@ -119,7 +137,7 @@ cases=(
   "S-50 TLS requirement|require-tls|$(call sts_tls s01.mtasts.test mail.example.com)"
   "S-55 TLS requirement of a foreign MX|skip|$(call sts_tls s01.mtasts.test evil.com)"
   "S-64 TLS requirement without a policy|no-requirement|$(call sts_tls s02.mtasts.test mail.example.com)"
-  "S-01 policy line|mode=enforce source=cache id=20240101T000000 max_age=86400 mx=mail.example.com,*.example.net|$(call sts_policy s01.mtasts.test)"
+  "S-01 policy line (the module's first answer for the domain in this process: fetched)|mode=enforce source=fetched id=20240101T000000 max_age=86400 mx=mail.example.com,*.example.net|$(call sts_policy s01.mtasts.test)"
   "S-10 policy line (the failure text varies: checked up to it)|prefix:mode=none source=unavailable failure=sts-policy-fetch-error (|$(call sts_policy s10.mtasts.test)"
   "sts_tls_or_error answers like sts_tls|require-tls|$(call sts_tls_or_error s01.mtasts.test mail.example.com)"
   "sts_tls_or_error: skip for a foreign MX|skip|$(call sts_tls_or_error s01.mtasts.test evil.com)"
@@ -135,12 +153,18 @@ macro() { "$exim" -C "$work/exim.conf" -bP macro "$1" | sed "s/^$1=//"; }
 refuse=$(macro MTASTS_REFUSE_MX)
 require=$(macro MTASTS_REQUIRE_TLS)
 refuse_cert=$(macro MTASTS_REFUSE_CERT)
+sni=$(macro MTASTS_SNI)
+new_enough=$(macro MTASTS_EXIM_NEW_ENOUGH)
+ignore=$(macro MTASTS_IGNORE_HOSTS)
 # The transport's port option: its expansion calls the module (fail closed).
 port_option=$(printf '%s\n' "$transport" | sed -n 's/^port = //p')
-with() { # with DOMAIN HOST TEXT [DEPTH]: TEXT with $domain, $host (and $event_data) replaced
+with() { # with DOMAIN HOST TEXT [DEPTH [TLSA_USAGE [DANE]]]: TEXT with $domain, $host,
+  # $event_data, $tls_out_tlsa_usage and $tls_out_dane replaced
   local text=$3
   text=${text//\$domain/$1}
   text=${text//\$event_data/${4-}}
+  text=${text//\$tls_out_tlsa_usage/${5-0}}
+  text=${text//\$tls_out_dane/${6-no}}
   printf '%s' "${text//\$host/$2}"
 }
 cases+=(
@@ -154,7 +178,22 @@ cases+=(
   "snippet: tcp:connect refuses a host the module cannot answer for (fail closed)|MTA-STS: cannot tell what the policy of s01.mtasts.test requires of mail.example.com: error: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory|$(with s01.mtasts.test mail.example.com "${refuse//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
   "snippet: tcp:connect refuses a host name the module rejects (fail closed)|prefix:MTA-STS: cannot tell what the policy of s01.mtasts.test requires of mail|$(with s01.mtasts.test $'mail\xff.example.com' "$refuse")"
   "snippet: TLS required for a host the module cannot answer for, even without a policy (fail closed)|*|$(with s02.mtasts.test mail.example.com "${require//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
-  "snippet: tls:cert refuses a leaf without SAN of a host the module cannot answer for|MTA-STS: the certificate of mail.example.com has no DNS name in its subjectAltName (no CN fallback, RFC 8461 4.2)|$(with s02.mtasts.test mail.example.com "${refuse_cert//$work\/mtasts.conf//nonexistent/mtasts.conf}" 0)"
+  "snippet: tls:cert refuses the leaf of a host the module cannot answer for|MTA-STS: refusing mail.example.com for s02.mtasts.test: cannot tell what its policy requires: error: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory|$(with s02.mtasts.test mail.example.com "${refuse_cert//$work\/mtasts.conf//nonexistent/mtasts.conf}" 0)"
+  "snippet: tls:cert refuses the leaf of a host outside the enforce policy (continued clear-text connection)|MTA-STS: refusing evil.com for s01.mtasts.test: not an MX host of its policy|$(with s01.mtasts.test evil.com "$refuse_cert" 0)"
+  "snippet: tls:cert leaves a DANE connection to DANE (TLSA records loaded; R-APPLY-4)|<empty>|$(with s01.mtasts.test mail.example.com "$refuse_cert" 0 8)x"
+  "snippet: tls:cert leaves a DANE-verified connection to DANE (R-APPLY-4)|<empty>|$(with s01.mtasts.test mail.example.com "$refuse_cert" 0 0 yes)x"
+  "snippet: tls:cert leaves a DANE host outside the policy to DANE (R-APPLY-4)|<empty>|$(with s01.mtasts.test evil.com "$refuse_cert" 0 8)x"
+  "snippet: SNI is the host where TLS is required|mail.example.com|$(with s01.mtasts.test mail.example.com "$sni")"
+  "snippet: no SNI without a policy (a session without requirement never carries a message that has one)|<empty>|$(with s02.mtasts.test mail.example.com "$sni")x"
+  "snippet: a never-matching SNI for a host outside the policy|mtasts-refused.invalid|$(with s01.mtasts.test evil.com "$sni")"
+  "snippet: a never-matching SNI for a host the module cannot answer for|mtasts-refused.invalid|$(with s01.mtasts.test mail.example.com "${sni//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
+  "snippet: Exim 4.96 is new enough|<empty>|$(with s01.mtasts.test "" "$new_enough")x"
+  "snippet: Exim 5.0 is new enough|<empty>|$(with s01.mtasts.test "" "${new_enough//\$version_number/5.0}")x"
+  "snippet: Exim 4.94 (no SNI check on continued TLS connections) fails the port expansion|prefix:Failed: dlsym \"mtasts_snippet_needs_exim_4_95_or_newer\" in \"$module\" failed|$(with s01.mtasts.test "" "${new_enough//\$version_number/4.94}")"
+  "router: no host ignored without a policy|<empty>|$(with s02.mtasts.test "" "$ignore")x"
+  "router: under enforce, every host outside the mx patterns is ignored (one label under a wildcard)|!^mail\\.example\\.com\$ : !^[^.]+\\.example\\.net\$ : *|$(with s01.mtasts.test "" "$ignore")"
+  "router: every host ignored when the module cannot answer (fail closed)|*|$(with s01.mtasts.test "" "${ignore//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
+  "router: sts_ignore_hosts for a mode: none policy ignores nothing (R-APPLY-3)|<empty>|$(call sts_ignore_hosts s22.mtasts.test)x"
   "snippet: tls:cert refuses a leaf it cannot inspect where TLS is required (fail closed)|MTA-STS: the certificate of mail.example.com has no DNS name in its subjectAltName (no CN fallback, RFC 8461 4.2)|$(with s01.mtasts.test mail.example.com "$refuse_cert" 0)"
   "snippet: tls:cert leaves the chain above the leaf alone|<empty>|$(with s01.mtasts.test mail.example.com "$refuse_cert" 1)x"
   "snippet: tls:cert leaves hosts without a TLS requirement alone|<empty>|$(with s02.mtasts.test mail.example.com "$refuse_cert" 0)x"

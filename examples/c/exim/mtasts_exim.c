@@ -13,6 +13,12 @@
  *       wrongly) it returns "error: " and the reason (also written to the main log). For
  *       options whose failed expansion Exim ignores (host lists such as hosts_require_tls,
  *       event_action), so that the caller can fail closed on "error"
+ *   ${dlfunc{...}{sts_ignore_hosts}{$domain}}
+ *       for a dnslookup router's ignore_target_hosts: a host list of the MX hosts not to use.
+ *       "" (none) unless the policy is enforce; under enforce "!^re1$ : ... : *", one regular
+ *       expression per mx pattern, so every host outside the policy is ignored (R-APPLY-1);
+ *       "*" (every host) when the module cannot answer. Never fails the expansion (Exim
+ *       ignores no host when a host list fails to expand)
  *   ${dlfunc{...}{sts_policy}{$domain}}
  *       a one-line description for logs: mode, source, id, max_age, mx patterns, failure
  *
@@ -23,7 +29,8 @@
  *
  * Return values (Exim's local_scan.h): OK with the answer; FAIL (the expansion fails) for
  * wrong arguments; DEFER when the module cannot answer (unreadable configuration, a cache that
- * cannot be opened: Exim writes the message to the panic log and the delivery is deferred);
+ * cannot be opened or read, MTASTS_SOURCE_CACHE_UNREADABLE: whether a policy applies cannot be
+ * told, R-CACHE-7; Exim writes the message to the panic log and the delivery is deferred);
  * ERROR for an internal error of the library. A domain that is not a host name (an address
  * literal) has no MTA-STS policy: "none", "yes", "no-requirement".
  *
@@ -42,6 +49,9 @@
  *   dns_timeout = 10                     seconds for one DNS lookup
  *   log_level = warn                     off | error | warn | info | debug
  *   policy_port = 443                    tests only
+ *
+ * Each domain is resolved once per process and MEMO_TTL seconds: every later call for it (any
+ * function, any MX host) uses that answer, so a delivery attempt costs one lookup at most.
  *
  * Lifetimes: the strings returned in *yield are static, or copies kept for the life of the
  * process (each distinct text is copied once, so the memory used grows only with the number of
@@ -62,6 +72,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* From Exim's local_scan.h (identical values in every Exim since dlfunc exists). */
 typedef unsigned char uschar;
@@ -84,6 +95,7 @@ EXPORT int sts_mode(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_mx_allowed(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_tls(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_tls_or_error(uschar **yield, int argc, uschar *argv[]);
+EXPORT int sts_ignore_hosts(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_policy(uschar **yield, int argc, uschar *argv[]);
 
 /* ---- Strings that outlive the call ----------------------------------------------------- */
@@ -270,10 +282,95 @@ static mtasts_resolver *get_resolver(const char *path, uschar **problem) {
 
 /* ---- The functions --------------------------------------------------------------------- */
 
+/* ---- One lookup per domain per delivery process ---------------------------------------- */
+
+/*
+ * The answers of recent lookups, by domain: Exim expands the snippet's module calls about
+ * seven times per MX host (router, port, three host lists, ciphers, SNI, events), and a
+ * domain whose DNS or HTTPS is blackholed would otherwise cost the full deadline on every
+ * call. A domain is resolved once; every later call for it (any MX host, any function) uses
+ * the same resolution, so one delivery attempt costs at most one lookup's deadline. Answers
+ * that say "cannot tell" are kept too: asking again would wait as long and most likely
+ * answer the same. Bounded: MEMO_SIZE domains (the oldest entry makes room) and MEMO_TTL
+ * seconds (60 s, the shortest recheck interval of R-CACHE-5), so a long-lived process never
+ * keeps a stale answer longer than the library's own cache would. A delivery process forked
+ * after routing inherits the answers its parent got.
+ */
+#define MEMO_SIZE 32
+#define MEMO_TTL 60
+#define MEMO_DOMAIN_MAX 256
+
+struct memo {
+  char domain[MEMO_DOMAIN_MAX]; /* as given ("" = unused slot) */
+  time_t at;                    /* when it was resolved */
+  int status;                   /* OK, or what resolve() returns */
+  uschar *message;              /* for status != OK (kept storage) */
+  mtasts_resolution *res;       /* for OK: owned here; NULL for a non-host-name domain */
+};
+static struct memo memos[MEMO_SIZE];
+static mtasts_resolution *unkept; /* the answer for a domain too long to keep (freed next time) */
+
+static void memo_clear(struct memo *m) {
+  mtasts_resolution_free(m->res);
+  memset(m, 0, sizeof *m);
+}
+
+/* Forgets every answer (the resolver changed: another configuration file). */
+static void memo_forget_all(void) {
+  for (size_t i = 0; i < MEMO_SIZE; i++) memo_clear(&memos[i]);
+}
+
+/* The current answer for `domain`, or NULL. */
+static struct memo *memo_find(const char *domain, time_t now) {
+  for (size_t i = 0; i < MEMO_SIZE; i++) {
+    struct memo *m = &memos[i];
+    if (m->domain[0] == '\0' || strcmp(m->domain, domain) != 0) continue;
+    if (now - m->at >= 0 && now - m->at < MEMO_TTL) return m;
+    memo_clear(m); /* expired (or the clock went back) */
+    return NULL;
+  }
+  return NULL;
+}
+
+/* A slot for a new answer: an unused one, else the oldest. */
+static struct memo *memo_slot(void) {
+  struct memo *oldest = &memos[0];
+  for (size_t i = 0; i < MEMO_SIZE; i++) {
+    if (memos[i].domain[0] == '\0') return &memos[i];
+    if (memos[i].at < oldest->at) oldest = &memos[i];
+  }
+  memo_clear(oldest);
+  return oldest;
+}
+
+/*
+ * Whether `res` says that the shared policy cache could not be read, so that whether a policy
+ * applies cannot be told (MTASTS_SOURCE_CACHE_UNREADABLE, R-CACHE-7); then *message says so.
+ * A source that cannot be read counts as cannot tell too.
+ */
+static bool cannot_tell(const mtasts_resolution *res, uschar **message) {
+  mtasts_source source = MTASTS_SOURCE_NONE;
+  const char *why = NULL;
+  if (mtasts_resolution_source(res, &source) != MTASTS_OK) {
+    why = last_error();
+  } else if (source == MTASTS_SOURCE_CACHE_UNREADABLE) {
+    mtasts_result code = MTASTS_OK;
+    const char *result_type = NULL, *reason = NULL;
+    mtasts_resolution_failure(res, &code, &result_type, &reason);
+    why = reason != NULL ? reason : "the shared policy cache could not be read";
+  } else {
+    return false;
+  }
+  *message = keepf("cannot tell whether a policy applies, deferring (R-CACHE-7, fail closed): %s",
+                   why);
+  return true;
+}
+
 /*
  * Checks argc (`needed` arguments plus an optional configuration file) and resolves the
- * domain argv[0]. Returns OK with *out set (NULL for a domain that is not a host name, which
- * has no policy), or the status to return with *yield set to the message.
+ * domain argv[0], once per domain (see above). Returns OK with *out set (NULL for a domain
+ * that is not a host name, which has no policy), or the status to return with *yield set to
+ * the message. *out is owned by the memo: valid until the next call, never freed by callers.
  */
 static int resolve(const char *function, uschar **yield, int argc, uschar *argv[], int needed,
                    mtasts_resolution **out) {
@@ -286,15 +383,53 @@ static int resolve(const char *function, uschar **yield, int argc, uschar *argv[
   uschar *problem = NULL;
   /* An empty configuration argument means "none given", so a macro may be left empty. */
   const char *file = argc > needed && argv[needed][0] != '\0' ? (const char *)argv[needed] : NULL;
+  mtasts_resolver *before = resolver;
   mtasts_resolver *r = get_resolver(file, &problem);
   if (r == NULL) {
     *yield = problem;
     return DEFER;
   }
-  mtasts_result rc = mtasts_resolver_resolve(r, (const char *)argv[0], out);
-  if (rc == MTASTS_OK || rc == MTASTS_INVALID_DOMAIN) return OK;
-  *yield = keepf("mtasts: %s: %s", function, last_error());
-  return rc == MTASTS_INVALID_PARAMETER ? FAIL : ERROR;
+  if (r != before) memo_forget_all();
+  const char *domain = (const char *)argv[0];
+  time_t now = time(NULL);
+  struct memo *m = strlen(domain) < MEMO_DOMAIN_MAX ? memo_find(domain, now) : NULL;
+  if (m == NULL) {
+    mtasts_resolution *res = NULL;
+    int status = OK;
+    uschar *message = NULL;
+    mtasts_result rc = mtasts_resolver_resolve(r, domain, &res);
+    if (rc != MTASTS_OK && rc != MTASTS_INVALID_DOMAIN) {
+      message = keep(last_error());
+      status = rc == MTASTS_INVALID_PARAMETER ? FAIL : ERROR;
+      res = NULL;
+    } else if (res != NULL && cannot_tell(res, &message)) {
+      /* R-CACHE-7, fail closed: whether a policy applies cannot be told. Every function
+       * answers DEFER (sts_tls_or_error "error: ...", sts_ignore_hosts "*"), so the snippet
+       * defers the message: never a delivery as if the domain had no policy. */
+      status = DEFER;
+      mtasts_resolution_free(res);
+      res = NULL;
+    }
+    if (strlen(domain) >= MEMO_DOMAIN_MAX) { /* not kept (no host name is that long) */
+      mtasts_resolution_free(unkept);
+      unkept = res;
+      *out = res;
+      if (status != OK) *yield = keepf("mtasts: %s: %s", function, message);
+      return status;
+    }
+    m = memo_slot();
+    snprintf(m->domain, sizeof m->domain, "%s", domain);
+    m->at = now;
+    m->status = status;
+    m->message = message;
+    m->res = res;
+  }
+  if (m->status != OK) {
+    *yield = keepf("mtasts: %s: %s", function, m->message);
+    return m->status;
+  }
+  *out = m->res;
+  return OK;
 }
 
 /*
@@ -313,10 +448,10 @@ static int verdict(const char *function, uschar **yield, int argc, uschar *argv[
   if (rc == MTASTS_OK) rc = mtasts_verdict_summary(v, kind, &requires_tls, &may_use, &reports);
   if (rc != MTASTS_OK) {
     *yield = keepf("mtasts: %s: %s", function, last_error());
-    status = rc == MTASTS_INVALID_PARAMETER ? FAIL : ERROR;
+    /* MTASTS_CACHE: whether a policy applies cannot be told (R-CACHE-7): defer. */
+    status = rc == MTASTS_INVALID_PARAMETER ? FAIL : rc == MTASTS_CACHE ? DEFER : ERROR;
   }
   mtasts_verdict_free(v);
-  mtasts_resolution_free(res);
   return status;
 }
 
@@ -325,8 +460,11 @@ int sts_mode(uschar **yield, int argc, uschar *argv[]) {
   int status = resolve("sts_mode", yield, argc, argv, 1, &res);
   if (status != OK) return status;
   mtasts_mode mode = MTASTS_MODE_NONE;
-  if (res != NULL) mtasts_resolution_mode(res, &mode);
-  mtasts_resolution_free(res);
+  mtasts_result rc = res != NULL ? mtasts_resolution_mode(res, &mode) : MTASTS_OK;
+  if (rc != MTASTS_OK) { /* never "none" for a mode that cannot be told (fail closed) */
+    *yield = keepf("mtasts: sts_mode: %s", last_error());
+    return rc == MTASTS_CACHE ? DEFER : ERROR;
+  }
   /* mtasts_mode_str: static strings, valid for the life of the process. */
   *yield = (uschar *)mtasts_mode_str(mode);
   return OK;
@@ -360,18 +498,96 @@ int sts_tls(uschar **yield, int argc, uschar *argv[]) {
   return OK;
 }
 
+/* Writes "mtasts error: FUNCTION: REASON" to Exim's main log (stderr outside Exim). */
+static void log_error(const char *function, const char *reason) {
+  if (exim_log_write == NULL) *(void **)(&exim_log_write) = dlsym(RTLD_DEFAULT, "log_write");
+  if (exim_log_write != NULL) {
+    exim_log_write(0, LOG_MAIN, "mtasts error: %s: %s", function, reason);
+  } else {
+    fprintf(stderr, "mtasts error: %s: %s\n", function, reason);
+  }
+}
+
 int sts_tls_or_error(uschar **yield, int argc, uschar *argv[]) {
   if (sts_tls(yield, argc, argv) == OK) return OK;
   /* An answer for every failure (DEFER, ERROR, FAIL): Exim ignores failed expansions of host
    * lists and of event_action, which would make the caller fail open. */
   const char *reason = *yield != NULL ? (const char *)*yield : "mtasts: (no message)";
-  if (exim_log_write == NULL) *(void **)(&exim_log_write) = dlsym(RTLD_DEFAULT, "log_write");
-  if (exim_log_write != NULL) {
-    exim_log_write(0, LOG_MAIN, "mtasts error: sts_tls_or_error: %s", reason);
-  } else {
-    fprintf(stderr, "mtasts error: sts_tls_or_error: %s\n", reason);
-  }
+  log_error("sts_tls_or_error", reason);
   *yield = keepf("error: %s", reason);
+  return OK;
+}
+
+/*
+ * Appends to `list` (an Exim host list being built, `used` bytes so far) a negated regular
+ * expression matching exactly the host names that MX pattern `pattern` matches (R-MX-1,
+ * R-MX-2): "mail.example.com" -> "!^mail\\.example\\.com$", "*.example.net" ->
+ * "!^[^.]+\\.example\\.net$" (exactly one more label: Exim's own "*.example.net" host
+ * pattern would match any number). Exim matches host-list regular expressions caselessly.
+ * Patterns are lowercase LDH A-labels (R-POL-7): '.' is the only character to escape; anything
+ * else is refused (false), so that no pattern can widen the expression.
+ */
+static bool append_pattern(char *list, size_t size, size_t *used, const char *pattern) {
+  char re[600];
+  size_t n = 0;
+  const char *p = pattern;
+  n += (size_t)snprintf(re, sizeof re, "!^");
+  if (strncmp(p, "*.", 2) == 0) {
+    n += (size_t)snprintf(re + n, sizeof re - n, "[^.]+\\.");
+    p += 2;
+  }
+  for (; *p != '\0'; p++) {
+    char c = *p;
+    bool ldh = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '.';
+    if (!ldh || n + 3 >= sizeof re) return false;
+    if (c == '.') re[n++] = '\\';
+    re[n++] = c;
+  }
+  if (n + 2 >= sizeof re) return false;
+  re[n++] = '$';
+  re[n] = '\0';
+  int wrote = snprintf(list + *used, size - *used, "%s : ", re);
+  if (wrote < 0 || (size_t)wrote >= size - *used) return false;
+  *used += (size_t)wrote;
+  return true;
+}
+
+int sts_ignore_hosts(uschar **yield, int argc, uschar *argv[]) {
+  mtasts_resolution *res = NULL;
+  int status = resolve("sts_ignore_hosts", yield, argc, argv, 1, &res);
+  if (status != OK) {
+    /* Cannot tell: ignore every host (never a failed expansion: Exim would ignore none). */
+    log_error("sts_ignore_hosts", *yield != NULL ? (const char *)*yield : "(no message)");
+    *yield = (uschar *)"*";
+    return OK;
+  }
+  mtasts_mode mode = MTASTS_MODE_NONE;
+  if (res != NULL && mtasts_resolution_mode(res, &mode) != MTASTS_OK) {
+    log_error("sts_ignore_hosts", last_error()); /* cannot tell: ignore every host */
+    *yield = (uschar *)"*";
+    return OK;
+  }
+  if (mode != MTASTS_MODE_ENFORCE) { /* R-APPLY-2, R-APPLY-3: every MX host may be used */
+    *yield = (uschar *)"";
+    return OK;
+  }
+  /* R-APPLY-1: under enforce, every host outside the policy's patterns is ignored. */
+  char list[8192];
+  size_t used = 0, count = 0;
+  bool ok = mtasts_resolution_mx_count(res, &count) == MTASTS_OK;
+  for (size_t i = 0; ok && i < count; i++) {
+    const char *pattern = NULL;
+    ok = mtasts_resolution_mx_get(res, i, &pattern) == MTASTS_OK && pattern != NULL &&
+         append_pattern(list, sizeof list, &used, pattern);
+  }
+  if (!ok || used + 2 > sizeof list) {
+    log_error("sts_ignore_hosts", "cannot write the policy's mx patterns as a host list");
+    *yield = (uschar *)"*";
+    return OK;
+  }
+  snprintf(list + used, sizeof list - used, "*");
+  *yield = keep(list);
   return OK;
 }
 
@@ -388,8 +604,11 @@ int sts_policy(uschar **yield, int argc, uschar *argv[]) {
   mtasts_mode mode = MTASTS_MODE_NONE;
   mtasts_source source = MTASTS_SOURCE_NONE;
   bool has_policy = false;
-  mtasts_resolution_mode(res, &mode);
-  mtasts_resolution_source(res, &source);
+  if (mtasts_resolution_mode(res, &mode) != MTASTS_OK ||
+      mtasts_resolution_source(res, &source) != MTASTS_OK) {
+    *yield = keepf("mtasts: sts_policy: %s", last_error());
+    return DEFER;
+  }
   mtasts_resolution_has_policy(res, &has_policy);
   used += (size_t)snprintf(line, sizeof line, "mode=%s source=%s", mtasts_mode_str(mode),
                            mtasts_source_str(source));
@@ -416,7 +635,6 @@ int sts_policy(uschar **yield, int argc, uschar *argv[]) {
     snprintf(line + used, sizeof line - used, " failure=%s (%s)",
              result_type != NULL ? result_type : "-", reason);
   }
-  mtasts_resolution_free(res);
   *yield = keep(line);
   return OK;
 }
