@@ -148,6 +148,31 @@ typedef uint32_t mtasts_result;
 #endif // __cplusplus
 
 /**
+ * How bad a problem of a diagnosis is.
+ */
+enum mtasts_severity
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Senders applying the policy fail, defer or report: fix it.
+   */
+  MTASTS_SEVERITY_ERROR = 0,
+  /**
+   * Worth fixing; mail flows.
+   */
+  MTASTS_SEVERITY_WARNING = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum mtasts_severity mtasts_severity;
+#else
+typedef uint32_t mtasts_severity;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * The level of a log message, most severe first. As a filter, a level passes the messages of
  * that level and the more severe ones; `MTASTS_LOG_OFF` passes none.
  */
@@ -392,6 +417,14 @@ typedef struct mtasts_config mtasts_config;
  * Immutable: thread-safe.
  */
 typedef struct mtasts_delivery mtasts_delivery;
+
+/**
+ * What `mtasts_resolver_check()` found about a domain: its TXT record, its policy, its MX
+ * hosts (probed or not) and every problem, each with a stable code and how to fix it.
+ *
+ * Immutable: thread-safe. Views returned by its getters live as long as the diagnosis.
+ */
+typedef struct mtasts_diagnosis mtasts_diagnosis;
 
 /**
  * Why an MX host fails MTA-STS: an RFC 8460 result type, a stable reason code and a detail
@@ -685,6 +718,78 @@ mtasts_result mtasts_config_set_recheck_interval_s(mtasts_config *config,
  */
 mtasts_result mtasts_config_set_policy_port(mtasts_config *config,
                                             uint16_t port);
+
+/**
+ * Diagnoses `domain` as `mtasts check` does: its `_mta-sts` TXT record, its policy as a
+ * sender resolves it (with this resolver and its cache: give it a memory cache for the live
+ * state), its MX hosts under the policy and, unless `probe` is false, each MX host's
+ * STARTTLS and certificate (checked with `verifier`; `port` 0: 25, `timeout_ms` 0: 30000 per
+ * probe, `ehlo_name` NULL: `"localhost"`). Every finding is in the diagnosis, not an error.
+ *
+ * Ownership: everything is borrowed. On `MTASTS_OK`, `*diagnosis_out` is a new handle the
+ * caller owns and frees with `mtasts_diagnosis_free()`. NULL: `ehlo_name` may be NULL; no
+ * other parameter may be. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_INVALID_DOMAIN`
+ * (not a host name), `MTASTS_CONFIG` (an unusable EHLO name or timeout) or `MTASTS_PANIC`.
+ * Thread-safe. Blocking: up to 16 probes at once, each within its deadline. RFC 8461.
+ */
+mtasts_result mtasts_resolver_check(const mtasts_resolver *resolver,
+                                    const mtasts_cert_verifier *verifier,
+                                    const char *domain,
+                                    bool probe,
+                                    uint16_t port,
+                                    uint64_t timeout_ms,
+                                    const char *ehlo_name,
+                                    mtasts_diagnosis **diagnosis_out);
+
+/**
+ * Frees a diagnosis. NULL is a no-op. The views obtained from it become invalid.
+ */
+void mtasts_diagnosis_free(mtasts_diagnosis *diagnosis);
+
+/**
+ * The outcome in three numbers: `*ok_out` true when no problem is of severity error (the
+ * exit status 0 of `mtasts check`), `*defer_out` true when the policy is `enforce` and no MX
+ * host can receive mail (senders defer every message, R-APPLY-1), `*problems_out` the number
+ * of problems.
+ *
+ * NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+ * `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe.
+ */
+mtasts_result mtasts_diagnosis_summary(const mtasts_diagnosis *diagnosis,
+                                       bool *ok_out,
+                                       bool *defer_out,
+                                       size_t *problems_out);
+
+/**
+ * The problem at `index` (below the count of `mtasts_diagnosis_summary()`): its severity,
+ * stable code (`mx-mismatch`, `no-usable-mx`, ...; see docs/json.md), the MX host it is
+ * about (NULL for none), what is wrong and how to fix it.
+ *
+ * Ownership: the strings are NUL-terminated views valid as long as `diagnosis`. NULL: no
+ * parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INDEX_OUT_OF_RANGE` or `MTASTS_PANIC`. Thread-safe.
+ */
+mtasts_result mtasts_diagnosis_problem(const mtasts_diagnosis *diagnosis,
+                                       size_t index,
+                                       mtasts_severity *severity_out,
+                                       const char **code_out,
+                                       const char **mx_out,
+                                       const char **message_out,
+                                       const char **fix_out);
+
+/**
+ * The diagnosis as JSON: the object `mtasts check --json` prints (the core's diagnosis
+ * view, schema in docs/json.md).
+ *
+ * Ownership: `*json_out` is a view valid as long as `diagnosis`; it is NUL-terminated, and
+ * `*len_out` is its length in bytes without the NUL. NULL: no parameter may be NULL. Returns
+ * `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`.
+ * Thread-safe.
+ */
+mtasts_result mtasts_diagnosis_json(const mtasts_diagnosis *diagnosis,
+                                    const char **json_out,
+                                    size_t *len_out);
 
 /**
  * A short static description of a result code, e.g. `"temporary DNS failure"` for

@@ -811,6 +811,56 @@ static void test_unreadable_cache(void) {
   CHECK(system(cmd) == 0);
 }
 
+/* Issue 11: the diagnosis of `mtasts check`, from the core, with getters and its JSON. */
+static void test_check(const mtasts_resolver *resolver) {
+  mtasts_cert_verifier *verifier = NULL;
+  OK(mtasts_cert_verifier_new(ca_file, &verifier));
+  mtasts_diagnosis *d = NULL;
+  EXPECT(mtasts_resolver_check(NULL, verifier, "s01.mtasts.test", false, 0, 0, NULL, &d),
+         MTASTS_NULL_PARAMETER, "resolver");
+  EXPECT(mtasts_resolver_check(resolver, NULL, "s01.mtasts.test", false, 0, 0, NULL, &d),
+         MTASTS_NULL_PARAMETER, "verifier");
+  EXPECT(mtasts_resolver_check(resolver, verifier, BAD_UTF8, false, 0, 0, NULL, &d),
+         MTASTS_INVALID_PARAMETER, "UTF-8");
+  EXPECT(mtasts_resolver_check(resolver, verifier, "bad domain", false, 0, 0, NULL, &d),
+         MTASTS_INVALID_DOMAIN, "bad domain");
+  EXPECT(mtasts_resolver_check(resolver, verifier, "s01.mtasts.test", true, 0, UINT64_MAX,
+                               NULL, &d),
+         MTASTS_CONFIG, "out of range");
+  CHECK(d == NULL);
+  OK(mtasts_resolver_check(resolver, verifier, "s01.mtasts.test", false, 0, 0, NULL, &d));
+  bool ok = true, defer = false;
+  size_t count = 0;
+  OK(mtasts_diagnosis_summary(d, &ok, &defer, &count));
+  /* The implicit MX matches none of the enforce policy's patterns: senders defer. */
+  CHECK(!ok && defer && count >= 2);
+  bool mismatch = false;
+  for (size_t i = 0; i < count; i++) {
+    mtasts_severity severity = MTASTS_SEVERITY_WARNING;
+    const char *code = NULL, *mx = NULL, *message = NULL, *fix = NULL;
+    OK(mtasts_diagnosis_problem(d, i, &severity, &code, &mx, &message, &fix));
+    CHECK(code != NULL && message != NULL && fix != NULL && *fix != '\0');
+    if (STREQ(code, "mx-mismatch")) {
+      mismatch = severity == MTASTS_SEVERITY_ERROR && STREQ(mx, "s01.mtasts.test");
+    }
+  }
+  CHECK(mismatch);
+  mtasts_severity severity;
+  const char *t1, *t2, *t3, *t4;
+  EXPECT(mtasts_diagnosis_problem(d, count, &severity, &t1, &t2, &t3, &t4),
+         MTASTS_INDEX_OUT_OF_RANGE, "out of range");
+  const char *json = NULL;
+  size_t len = 0;
+  OK(mtasts_diagnosis_json(d, &json, &len));
+  CHECK(json != NULL && strlen(json) == len && strstr(json, "\"defer\": true") != NULL);
+  CHECK(strstr(json, "\"code\": \"no-usable-mx\"") != NULL);
+  EXPECT(mtasts_diagnosis_json(NULL, &json, &len), MTASTS_NULL_PARAMETER, "diagnosis");
+  EXPECT(mtasts_diagnosis_summary(d, NULL, &defer, &count), MTASTS_NULL_PARAMETER, "ok_out");
+  mtasts_diagnosis_free(d);
+  mtasts_diagnosis_free(NULL);
+  mtasts_cert_verifier_free(verifier);
+}
+
 int main(int argc, char **argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--nameserver") == 0) nameserver = argv[i + 1];
@@ -838,6 +888,7 @@ int main(int argc, char **argv) {
   test_verdicts(resolver);
   test_certificates(resolver);
   test_refresh(resolver);
+  test_check(resolver);
   mtasts_resolver_free(resolver);
   test_unreadable_cache();
   test_log();

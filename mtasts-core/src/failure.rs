@@ -158,7 +158,7 @@ pub struct MxFailure {
 impl MxFailure {
     /// A failure for `reason`, explained by `detail`. Callers doing TLS themselves (OpenSSL,
     /// GnuTLS) build one for what they saw, e.g. [`FailureReason::StarttlsNotOffered`], and
-    /// hand it to [`Verdict::decide`].
+    /// hand it to [`Verdict::decide`](crate::Verdict::decide).
     pub fn new(reason: FailureReason, detail: impl Into<String>) -> MxFailure {
         MxFailure {
             reason,

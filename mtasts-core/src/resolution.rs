@@ -62,7 +62,7 @@ impl fmt::Display for Source {
     }
 }
 
-/// The outcome of [`Resolver::resolve`]: the policy in effect (if any), where it came from,
+/// The outcome of [`Resolver::resolve`](crate::Resolver::resolve): the policy in effect (if any), where it came from,
 /// and what went wrong on the way.
 #[derive(Clone, Debug)]
 pub struct Resolution {

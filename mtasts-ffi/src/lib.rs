@@ -28,6 +28,7 @@
 mod boundary;
 pub mod certs;
 pub mod config;
+pub mod diagnosis;
 pub mod error;
 pub mod logging;
 pub mod probe;
@@ -37,6 +38,7 @@ pub mod verdict;
 
 pub use certs::*;
 pub use config::*;
+pub use diagnosis::*;
 pub use error::*;
 pub use logging::*;
 pub use probe::*;

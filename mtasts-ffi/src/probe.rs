@@ -78,7 +78,7 @@ impl ReportData {
 }
 
 /// The probe options from the C parameters: 0 keeps a default.
-fn options(port: u16, timeout_ms: u64, ehlo_name: Option<&str>) -> ProbeOptions {
+pub(crate) fn options(port: u16, timeout_ms: u64, ehlo_name: Option<&str>) -> ProbeOptions {
     let mut options = ProbeOptions::default();
     if port > 0 {
         options.port = port;

@@ -1843,3 +1843,116 @@ fn every_export_is_covered() {
     assert!(count > 60, "parsed only {count} functions from the header");
     assert!(missing.is_empty(), "not exercised here: {missing:?}");
 }
+
+/// Issue 11: the diagnosis exports' error paths and getters.
+#[test]
+fn diagnosis_errors() {
+    let fixture = Fixture::new();
+    // SAFETY: valid pointers, or the invalid ones under test.
+    unsafe {
+        let mut verifier = null_mut();
+        let roots = c(fixture.world.ca_pem_path().to_str().unwrap());
+        ok(mtasts_cert_verifier_new(roots.as_ptr(), &mut verifier));
+        let domain = c("s01.mtasts.test");
+        let mut d = null_mut();
+        expect(
+            mtasts_resolver_check(
+                null(),
+                verifier,
+                domain.as_ptr(),
+                false,
+                0,
+                0,
+                null(),
+                &mut d,
+            ),
+            MTASTS_NULL_PARAMETER,
+            "resolver",
+        );
+        expect(
+            mtasts_resolver_check(
+                fixture.resolver,
+                verifier,
+                null(),
+                false,
+                0,
+                0,
+                null(),
+                &mut d,
+            ),
+            MTASTS_NULL_PARAMETER,
+            "domain",
+        );
+        expect(
+            mtasts_resolver_check(
+                fixture.resolver,
+                verifier,
+                domain.as_ptr(),
+                false,
+                0,
+                0,
+                null(),
+                null_mut(),
+            ),
+            MTASTS_NULL_PARAMETER,
+            "diagnosis_out",
+        );
+        ok(mtasts_resolver_check(
+            fixture.resolver,
+            verifier,
+            domain.as_ptr(),
+            false,
+            0,
+            0,
+            null(),
+            &mut d,
+        ));
+        let (mut good, mut defer, mut count) = (true, false, 0);
+        ok(mtasts_diagnosis_summary(
+            d, &mut good, &mut defer, &mut count,
+        ));
+        assert!(!good && defer && count >= 2);
+        expect(
+            mtasts_diagnosis_summary(null(), &mut good, &mut defer, &mut count),
+            MTASTS_NULL_PARAMETER,
+            "diagnosis",
+        );
+        let mut severity = mtasts_severity::MTASTS_SEVERITY_WARNING;
+        let (mut code, mut mx, mut message, mut fix) = (null(), null(), null(), null());
+        ok(mtasts_diagnosis_problem(
+            d,
+            0,
+            &mut severity,
+            &mut code,
+            &mut mx,
+            &mut message,
+            &mut fix,
+        ));
+        assert!(!text(fix).unwrap().is_empty());
+        expect(
+            mtasts_diagnosis_problem(
+                d,
+                count,
+                &mut severity,
+                &mut code,
+                &mut mx,
+                &mut message,
+                &mut fix,
+            ),
+            MTASTS_INDEX_OUT_OF_RANGE,
+            "out of range",
+        );
+        let (mut json, mut len) = (null(), 0);
+        ok(mtasts_diagnosis_json(d, &mut json, &mut len));
+        let value: serde_json::Value = serde_json::from_str(&text(json).unwrap()).unwrap();
+        assert_eq!(value["defer"], true);
+        expect(
+            mtasts_diagnosis_json(d, null_mut(), &mut len),
+            MTASTS_NULL_PARAMETER,
+            "json_out",
+        );
+        mtasts_diagnosis_free(d);
+        mtasts_diagnosis_free(null_mut());
+        mtasts_cert_verifier_free(verifier);
+    }
+}

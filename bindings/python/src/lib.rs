@@ -11,6 +11,7 @@
 use pyo3::prelude::*;
 
 mod certs;
+mod diagnosis;
 mod enums;
 mod errors;
 mod failure;
@@ -54,6 +55,8 @@ fn _mtasts(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<probe::ProbeReport>()?;
     m.add_class::<probe::ProbeTimings>()?;
     m.add_class::<refresh::RefreshReport>()?;
+    m.add_class::<diagnosis::Diagnosis>()?;
+    m.add_class::<diagnosis::Problem>()?;
 
     m.add_function(wrap_pyfunction!(policy::parse_policy, m)?)?;
     m.add_function(wrap_pyfunction!(policy::parse_record, m)?)?;

@@ -11,6 +11,7 @@ use pyo3::types::PyDict;
 use mtasts_core::{CacheLocation, Config, Error, ProbeOptions, RefreshOptions, TrustRoots};
 
 use crate::certs::{self, CertVerifier};
+use crate::diagnosis::Diagnosis;
 use crate::errors::IntoPyResult;
 use crate::probe::ProbeReport;
 use crate::refresh::RefreshReport;
@@ -266,6 +267,43 @@ impl Resolver {
             })
             .py()?;
         Ok(ProbeReport::new(report))
+    }
+
+    /// Diagnoses `domain` as `mtasts check` does: its `_mta-sts` TXT record, its policy as a
+    /// sender resolves it (with this resolver and its cache: use `cache="memory"` for the
+    /// live state), its MX hosts under the policy and, with `probe` (the default), each MX
+    /// host's STARTTLS and certificate (`port`, `timeout` seconds per probe, `ehlo_name`),
+    /// checked against this resolver's trust roots. Returns a `Diagnosis`.
+    ///
+    /// Raises `InvalidDomain` for a name that is not a host name, `ConfigError` for bad
+    /// options. Blocking (GIL released); up to 16 probes at once, each within its deadline.
+    #[pyo3(signature = (domain, *, probe = true, port = 25, timeout = 30.0, ehlo_name = String::from("localhost")))]
+    fn check(
+        &self,
+        py: Python<'_>,
+        domain: String,
+        probe: bool,
+        port: u16,
+        timeout: f64,
+        ehlo_name: String,
+    ) -> PyResult<Diagnosis> {
+        let domain = mtasts_core::Domain::new(&domain).py()?;
+        let mut options = mtasts_core::CheckOptions::default();
+        if probe {
+            let mut probe_options = ProbeOptions::default();
+            probe_options.port = port;
+            probe_options.timeout = seconds("timeout", timeout).py()?;
+            probe_options.ehlo_name = ehlo_name;
+            probe_options.validate().py()?;
+            options.probe = Some(probe_options);
+        }
+        let diagnosis = py
+            .detach(|| {
+                let verifier = self.verifier()?;
+                Ok::<_, Error>(self.inner.check(&domain, verifier, &options))
+            })
+            .py()?;
+        Ok(Diagnosis::new(diagnosis))
     }
 
     /// A `CertVerifier` for this resolver's trust roots (built once, then shared), to check

@@ -139,3 +139,33 @@ def test_example_script(world: World) -> None:
     lines = module.plan_delivery(world.resolver(), "s01.mtasts.test", connect=False)
     assert lines[0] == "s01.mtasts.test: mode enforce, source fetched"
     assert any("defer" in line for line in lines)
+
+
+def test_check_is_the_diagnosis_mtasts_check_prints(world: World, tmp_path: Path) -> None:
+    """`Resolver.check` is the core's diagnosis: its `to_dict()` is what `mtasts check --json`
+    prints, and its problems are typed (issue 11)."""
+    resolver = world.resolver(cache="memory")
+    diagnosis = resolver.check("s01.mtasts.test", probe=False)
+    assert diagnosis.domain == "s01.mtasts.test"
+    assert diagnosis.resolution.source is mtasts.Source.FETCHED
+    # The implicit MX (no MX records) matches none of the enforce policy's patterns.
+    assert not diagnosis.ok and diagnosis.defer
+    mismatch = next(p for p in diagnosis.problems if p.code == "mx-mismatch")
+    assert mismatch.severity == "error" and mismatch.mx == "s01.mtasts.test"
+    assert mismatch.result_type is mtasts.ResultType.VALIDATION_FAILURE
+    assert mismatch.fix and "mx:" in mismatch.fix
+    assert [p.code for p in diagnosis.problems][-1] == "no-usable-mx"
+    code, out, err = run(
+        [str(rust_cli())],
+        *net_options(world, tmp_path),
+        "check",
+        "--json",
+        "--no-probe",
+        "s01.mtasts.test",
+    )
+    assert code == 1, err
+    assert diagnosis.to_dict() == json.loads(out)
+    with pytest.raises(mtasts.InvalidDomain):
+        resolver.check("not a domain", probe=False)
+    with pytest.raises(mtasts.ConfigError):
+        resolver.check("s01.mtasts.test", timeout=1e19)

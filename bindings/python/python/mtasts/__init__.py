@@ -37,6 +37,8 @@ from mtasts._mtasts import (
     ProbeTimings,
     Record,
     RefreshReport,
+    Diagnosis,
+    Problem,
     Resolution,
     Resolver,
     SkippedMx,
@@ -80,6 +82,8 @@ __all__ = [
     "parse_record",
     "user_cache_location",
     "RefreshReport",
+    "Diagnosis",
+    "Problem",
     # MX decisions
     "MxRecord",
     "MxPlan",

@@ -35,6 +35,8 @@ __all__ = [
     "ProbeReport",
     "ProbeTimings",
     "RefreshReport",
+    "Diagnosis",
+    "Problem",
     "parse_policy",
     "parse_record",
     "user_cache_location",
@@ -81,6 +83,15 @@ class Resolver:
         verifier: Optional["CertVerifier"] = ...,
     ) -> "ProbeReport": ...
     def cert_verifier(self) -> "CertVerifier": ...
+    def check(
+        self,
+        domain: str,
+        *,
+        probe: bool = ...,
+        port: int = ...,
+        timeout: float = ...,
+        ehlo_name: str = ...,
+    ) -> "Diagnosis": ...
     @property
     def nameservers(self) -> list[str]: ...
     @property
@@ -343,3 +354,36 @@ class RefreshReport:
     @property
     def purged(self) -> int: ...
     def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class Diagnosis:
+    """What ``Resolver.check`` found about a domain."""
+
+    @property
+    def domain(self) -> str: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def defer(self) -> bool: ...
+    @property
+    def problems(self) -> list["Problem"]: ...
+    @property
+    def resolution(self) -> Resolution: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class Problem:
+    """One problem of a ``Diagnosis``."""
+
+    @property
+    def severity(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def mx(self) -> Optional[str]: ...
+    @property
+    def result_type(self) -> Optional[ResultType]: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def fix(self) -> str: ...
