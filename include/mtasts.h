@@ -148,31 +148,6 @@ typedef uint32_t mtasts_result;
 #endif // __cplusplus
 
 /**
- * How bad a problem of a diagnosis is.
- */
-enum mtasts_severity
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  /**
-   * Senders applying the policy fail, defer or report: fix it.
-   */
-  MTASTS_SEVERITY_ERROR = 0,
-  /**
-   * Worth fixing; mail flows.
-   */
-  MTASTS_SEVERITY_WARNING = 1,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum mtasts_severity mtasts_severity;
-#else
-typedef uint32_t mtasts_severity;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/**
  * The level of a log message, most severe first. As a filter, a level passes the messages of
  * that level and the more severe ones; `MTASTS_LOG_OFF` passes none.
  */
@@ -211,6 +186,31 @@ enum mtasts_log_level
 typedef enum mtasts_log_level mtasts_log_level;
 #else
 typedef uint32_t mtasts_log_level;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * How bad a problem of a diagnosis is.
+ */
+enum mtasts_severity
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Senders applying the policy fail, defer or report: fix it.
+   */
+  MTASTS_SEVERITY_ERROR = 0,
+  /**
+   * Worth fixing; mail flows.
+   */
+  MTASTS_SEVERITY_WARNING = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum mtasts_severity mtasts_severity;
+#else
+typedef uint32_t mtasts_severity;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -718,6 +718,44 @@ mtasts_result mtasts_config_set_recheck_interval_s(mtasts_config *config,
  */
 mtasts_result mtasts_config_set_policy_port(mtasts_config *config,
                                             uint16_t port);
+
+/**
+ * Applies one setting of the mtasts settings format (the core's, documented in the README
+ * and `mtasts_core::config`): `key` is `cache`, `nameserver` (adds one), `trust_roots`,
+ * `fetch_timeout`, `dns_timeout`, `recheck_interval` (seconds), `memory_entries`,
+ * `log_level` or `policy_port`, and `value` its text, e.g. `("fetch_timeout", "10")`. On an
+ * error the configuration is unchanged.
+ *
+ * NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_CONFIG` (an
+ * unknown key or a bad value; `mtasts_last_error()` names the key) or `MTASTS_PANIC`.
+ * Thread-safe.
+ */
+mtasts_result mtasts_config_set(mtasts_config *config,
+                                const char *key,
+                                const char *value);
+
+/**
+ * Applies the settings file at `path` (one `key = value` per line, `#` comments; the keys of
+ * `mtasts_config_set()`). On an error the configuration is unchanged.
+ *
+ * NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+ * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_CONFIG` (the file
+ * cannot be read, or a line is wrong: `mtasts_last_error()` names the file, the line and the
+ * key) or `MTASTS_PANIC`. Thread-safe.
+ */
+mtasts_result mtasts_config_load_file(mtasts_config *config,
+                                      const char *path);
+
+/**
+ * The `log_level` setting (default `MTASTS_LOG_WARN`): how much a host should pass to its
+ * log, e.g. as the level of `mtasts_set_log_callback()`.
+ *
+ * NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+ * `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe.
+ */
+mtasts_result mtasts_config_log_level(const mtasts_config *config,
+                                      mtasts_log_level *level_out);
 
 /**
  * Diagnoses `domain` as `mtasts check` does: its `_mta-sts` TXT record, its policy as a

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int passed, failed;
 
@@ -124,6 +125,41 @@ static void test_config(void) {
   EXPECT(mtasts_config_set_fetch_timeout_ms(NULL, 1), MTASTS_NULL_PARAMETER, "config");
   EXPECT(mtasts_config_set_fetch_timeout_ms(config, 0), MTASTS_INVALID_PARAMETER, "positive");
   OK(mtasts_config_set_fetch_timeout_ms(config, 5000));
+  /* Issue 11: the one settings format, as every face reads it. */
+  OK(mtasts_config_set(config, "fetch_timeout", "7"));
+  OK(mtasts_config_set(config, "nameserver", "127.0.0.1"));
+  EXPECT(mtasts_config_set(config, "fetch_timout", "7"), MTASTS_CONFIG, "unknown setting");
+  EXPECT(mtasts_config_set(config, "dns_timeout", "0"), MTASTS_CONFIG, "dns_timeout");
+  EXPECT(mtasts_config_set(config, NULL, "7"), MTASTS_NULL_PARAMETER, "key");
+  EXPECT(mtasts_config_set(config, "cache", BAD_UTF8), MTASTS_INVALID_PARAMETER, "UTF-8");
+  {
+    char path[] = "/tmp/mtasts-c-conf.XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f != NULL) {
+      fputs("# test\nlog_level = info\ncache = memory\n", f);
+      fclose(f);
+    }
+    mtasts_log_level level = MTASTS_LOG_OFF;
+    OK(mtasts_config_log_level(config, &level));
+    CHECK(level == MTASTS_LOG_WARN);
+    OK(mtasts_config_load_file(config, path));
+    OK(mtasts_config_log_level(config, &level));
+    CHECK(level == MTASTS_LOG_INFO);
+    f = fopen(path, "w");
+    if (f != NULL) {
+      fputs("log_level = debug\nfetch_timeout = soon\n", f);
+      fclose(f);
+    }
+    EXPECT(mtasts_config_load_file(config, path), MTASTS_CONFIG, ":2: fetch_timeout");
+    OK(mtasts_config_log_level(config, &level));
+    CHECK(level == MTASTS_LOG_INFO); /* a file with an error changes nothing */
+    EXPECT(mtasts_config_load_file(config, "/nonexistent/mtasts.conf"), MTASTS_CONFIG,
+           "cannot read");
+    EXPECT(mtasts_config_log_level(NULL, &level), MTASTS_NULL_PARAMETER, "config");
+    unlink(path);
+  }
   /* Issue 10: absurd values are refused when set (they used to panic later). */
   EXPECT(mtasts_config_set_fetch_timeout_ms(config, UINT64_MAX), MTASTS_INVALID_PARAMETER,
          "out of range");

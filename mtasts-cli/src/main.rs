@@ -2,12 +2,11 @@
 //!
 //! Argument parsing and printing only; every decision is made by `mtasts-core`.
 
-use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use mtasts_core::{CacheLocation, Config, Resolver, TrustRoots};
+use mtasts_core::{CacheLocation, Config, Resolver};
 
 mod cache;
 mod check;
@@ -46,24 +45,23 @@ struct Cli {
 
 #[derive(Args, Debug)]
 struct NetOptions {
-    /// DNS server to query, as IP:PORT (repeatable). Default: the system's resolv.conf.
+    /// Settings file (the mtasts settings format: `key = value` lines; see the README).
+    /// Default: /etc/mtasts/mtasts.conf when it exists. Options given here override it.
+    #[arg(long, value_name = "FILE", global = true, env = "MTASTS_CONFIG")]
+    config: Option<PathBuf>,
+    /// DNS server to query, as IP or IP:PORT (repeatable). Default: the system's resolv.conf.
     #[arg(long = "nameserver", value_name = "IP:PORT", global = true)]
-    nameservers: Vec<SocketAddr>,
-    /// Trust roots for policy hosts and MX certificates: `system`, `bundled` (Mozilla's,
-    /// compiled in) or a PEM file.
-    #[arg(
-        long,
-        value_name = "system|bundled|FILE",
-        default_value = "system",
-        global = true
-    )]
-    trust_roots: String,
-    /// Deadline of one policy fetch, in seconds (RFC 8461 §3.3).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, global = true)]
-    timeout: f64,
-    /// Deadline of one DNS lookup, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, global = true)]
-    dns_timeout: f64,
+    nameservers: Vec<String>,
+    /// Trust roots for policy hosts and MX certificates: `system` (the default), `bundled`
+    /// (Mozilla's, compiled in) or a PEM file.
+    #[arg(long, value_name = "system|bundled|FILE", global = true)]
+    trust_roots: Option<String>,
+    /// Deadline of one policy fetch, in seconds (RFC 8461 §3.3; default 30).
+    #[arg(long, value_name = "SECONDS", global = true)]
+    timeout: Option<f64>,
+    /// Deadline of one DNS lookup, in seconds (default 10).
+    #[arg(long, value_name = "SECONDS", global = true)]
+    dns_timeout: Option<f64>,
     /// Policy cache: `memory`, a SQLite file, `redis://HOST:PORT/DB`, or `FILE,redis://...`
     /// (default: ~/.cache/mtasts/cache.db; MTAs use /var/cache/mtasts/cache.db).
     #[arg(long, value_name = "LOCATION", global = true, env = "MTASTS_CACHE")]
@@ -72,6 +70,9 @@ struct NetOptions {
     #[arg(long, value_name = "PORT", global = true)]
     policy_port: Option<u16>,
 }
+
+/// The settings file read when `--config` is not given, if it exists.
+const DEFAULT_CONFIG: &str = "/etc/mtasts/mtasts.conf";
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -131,23 +132,47 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The resolver configuration the global options describe.
+/// The resolver configuration: the defaults (with the user's cache), then the settings file,
+/// then the options given. Every value is read by the core's `Config::set`, as every face
+/// reads it.
 fn config(net: &NetOptions) -> Result<Config, String> {
-    let seconds = |name: &str, v: f64| {
-        Duration::try_from_secs_f64(v)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| format!("--{name} must be a positive number of seconds, not {v}"))
-    };
     let mut config = Config::default();
-    config.nameservers = net.nameservers.clone();
-    config.trust_roots = TrustRoots::from_setting(&net.trust_roots);
-    config.fetch_timeout = seconds("timeout", net.timeout)?;
-    config.dns_timeout = seconds("dns-timeout", net.dns_timeout)?;
-    config.policy_port = net.policy_port;
-    config.cache = match &net.cache {
-        Some(location) => location.parse().map_err(|e| format!("--cache: {e}"))?,
-        None => CacheLocation::user_default().unwrap_or(CacheLocation::Memory),
+    config.cache = CacheLocation::user_default().unwrap_or(CacheLocation::Memory);
+    let file = net.config.clone().or_else(|| {
+        let default = PathBuf::from(DEFAULT_CONFIG);
+        default.exists().then_some(default)
+    });
+    if let Some(file) = file {
+        config.load_file(&file).map_err(|e| e.to_string())?;
+    }
+    let mut set = |option: &str, key: &str, value: String| {
+        config
+            .set(key, &value)
+            .map_err(|e| format!("--{option}: {e}"))
     };
+    if let Some(v) = &net.trust_roots {
+        set("trust-roots", "trust_roots", v.clone())?;
+    }
+    if let Some(v) = net.timeout {
+        set("timeout", "fetch_timeout", v.to_string())?;
+    }
+    if let Some(v) = net.dns_timeout {
+        set("dns-timeout", "dns_timeout", v.to_string())?;
+    }
+    if let Some(v) = &net.cache {
+        set("cache", "cache", v.clone())?;
+    }
+    if let Some(v) = net.policy_port {
+        set("policy-port", "policy_port", v.to_string())?;
+    }
+    if !net.nameservers.is_empty() {
+        // Given on the command line, they replace the file's.
+        config.nameservers.clear();
+        for v in &net.nameservers {
+            config
+                .set("nameserver", v)
+                .map_err(|e| format!("--nameserver: {e}"))?;
+        }
+    }
     Ok(config)
 }

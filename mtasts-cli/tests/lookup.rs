@@ -173,3 +173,67 @@ fn lookup_json_is_the_golden_view() {
     golden::normalise(&mut value, &[world.https_port(), world.dns_addr().port()]);
     golden::check("lookup.json", &value);
 }
+
+/// Issue 11: `--config FILE` is read by the core's settings parser; options override it; a
+/// typo is an error naming the file and the line (exit 2), never ignored.
+#[test]
+fn config_files_are_read_and_typos_refused() {
+    let spec = WorldSpec::bundled().unwrap();
+    let world = World::from_spec(&spec).unwrap();
+    let dir = std::env::temp_dir().join(format!("mtasts-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.conf");
+    std::fs::write(
+        &good,
+        format!(
+            "# the test world\nnameserver = {}\ntrust_roots = {}\npolicy_port = {}\ncache = memory\n",
+            world.dns_addr(),
+            world.ca_pem_path().display(),
+            world.https_port()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mtasts"))
+            .args(args)
+            .env_remove("MTASTS_CACHE")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "--config",
+        good.to_str().unwrap(),
+        "lookup",
+        "--json",
+        "s01.mtasts.test",
+    ]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["source"], "fetched", "{json}");
+    // An option overrides the file: no policy host listens on port 9.
+    let out = run(&[
+        "--config",
+        good.to_str().unwrap(),
+        "--policy-port",
+        "9",
+        "lookup",
+        "--json",
+        "s01.mtasts.test",
+    ]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["source"], "unavailable", "{json}");
+    let typo = dir.join("typo.conf");
+    std::fs::write(&typo, "cache = memory\nfetch_timout = 10\n").unwrap();
+    let out = run(&[
+        "--config",
+        typo.to_str().unwrap(),
+        "lookup",
+        "s01.mtasts.test",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("typo.conf:2: unknown setting \"fetch_timout\""),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

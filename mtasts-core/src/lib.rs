@@ -28,6 +28,7 @@
 mod cache;
 mod certs;
 mod clock;
+mod config;
 mod diagnose;
 mod display;
 mod dns;
@@ -53,6 +54,7 @@ pub use certs::{CertCheck, CertVerifier, CertificateInfo, parse_chain};
 pub use clock::{
     Clock, MAX_UNIX_SECONDS, ManualClock, SystemClock, from_unix_seconds, parse_time, rfc3339,
 };
+pub use config::{Config, LogLevel, MAX_TIMEOUT, SETTINGS};
 pub use diagnose::{
     CheckOptions, Diagnosis, MxCheck, MxDelivery, MxLookup, Problem, ProblemCode, Severity,
     TxtCheck,
@@ -78,8 +80,7 @@ pub use record::{Record, select_record};
 pub use refresh::{MAX_JITTER, REFRESH_WINDOW, RefreshOptions, RefreshReport};
 pub use resolution::{Resolution, Source};
 pub use resolver::{
-    Config, DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK, MAX_TIMEOUT, MIN_RECHECK, Resolver,
-    ResolverBuilder,
+    DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK, MIN_RECHECK, Resolver, ResolverBuilder,
 };
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 

@@ -2,16 +2,16 @@
 //! (rules §4) over a [`Store`], a [`DnsResolver`], a [`PolicyFetcher`] and a [`Clock`].
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::cache::{Backoff, CacheLocation, CachedPolicy, Entry, MEMORY_ENTRIES, Store};
+use crate::cache::{Backoff, CachedPolicy, Entry, Store};
 use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
 use crate::dns::{DnsAnswer, DnsResolver, HickoryDns};
 use crate::domain::Domain;
 use crate::error::{Error, Result, ResultType};
-use crate::fetch::{HttpsFetcher, PolicyFetcher, TrustRoots};
+use crate::fetch::{HttpsFetcher, PolicyFetcher};
 use crate::policy::Policy;
 use crate::record::select_record;
 use crate::resolution::{Resolution, Source};
@@ -28,96 +28,6 @@ pub const MAX_RECHECK: Duration = Duration::from_secs(3600);
 pub const DNS_FAILURE_RECHECK: Duration = Duration::from_secs(30);
 /// How often a cached entry's `last_used` is written back (R-CACHE-8 needs days, not seconds).
 const TOUCH_INTERVAL: Duration = Duration::from_secs(86_400);
-
-/// How a [`Resolver`] reaches the network.
-///
-/// ```rust
-/// use std::time::Duration;
-/// let mut config = mtasts_core::Config::default();
-/// config.nameservers = vec!["127.0.0.1:53".parse().unwrap()];
-/// config.fetch_timeout = Duration::from_secs(10);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Config {
-    /// DNS servers as `ip:port`. Empty (the default): the system's `/etc/resolv.conf`.
-    pub nameservers: Vec<SocketAddr>,
-    /// Trust roots for the policy host's certificate (default: the system store).
-    pub trust_roots: TrustRoots,
-    /// R-FETCH-9: the deadline of one policy fetch, all of it (default 30 s).
-    pub fetch_timeout: Duration,
-    /// The deadline of one DNS lookup (default 10 s).
-    pub dns_timeout: Duration,
-    /// R-CACHE-5: a fixed interval between TXT checks of a domain. `None` (the default): the
-    /// TXT answer's TTL, clamped to [60 s, 3600 s].
-    pub recheck_interval: Option<Duration>,
-    /// **For tests only**: fetch policies from this port instead of 443 (see
-    /// [`HttpsFetcher::with_port_override`]).
-    pub policy_port: Option<u16>,
-    /// Where the policy cache lives (default: this process's memory). MTAs should use a
-    /// shared location (a SQLite file, Redis) so every process honours what one learnt
-    /// (R-CACHE-7).
-    pub cache: CacheLocation,
-    /// The most entries this process keeps in memory (the whole cache for `memory`, the
-    /// front layer of a shared cache otherwise); default [`MEMORY_ENTRIES`].
-    pub memory_entries: usize,
-}
-
-/// The longest deadline accepted for one fetch or one DNS lookup.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
-
-impl Config {
-    /// Checks that every value is usable, so that no later arithmetic on it can overflow and
-    /// no operation can wait for ever: deadlines in (0, [`MAX_TIMEOUT`]], a fixed recheck
-    /// interval in (0, [`MAX_RECHECK`]] (a longer one would read as a forged entry, see
-    /// [`Entry::clamped`](crate::Entry::clamped)), at least one memory entry.
-    /// [`ResolverBuilder::build`] calls it.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the setting and its allowed range.
-    pub fn validate(&self) -> Result<()> {
-        check_duration("fetch_timeout", self.fetch_timeout, MAX_TIMEOUT)?;
-        check_duration("dns_timeout", self.dns_timeout, MAX_TIMEOUT)?;
-        if let Some(interval) = self.recheck_interval {
-            check_duration("recheck_interval", interval, MAX_RECHECK)?;
-        }
-        if self.memory_entries == 0 {
-            return Err(Error::Config {
-                reason: "memory_entries must be at least 1".into(),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// [`Error::Config`] unless `value` is in (0, `max`].
-pub(crate) fn check_duration(name: &str, value: Duration, max: Duration) -> Result<()> {
-    if value.is_zero() || value > max {
-        return Err(Error::Config {
-            reason: format!(
-                "{name} {} s is out of range: it must be more than 0 and at most {} s",
-                value.as_secs_f64(),
-                max.as_secs()
-            ),
-        });
-    }
-    Ok(())
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            nameservers: Vec::new(),
-            trust_roots: TrustRoots::System,
-            fetch_timeout: Duration::from_secs(30),
-            dns_timeout: Duration::from_secs(10),
-            recheck_interval: None,
-            policy_port: None,
-            cache: CacheLocation::Memory,
-            memory_entries: MEMORY_ENTRIES,
-        }
-    }
-}
 
 /// Builds a [`Resolver`] with parts replaced: a different store, DNS, fetcher or clock.
 #[derive(Debug)]

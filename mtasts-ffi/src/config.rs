@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mtasts_core::{CacheLocation, Config, TrustRoots};
+use mtasts_core::{CacheLocation, Config, LogLevel, TrustRoots};
 
 use crate::boundary::{Tagged, arg_handle, arg_out, arg_str, ffi_boundary, free_handle, handle};
 use crate::error::{Failure, mtasts_result};
@@ -224,6 +224,79 @@ pub unsafe extern "C" fn mtasts_config_set_policy_port(
             c.policy_port = (port > 0).then_some(port);
             Ok(())
         })
+    })
+}
+
+/// Applies one setting of the mtasts settings format (the core's, documented in the README
+/// and `mtasts_core::config`): `key` is `cache`, `nameserver` (adds one), `trust_roots`,
+/// `fetch_timeout`, `dns_timeout`, `recheck_interval` (seconds), `memory_entries`,
+/// `log_level` or `policy_port`, and `value` its text, e.g. `("fetch_timeout", "10")`. On an
+/// error the configuration is unchanged.
+///
+/// NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+/// `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_CONFIG` (an
+/// unknown key or a bad value; `mtasts_last_error()` names the key) or `MTASTS_PANIC`.
+/// Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mtasts_config_set(
+    config: *mut mtasts_config,
+    key: *const std::ffi::c_char,
+    value: *const std::ffi::c_char,
+) -> mtasts_result {
+    ffi_boundary!({
+        // SAFETY: NULL or live pointers (caller's promise), checked here.
+        let config = unsafe { arg_handle(config.cast_const(), "config") }?;
+        let key = unsafe { arg_str(key, "key") }?;
+        let value = unsafe { arg_str(value, "value") }?;
+        with_config(config, |c| Ok(c.set(key, value)?))
+    })
+}
+
+/// Applies the settings file at `path` (one `key = value` per line, `#` comments; the keys of
+/// `mtasts_config_set()`). On an error the configuration is unchanged.
+///
+/// NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+/// `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_CONFIG` (the file
+/// cannot be read, or a line is wrong: `mtasts_last_error()` names the file, the line and the
+/// key) or `MTASTS_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mtasts_config_load_file(
+    config: *mut mtasts_config,
+    path: *const std::ffi::c_char,
+) -> mtasts_result {
+    ffi_boundary!({
+        // SAFETY: NULL or live pointers (caller's promise), checked here.
+        let config = unsafe { arg_handle(config.cast_const(), "config") }?;
+        let path = unsafe { arg_str(path, "path") }?;
+        with_config(config, |c| Ok(c.load_file(path)?))
+    })
+}
+
+/// The `log_level` setting (default `MTASTS_LOG_WARN`): how much a host should pass to its
+/// log, e.g. as the level of `mtasts_set_log_callback()`.
+///
+/// NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+/// `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mtasts_config_log_level(
+    config: *const mtasts_config,
+    level_out: *mut crate::logging::mtasts_log_level,
+) -> mtasts_result {
+    use crate::logging::mtasts_log_level as L;
+    ffi_boundary!({
+        // SAFETY: NULL or live pointers (caller's promise), checked here.
+        let config = unsafe { arg_handle(config, "config") }?;
+        let out = arg_out(level_out, "level_out")?;
+        let level = match snapshot(config).log_level {
+            LogLevel::Off => L::MTASTS_LOG_OFF,
+            LogLevel::Error => L::MTASTS_LOG_ERROR,
+            LogLevel::Warn => L::MTASTS_LOG_WARN,
+            LogLevel::Info => L::MTASTS_LOG_INFO,
+            _ => L::MTASTS_LOG_DEBUG,
+        };
+        // SAFETY: checked by `arg_out`; writable (caller's promise).
+        unsafe { out.write(level) };
+        Ok(())
     })
 }
 

@@ -1956,3 +1956,44 @@ fn diagnosis_errors() {
         mtasts_cert_verifier_free(verifier);
     }
 }
+
+/// Issue 11: the settings exports.
+#[test]
+fn settings_errors() {
+    // SAFETY: valid pointers, or the invalid ones under test.
+    unsafe {
+        let mut config = null_mut();
+        ok(mtasts_config_new(&mut config));
+        let (key, value) = (c("fetch_timeout"), c("12"));
+        ok(mtasts_config_set(config, key.as_ptr(), value.as_ptr()));
+        expect(
+            mtasts_config_set(null_mut(), key.as_ptr(), value.as_ptr()),
+            MTASTS_NULL_PARAMETER,
+            "config",
+        );
+        expect(
+            mtasts_config_set(config, c("bogus").as_ptr(), value.as_ptr()),
+            MTASTS_CONFIG,
+            "unknown setting",
+        );
+        expect(
+            mtasts_config_load_file(config, c("/nonexistent/x.conf").as_ptr()),
+            MTASTS_CONFIG,
+            "cannot read",
+        );
+        expect(
+            mtasts_config_load_file(config, null()),
+            MTASTS_NULL_PARAMETER,
+            "path",
+        );
+        let mut level = mtasts_log_level::MTASTS_LOG_OFF;
+        ok(mtasts_config_log_level(config, &mut level));
+        assert_eq!(level, mtasts_log_level::MTASTS_LOG_WARN);
+        expect(
+            mtasts_config_log_level(config, null_mut()),
+            MTASTS_NULL_PARAMETER,
+            "level_out",
+        );
+        mtasts_config_free(config);
+    }
+}

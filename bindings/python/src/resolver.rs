@@ -75,6 +75,25 @@ fn socket_addrs(what: &str, addrs: &[String]) -> Result<Vec<SocketAddr>, Error> 
 
 impl Resolver {
     /// The verifier for this resolver's trust roots, built once.
+    /// The resolver for `config` (GIL released while the cache is opened).
+    fn build(py: Python<'_>, config: Config) -> PyResult<Resolver> {
+        let for_core = config.clone();
+        let inner = py
+            .detach(move || mtasts_core::Resolver::new(for_core))
+            .py()?;
+        let trust_roots = match &config.trust_roots {
+            TrustRoots::Bundled => "bundled".to_owned(),
+            TrustRoots::PemFile(path) => path.to_string_lossy().into_owned(),
+            _ => "system".to_owned(),
+        };
+        Ok(Resolver {
+            inner: Arc::new(inner),
+            config,
+            trust_roots,
+            verifier: OnceLock::new(),
+        })
+    }
+
     fn verifier(&self) -> Result<&mtasts_core::CertVerifier, Error> {
         self.verifier
             .get_or_init(|| mtasts_core::CertVerifier::new(&self.config.trust_roots))
@@ -107,33 +126,45 @@ impl Resolver {
         policy_port: Option<u16>,
         recheck_interval: Option<f64>,
     ) -> PyResult<Resolver> {
+        // Every value is read by the core's settings parser, as every face reads it.
         let mut config = Config::default();
-        config.nameservers = socket_addrs("name server", &nameservers.unwrap_or_default()).py()?;
-        config.trust_roots = match trust_roots.to_str() {
-            Some(s) => TrustRoots::from_setting(s),
-            None => TrustRoots::PemFile(trust_roots.clone()),
-        };
-        config.cache = match cache.to_str() {
-            Some(s) => s.parse::<CacheLocation>().py()?,
-            None => CacheLocation::sqlite(cache),
-        };
-        config.fetch_timeout = seconds("fetch_timeout", fetch_timeout).py()?;
-        config.dns_timeout = seconds("dns_timeout", dns_timeout).py()?;
-        config.policy_port = policy_port;
-        config.recheck_interval = recheck_interval
-            .map(|s| seconds("recheck_interval", s))
-            .transpose()
-            .py()?;
-        let for_core = config.clone();
-        let inner = py
-            .detach(move || mtasts_core::Resolver::new(for_core))
-            .py()?;
-        Ok(Resolver {
-            inner: Arc::new(inner),
-            config,
-            trust_roots: trust_roots.to_string_lossy().into_owned(),
-            verifier: OnceLock::new(),
-        })
+        let mut set = |key: &str, value: String| config.set(key, &value).py();
+        for server in nameservers.unwrap_or_default() {
+            set("nameserver", server)?;
+        }
+        set("trust_roots", trust_roots.to_string_lossy().into_owned())?;
+        set("fetch_timeout", fetch_timeout.to_string())?;
+        set("dns_timeout", dns_timeout.to_string())?;
+        if let Some(port) = policy_port {
+            set("policy_port", port.to_string())?;
+        }
+        if let Some(interval) = recheck_interval {
+            if interval <= 0.0 {
+                return Err::<Resolver, _>(Error::Config {
+                    reason: format!(
+                        "recheck_interval must be a positive number of seconds, not {interval}"
+                    ),
+                })
+                .py();
+            }
+            set("recheck_interval", interval.to_string())?;
+        }
+        match cache.to_str() {
+            Some(location) => set("cache", location.to_owned())?,
+            None => config.cache = CacheLocation::sqlite(cache),
+        }
+        Resolver::build(py, config)
+    }
+
+    /// A resolver configured from the settings file at `path` (the mtasts settings format:
+    /// `key = value` lines, `#` comments; the keys `cache`, `nameserver`, `trust_roots`,
+    /// `fetch_timeout`, `dns_timeout`, `recheck_interval`, `memory_entries`, `log_level`,
+    /// `policy_port`). Raises `ConfigError` naming the file and line of an unknown key or a bad
+    /// value.
+    #[staticmethod]
+    fn from_config(py: Python<'_>, path: PathBuf) -> PyResult<Resolver> {
+        let config = py.detach(|| Config::from_file(&path)).py()?;
+        Resolver::build(py, config)
     }
 
     /// Resolves the MTA-STS policy of `domain` (ASCII or Unicode, any case, optional trailing

@@ -285,3 +285,24 @@ def test_absurd_durations_are_configuration_errors(world: World) -> None:
     for option in ("fetch_timeout", "dns_timeout", "recheck_interval"):
         with pytest.raises(mtasts.ConfigError, match=option):
             world.resolver(**{option: 1e19})
+
+
+def test_from_config_reads_the_settings_file(world: World, tmp_path: Path) -> None:
+    """Issue 11: `Resolver.from_config` reads the one settings format; a typo names the line."""
+    conf = tmp_path / "mtasts.conf"
+    conf.write_text(
+        "# the test world\n"
+        f"nameserver = {world.dns}\n"
+        f"trust_roots = {world.ca_pem}\n"
+        f"policy_port = {world.https_port}\n"
+        f"cache = {tmp_path / 'cache.db'}\n"
+        "fetch_timeout = 5\n"
+    )
+    resolver = mtasts.Resolver.from_config(conf)
+    assert resolver.resolve(S01).source is Source.FETCHED
+    assert mtasts.Resolver.from_config(str(conf)).resolve(S01).source is Source.CACHE
+    conf.write_text("cache = memory\nfetch_timout = 5\n")
+    with pytest.raises(mtasts.ConfigError, match="mtasts.conf:2: unknown setting"):
+        mtasts.Resolver.from_config(conf)
+    with pytest.raises(mtasts.ConfigError, match="cannot read"):
+        mtasts.Resolver.from_config(tmp_path / "missing.conf")

@@ -39,14 +39,19 @@
  * cached one), and that is what the answers say. They are written to Exim's main log through
  * the library's log callback.
  *
- * Configuration file (one "key = value" per line, '#' starts a comment):
+ * Configuration file: the mtasts settings format, read by the library
+ * (mtasts_config_load_file; one "key = value" per line, '#' starts a comment; an unknown key
+ * or a bad value is a configuration error naming the line). The module's own default is the
+ * cache; every key of the format may be given:
  *   cache = /var/cache/mtasts/cache.db   where policies are cached (default as shown): a
  *                                        SQLite file shared by every Exim process; its
- *                                        directory must be writable by the Exim user
+ *                                        directory must belong to the Exim user (0750)
  *   nameserver = 127.0.0.1:53            DNS server (repeatable; default /etc/resolv.conf)
  *   trust_roots = system                 system | bundled | /path/to/roots.pem
  *   fetch_timeout = 30                   seconds for one policy fetch
  *   dns_timeout = 10                     seconds for one DNS lookup
+ *   recheck_interval = 0                 seconds between TXT checks (0: the record's TTL)
+ *   memory_entries = 50000               entries kept in the process's memory
  *   log_level = warn                     off | error | warn | info | debug
  *   policy_port = 443                    tests only
  *
@@ -67,7 +72,6 @@
 #include <mtasts.h>
 
 #include <dlfcn.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,69 +170,17 @@ static void on_log(void *userdata, mtasts_log_level level, const char *message, 
 static mtasts_resolver *resolver;
 static char resolver_config[4096]; /* the configuration file it was made from ("" for none) */
 
-static char *trim(char *s) {
-  while (*s == ' ' || *s == '\t') s++;
-  size_t n = strlen(s);
-  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-    s[--n] = '\0';
-  return s;
-}
-
 /*
- * Applies the configuration file `path` (NULL: none) to `config` and picks the log level.
+ * Applies the configuration file `path` (NULL: none) to `config`: the default cache first,
+ * then the file, read by the library (mtasts_config_load_file: the one settings format of
+ * every mtasts face; an unknown key or a bad value is an error naming the file and the line).
  * Returns NULL, or a message saying what is wrong.
  */
-static uschar *apply_config_file(const char *path, mtasts_config *config, uint32_t *log_level) {
-  bool cache_set = false;
-  if (path != NULL) {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return keepf("mtasts: cannot read %s: %s", path, strerror(errno));
-    char line[1024];
-    int number = 0;
-    uschar *problem = NULL;
-    while (problem == NULL && fgets(line, sizeof line, f) != NULL) {
-      number++;
-      char *hash = strchr(line, '#');
-      if (hash != NULL) *hash = '\0';
-      char *text = trim(line);
-      if (*text == '\0') continue;
-      char *eq = strchr(text, '=');
-      if (eq == NULL) {
-        problem = keepf("mtasts: %s:%d: expected key = value", path, number);
-        break;
-      }
-      *eq = '\0';
-      char *key = trim(text), *value = trim(eq + 1);
-      mtasts_result rc = MTASTS_OK;
-      if (strcmp(key, "cache") == 0) {
-        rc = mtasts_config_set_cache(config, value);
-        cache_set = true;
-      } else if (strcmp(key, "nameserver") == 0) {
-        rc = mtasts_config_add_nameserver(config, value);
-      } else if (strcmp(key, "trust_roots") == 0) {
-        rc = mtasts_config_set_trust_roots(config, value);
-      } else if (strcmp(key, "fetch_timeout") == 0) {
-        rc = mtasts_config_set_fetch_timeout_ms(config, strtoull(value, NULL, 10) * 1000);
-      } else if (strcmp(key, "dns_timeout") == 0) {
-        rc = mtasts_config_set_dns_timeout_ms(config, strtoull(value, NULL, 10) * 1000);
-      } else if (strcmp(key, "policy_port") == 0) {
-        rc = mtasts_config_set_policy_port(config, (uint16_t)strtoul(value, NULL, 10));
-      } else if (strcmp(key, "log_level") == 0) {
-        static const char *levels[] = {"off", "error", "warn", "info", "debug"};
-        *log_level = 99;
-        for (uint32_t l = 0; l < 5; l++) {
-          if (strcmp(value, levels[l]) == 0) *log_level = l;
-        }
-        if (*log_level == 99) problem = keepf("mtasts: %s:%d: unknown log_level", path, number);
-      } else {
-        problem = keepf("mtasts: %s:%d: unknown key %s", path, number, key);
-      }
-      if (rc != MTASTS_OK) problem = keepf("mtasts: %s:%d: %s", path, number, last_error());
-    }
-    fclose(f);
-    if (problem != NULL) return problem;
+static uschar *apply_config_file(const char *path, mtasts_config *config) {
+  if (mtasts_config_set_cache(config, DEFAULT_CACHE) != MTASTS_OK) {
+    return keepf("mtasts: %s", last_error());
   }
-  if (!cache_set && mtasts_config_set_cache(config, DEFAULT_CACHE) != MTASTS_OK) {
+  if (path != NULL && mtasts_config_load_file(config, path) != MTASTS_OK) {
     return keepf("mtasts: %s", last_error());
   }
   return NULL;
@@ -264,10 +216,11 @@ static mtasts_resolver *get_resolver(const char *path, uschar **problem) {
     *problem = keepf("mtasts: %s", last_error());
     return NULL;
   }
-  uint32_t log_level = MTASTS_LOG_WARN;
-  *problem = apply_config_file(path, config, &log_level);
+  mtasts_log_level log_level = MTASTS_LOG_WARN;
+  *problem = apply_config_file(path, config);
   mtasts_resolver *made = NULL;
-  if (*problem == NULL && mtasts_resolver_new(config, &made) != MTASTS_OK) {
+  if (*problem == NULL && (mtasts_config_log_level(config, &log_level) != MTASTS_OK ||
+                           mtasts_resolver_new(config, &made) != MTASTS_OK)) {
     *problem = keepf("mtasts: %s", last_error());
   }
   mtasts_config_free(config);

@@ -75,7 +75,7 @@ impl ProbeOptions {
     /// Checks the options a probe would refuse: an unusable [`ProbeOptions::ehlo_name`] or a
     /// timeout that is zero or above [`MAX_TIMEOUT`](crate::MAX_TIMEOUT) ([`Error::Config`]).
     pub fn validate(&self) -> Result<()> {
-        crate::resolver::check_duration("the probe timeout", self.timeout, crate::MAX_TIMEOUT)?;
+        crate::config::check_duration("the probe timeout", self.timeout, crate::MAX_TIMEOUT)?;
         check_ehlo_name(&self.ehlo_name)
     }
 }
