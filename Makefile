@@ -29,10 +29,17 @@ unit:
 bench:
 	$(CARGO) bench -p mtasts-core --locked
 
-## The main job: look up a domain's policy (make run DOMAIN=example.com).
-DOMAIN ?= gmail.com
-run: build
+## The main job: `make run` looks up domains of the hermetic test world (scripts/demo);
+## `make run DOMAIN=example.com` looks up a real domain through the system's resolver.
+DOMAIN ?=
+run:
+ifeq ($(strip $(DOMAIN)),)
+	$(CARGO) build --release --locked -p mtasts-cli -p mtasts-testworld
+	./scripts/demo
+else
+	$(CARGO) build --release --locked -p mtasts-cli
 	./target/release/mtasts lookup $(DOMAIN)
+endif
 
 ## The C library (mtasts-ffi): header, install, C examples and their tests.
 # `make install PREFIX=/usr/local` installs include/mtasts.h, libmtasts.so.VERSION (soname
@@ -66,17 +73,18 @@ install:
 ## PREFIX/share/mtasts/exim/mtasts.conf (the transport) and mtasts-router.conf (the routers).
 install-exim:
 	rm -f target/exim-module/mtasts_exim.so
-	PKG_CONFIG_PATH=$(DESTDIR)$(PREFIX)/lib/pkgconfig $(MAKE) -C examples/c \
+	PKG_CONFIG_PATH=$(DESTDIR)$(PREFIX)/lib/pkgconfig $(MAKE) -C integrations/exim \
 		BUILD=$(CURDIR)/target/exim-module $(CURDIR)/target/exim-module/mtasts_exim.so
 	install -d $(LIBDIR)/mtasts $(DESTDIR)$(PREFIX)/share/mtasts/exim
 	install -m 644 target/exim-module/mtasts_exim.so $(LIBDIR)/mtasts/mtasts_exim.so
-	install -m 644 examples/c/exim/mtasts.conf $(DESTDIR)$(PREFIX)/share/mtasts/exim/mtasts.conf
-	install -m 644 examples/c/exim/mtasts-router.conf \
+	install -m 644 integrations/exim/mtasts.conf $(DESTDIR)$(PREFIX)/share/mtasts/exim/mtasts.conf
+	install -m 644 integrations/exim/mtasts-router.conf \
 		$(DESTDIR)$(PREFIX)/share/mtasts/exim/mtasts-router.conf
 
 ## The C examples and the C test program, built with pkg-config from a temporary install,
 ## run against the test world plainly, under ASan+UBSan and under valgrind; then the Exim
-## ${dlfunc} module in a real Exim (examples/c/run-tests.sh; honours $$VALGRIND).
+## ${dlfunc} module in a real Exim (examples/c/run-tests.sh, integrations/exim/tests/run.sh;
+## honours $$VALGRIND).
 test-c:
 	./examples/c/run-tests.sh
 

@@ -8,7 +8,7 @@
 #  3. starts the test world (target/debug/mtasts-testworld) and runs every program against it:
 #     plainly, under ASan+UBSan (leak detection on), and under valgrind (no errors, no definite
 #     leaks; see valgrind.supp for the two ring/SIMD false positives suppressed);
-#  4. installs the Exim module with `make install-exim` and runs tests/exim/run.sh: the module
+#  4. installs the Exim module with `make install-exim` and runs integrations/exim/tests/run.sh: the module
 #     inside a real Exim (`exim -be`), with the installed configuration snippet.
 #
 # Environment: VALGRIND is the valgrind command (default "valgrind"); set it empty to skip the
@@ -178,7 +178,7 @@ fi
 
 # 4. The Exim module, installed with `make install-exim`, in a real Exim.
 make -s install-exim PREFIX="$prefix" > /dev/null
-if out=$(tests/exim/run.sh "$prefix/lib/mtasts/mtasts_exim.so" "$dns" "$ca" "$port" \
+if out=$(integrations/exim/tests/run.sh "$prefix/lib/mtasts/mtasts_exim.so" "$dns" "$ca" "$port" \
   "$prefix/share/mtasts/exim/mtasts.conf" 2>&1); then
   pass "the Exim \${dlfunc} module in a real Exim ($(printf '%s\n' "$out" | tail -n 1 | sed 's/^exim: //'))"
 else

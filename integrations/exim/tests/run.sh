@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Loads the mtasts ${dlfunc} module into a real Exim (Debian's exim4-daemon-heavy) and checks
 # the answers of its functions for test-world domains, with `exim -be` and a configuration of
-# our own (-C) that includes the shipped snippet examples/c/exim/mtasts.conf.
+# our own (-C) that includes the shipped snippet integrations/exim/mtasts.conf.
 #
-#   tests/exim/run.sh MODULE.so DNS_ADDR CA_PEM POLICY_PORT [SNIPPET]
+#   integrations/exim/tests/run.sh MODULE.so DNS_ADDR CA_PEM POLICY_PORT [SNIPPET]
 #
-# SNIPPET defaults to examples/c/exim/mtasts.conf (`make install-exim` installs it as
+# SNIPPET defaults to integrations/exim/mtasts.conf (`make install-exim` installs it as
 # PREFIX/share/mtasts/exim/mtasts.conf).
 # run by examples/c/run-tests.sh with a running mtasts-testworld. Prints one line per check
 # and "N passed, N failed"; exit status 0 when nothing failed.
@@ -13,7 +13,7 @@ set -euo pipefail
 
 module=$1 dns=$2 ca=$3 port=$4
 here=$(cd "$(dirname "$0")" && pwd)
-snippet=${5:-$(cd "$here/../../examples/c/exim" && pwd)/mtasts.conf}
+snippet=${5:-$(cd "$here/.." && pwd)/mtasts.conf}
 # The routers, installed beside the transport snippet.
 router=$(dirname "$snippet")/mtasts-router.conf
 exim=$(command -v exim4 || command -v exim || true)
@@ -144,9 +144,9 @@ cases=(
   "sts_tls fails the expansion for a host name that is not UTF-8|prefix:Failed: mtasts: sts_tls: |$(call sts_tls s01.mtasts.test $'mail\xff.example.com')"
   "sts_tls_or_error answers error for a host name that is not UTF-8 (never fails)|prefix:error: mtasts: sts_tls: |$(call sts_tls_or_error s01.mtasts.test $'mail\xff.example.com')"
   "sts_tls_or_error answers error for a wrong argument count|error: mtasts: sts_tls takes 2 arguments and an optional configuration file, not 1|\${dlfunc{$so}{sts_tls_or_error}{s01.mtasts.test}}"
-  "sts_tls_or_error answers error when the module cannot answer|error: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory (os error 2)|\${dlfunc{$so}{sts_tls_or_error}{s01.mtasts.test}{mail.example.com}{/nonexistent/mtasts.conf}}"
+  "sts_tls_or_error answers error when the module cannot answer|error: mtasts: configuration: cannot read /nonexistent/mtasts.conf: No such file or directory (os error 2)|\${dlfunc{$so}{sts_tls_or_error}{s01.mtasts.test}{mail.example.com}{/nonexistent/mtasts.conf}}"
   "wrong argument count fails the expansion|Failed: mtasts: sts_mx_allowed takes 2 arguments and an optional configuration file, not 1|\${dlfunc{$so}{sts_mx_allowed}{s01.mtasts.test}}"
-  "unreadable configuration defers|Failed: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory (os error 2)|\${dlfunc{$so}{sts_mode}{s01.mtasts.test}{/nonexistent/mtasts.conf}}"
+  "unreadable configuration defers|Failed: mtasts: configuration: cannot read /nonexistent/mtasts.conf: No such file or directory (os error 2)|\${dlfunc{$so}{sts_mode}{s01.mtasts.test}{/nonexistent/mtasts.conf}}"
 )
 # The snippet's own macros, with $domain and $host given values.
 macro() { "$exim" -C "$work/exim.conf" -bP macro "$1" | sed "s/^$1=//"; }
@@ -174,11 +174,11 @@ cases+=(
   "snippet: no TLS requirement without a policy|<empty>|$(with s02.mtasts.test mail.example.com "$require")x"
   "snippet: port 25 once the module answers for the domain|25|$(with s01.mtasts.test "" "$port_option")"
   "snippet: port fails to expand (delivery deferred) when the module cannot be loaded|Failed: dlopen \"/nonexistent/mtasts_exim.so\" failed: /nonexistent/mtasts_exim.so: cannot open shared object file: No such file or directory|$(with s01.mtasts.test "" "${port_option//$module//nonexistent/mtasts_exim.so}")"
-  "snippet: port fails to expand (delivery deferred) when the module cannot answer|Failed: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory (os error 2)|$(with s01.mtasts.test "" "${port_option//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
-  "snippet: tcp:connect refuses a host the module cannot answer for (fail closed)|MTA-STS: cannot tell what the policy of s01.mtasts.test requires of mail.example.com: error: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory (os error 2)|$(with s01.mtasts.test mail.example.com "${refuse//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
+  "snippet: port fails to expand (delivery deferred) when the module cannot answer|Failed: mtasts: configuration: cannot read /nonexistent/mtasts.conf: No such file or directory (os error 2)|$(with s01.mtasts.test "" "${port_option//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
+  "snippet: tcp:connect refuses a host the module cannot answer for (fail closed)|MTA-STS: cannot tell what the policy of s01.mtasts.test requires of mail.example.com: error: mtasts: configuration: cannot read /nonexistent/mtasts.conf: No such file or directory (os error 2)|$(with s01.mtasts.test mail.example.com "${refuse//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
   "snippet: tcp:connect refuses a host name the module rejects (fail closed)|prefix:MTA-STS: cannot tell what the policy of s01.mtasts.test requires of mail|$(with s01.mtasts.test $'mail\xff.example.com' "$refuse")"
   "snippet: TLS required for a host the module cannot answer for, even without a policy (fail closed)|*|$(with s02.mtasts.test mail.example.com "${require//$work\/mtasts.conf//nonexistent/mtasts.conf}")"
-  "snippet: tls:cert refuses the leaf of a host the module cannot answer for|MTA-STS: refusing mail.example.com for s02.mtasts.test: cannot tell what its policy requires: error: mtasts: cannot read /nonexistent/mtasts.conf: No such file or directory (os error 2)|$(with s02.mtasts.test mail.example.com "${refuse_cert//$work\/mtasts.conf//nonexistent/mtasts.conf}" 0)"
+  "snippet: tls:cert refuses the leaf of a host the module cannot answer for|MTA-STS: refusing mail.example.com for s02.mtasts.test: cannot tell what its policy requires: error: mtasts: configuration: cannot read /nonexistent/mtasts.conf: No such file or directory (os error 2)|$(with s02.mtasts.test mail.example.com "${refuse_cert//$work\/mtasts.conf//nonexistent/mtasts.conf}" 0)"
   "snippet: tls:cert refuses the leaf of a host outside the enforce policy (continued clear-text connection)|MTA-STS: refusing evil.com for s01.mtasts.test: not an MX host of its policy|$(with s01.mtasts.test evil.com "$refuse_cert" 0)"
   "snippet: tls:cert leaves a DANE connection to DANE (TLSA records loaded; R-APPLY-4)|<empty>|$(with s01.mtasts.test mail.example.com "$refuse_cert" 0 8)x"
   "snippet: tls:cert leaves a DANE-verified connection to DANE (R-APPLY-4)|<empty>|$(with s01.mtasts.test mail.example.com "$refuse_cert" 0 0 yes)x"
