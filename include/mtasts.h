@@ -1131,6 +1131,18 @@ mtasts_result mtasts_resolution_policy_text(const mtasts_resolution *resolution,
                                             size_t *len_out);
 
 /**
+ * Whether the domain itself does not exist in DNS (its `_mta-sts` and MX records answered
+ * NXDOMAIN): still "no policy" (RFC 8461), but a typo or a resolver that answers NXDOMAIN for
+ * every name it does not serve. Known on the lookup that queried DNS, not on later answers
+ * from the cache; the notice (`mtasts_resolution_notice()`) then says so.
+ *
+ * NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+ * `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe.
+ */
+mtasts_result mtasts_resolution_domain_not_found(const mtasts_resolution *resolution,
+                                                 bool *not_found_out);
+
+/**
  * The resolution as JSON: the object `mtasts lookup --json` prints for the domain (the
  * core's resolution view, schema in `docs/json.md`): `{domain, mode, source, policy,
  * failure, notice}`.

@@ -242,6 +242,20 @@ static void test_resolution(const mtasts_resolver *resolver) {
   EXPECT(mtasts_resolution_mx_get(res, 2, &s), MTASTS_INDEX_OUT_OF_RANGE, "index 2");
   OK(mtasts_resolution_policy_text(res, &s, &len));
   CHECK(s != NULL && strlen(s) == len && strstr(s, "mode: enforce") != NULL);
+  /* Issue 16: s01 exists; a name that does not exist at all is told apart (still no policy). */
+  bool not_found = true;
+  OK(mtasts_resolution_domain_not_found(res, &not_found));
+  CHECK(!not_found);
+  {
+    mtasts_resolution *ghost = NULL;
+    OK(mtasts_resolver_resolve(resolver, "ghost.mtasts.test", &ghost));
+    OK(mtasts_resolution_domain_not_found(ghost, &not_found));
+    CHECK(not_found);
+    const char *notice = NULL;
+    OK(mtasts_resolution_notice(ghost, &notice));
+    CHECK(notice != NULL && strstr(notice, "does not exist in DNS") != NULL);
+    mtasts_resolution_free(ghost);
+  }
   /* The core's JSON view, as `mtasts lookup --json` prints it. */
   OK(mtasts_resolution_json(res, &s, &len));
   CHECK(s != NULL && strlen(s) == len);

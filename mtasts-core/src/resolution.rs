@@ -71,9 +71,23 @@ pub struct Resolution {
     pub(crate) policy: Option<Arc<CachedPolicy>>,
     pub(crate) failure: Option<Error>,
     pub(crate) notice: Option<String>,
+    pub(crate) domain_not_found: bool,
 }
 
 impl Resolution {
+    /// The notice of a domain that does not exist in DNS ([`Resolution::domain_not_found`]).
+    pub const DOMAIN_NOT_FOUND: &'static str = "the domain does not exist in DNS (NXDOMAIN)";
+
+    /// True when the domain itself does not exist in DNS: its `_mta-sts` record and its MX
+    /// records answered NXDOMAIN. The domain still has "no policy" (RFC 8461); this tells a
+    /// typo, or a resolver that answers NXDOMAIN for everything it does not serve, from a
+    /// domain that merely publishes no policy. Known on the lookup that queried DNS; a later
+    /// answer from the cache does not repeat it. [`Resolution::notice`] then says
+    /// [`Resolution::DOMAIN_NOT_FOUND`].
+    pub fn domain_not_found(&self) -> bool {
+        self.domain_not_found
+    }
+
     /// The policy domain, normalised.
     pub fn domain(&self) -> &Domain {
         &self.domain

@@ -290,6 +290,7 @@ impl Resolver {
             policy: entry.policy.clone().filter(|_| usable),
             failure,
             notice: None,
+            domain_not_found: false,
         })
     }
 
@@ -326,7 +327,10 @@ impl Resolver {
             },
             failure,
             notice,
+            domain_not_found: false,
         };
+        resolution.domain_not_found =
+            resolution.notice.as_deref() == Some(Resolution::DOMAIN_NOT_FOUND);
         if let Some(unreadable) = loaded.unreadable
             && matches!(resolution.source, Source::NoPolicy | Source::Unavailable)
             && !fetched
@@ -396,6 +400,7 @@ impl Resolver {
         entry.next_check = now + self.recheck_interval(answer.ttl());
         // A DNS answer ends a remembered DNS failure.
         entry.backoff = entry.backoff.take().filter(|b| !b.is_dns_failure());
+        let txt_nxdomain = matches!(answer, DnsAnswer::NxDomain { .. });
         let record = match answer {
             DnsAnswer::Found { records, .. } => select_record(&records),
             DnsAnswer::NxDomain { .. } | DnsAnswer::NoData { .. } => Ok(None),
@@ -415,6 +420,18 @@ impl Resolver {
                             None => "no STS TXT record published; the cached policy stays in force until it expires".into(),
                         }),
                     ),
+                    // No policy either way (RFC 8461); but a name that does not exist at all is
+                    // worth saying (a typo, or a resolver that answers NXDOMAIN for everything
+                    // outside its zones): one more query, only after an NXDOMAIN.
+                    None if txt_nxdomain
+                        && matches!(self.dns.mx(domain.as_str()), Ok(DnsAnswer::NxDomain { .. })) =>
+                    {
+                        (
+                            Source::NoPolicy,
+                            None,
+                            Some(Resolution::DOMAIN_NOT_FOUND.to_string()),
+                        )
+                    }
                     None => (Source::NoPolicy, None, problem),
                 };
             }

@@ -556,3 +556,34 @@ fn absurd_durations_are_refused_at_configuration() {
     options.jitter = Duration::MAX;
     assert_eq!(resolver.refresh_due(&options).unwrap_err().kind(), "config");
 }
+
+/// Issue 16 item 1: after an NXDOMAIN for `_mta-sts`, one more query tells a domain that does
+/// not exist at all (a typo, or a resolver that answers NXDOMAIN for everything outside its
+/// zones) from one that exists without a policy. Both have no policy (RFC 8461).
+#[test]
+fn a_domain_that_does_not_exist_is_told_apart_from_one_without_a_record() {
+    let world = World::start().unwrap();
+    world.zone().add_record(
+        "plain.mtasts.test",
+        mtasts_testworld::ZoneRecord::mx(10, "mx.plain.mtasts.test"),
+    );
+    let (resolver, _clock) = resolver_at(&world, &CacheLocation::Memory);
+    let ghost = resolver.resolve("ghost.mtasts.test").unwrap();
+    assert_eq!(ghost.source(), Source::NoPolicy);
+    assert!(ghost.domain_not_found());
+    assert_eq!(
+        ghost.notice(),
+        Some(mtasts_core::Resolution::DOMAIN_NOT_FOUND)
+    );
+    assert!(ghost.failure().is_none(), "not a failure");
+    let plain = resolver.resolve("plain.mtasts.test").unwrap();
+    assert_eq!(plain.source(), Source::NoPolicy);
+    assert!(!plain.domain_not_found());
+    assert_eq!(plain.notice(), None);
+    // The view every face prints carries it.
+    let view = mtasts_core::ResolutionView::new(&ghost);
+    assert_eq!(
+        view.notice.as_deref(),
+        Some(mtasts_core::Resolution::DOMAIN_NOT_FOUND)
+    );
+}

@@ -458,6 +458,26 @@ pub unsafe extern "C" fn mtasts_resolution_policy_text(
     })
 }
 
+/// Whether the domain itself does not exist in DNS (its `_mta-sts` and MX records answered
+/// NXDOMAIN): still "no policy" (RFC 8461), but a typo or a resolver that answers NXDOMAIN for
+/// every name it does not serve. Known on the lookup that queried DNS, not on later answers
+/// from the cache; the notice (`mtasts_resolution_notice()`) then says so.
+///
+/// NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+/// `MTASTS_INVALID_HANDLE` or `MTASTS_PANIC`. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mtasts_resolution_domain_not_found(
+    resolution: *const mtasts_resolution,
+    not_found_out: *mut bool,
+) -> mtasts_result {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        get(resolution, not_found_out, "not_found_out", |data| {
+            Ok(data.resolution.domain_not_found())
+        })
+    }
+}
+
 /// The resolution as JSON: the object `mtasts lookup --json` prints for the domain (the
 /// core's resolution view, schema in `docs/json.md`): `{domain, mode, source, policy,
 /// failure, notice}`.

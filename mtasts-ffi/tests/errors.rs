@@ -770,6 +770,12 @@ fn resolution_errors() {
             "no policy",
         );
         // Getters that do not need a policy still work.
+        ok(mtasts_resolution_domain_not_found(none, &mut flag));
+        expect(
+            mtasts_resolution_domain_not_found(null(), &mut flag),
+            MTASTS_NULL_PARAMETER,
+            "resolution",
+        );
         ok(mtasts_resolution_json(none, &mut s, &mut len));
         assert!(text(s).unwrap().contains("\"policy\": null"));
         ok(mtasts_resolution_mode(none, &mut mode));

@@ -74,6 +74,14 @@ impl Resolution {
         self.inner.failure().cloned().map(Failure::new)
     }
 
+    /// True when the domain itself does not exist in DNS (still no policy; a typo, or a
+    /// resolver that answers NXDOMAIN for everything it does not serve). Known on the lookup
+    /// that queried DNS; `notice` then says so.
+    #[getter]
+    fn domain_not_found(&self) -> bool {
+        self.inner.domain_not_found()
+    }
+
     /// A note for the domain's postmaster that is not a failure, or `None`.
     #[getter]
     fn notice(&self) -> Option<&str> {

@@ -410,3 +410,14 @@ def test_aware_datetimes_for_probe_and_checks() -> None:
     naive = datetime.datetime(2030, 1, 1)
     with pytest.raises(TypeError):
         verifier.check(b"\x30\x03\x02\x01\x00", "mail.example.com", at=naive)
+
+
+def test_a_domain_that_does_not_exist_is_told_apart(world: Any) -> None:
+    """Issue 16: still no policy, but a name that does not exist in DNS says so."""
+    resolver = world.resolver()
+    ghost = resolver.resolve("ghost.mtasts.test")
+    assert ghost.source is mtasts.Source.NONE and ghost.failure is None
+    assert ghost.domain_not_found
+    assert ghost.notice is not None and "does not exist in DNS" in ghost.notice
+    assert ghost.to_dict()["notice"] == ghost.notice
+    assert not resolver.resolve("s01.mtasts.test").domain_not_found
