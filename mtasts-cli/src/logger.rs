@@ -27,11 +27,14 @@ impl Log for Stderr {
 
 static LOGGER: Stderr = Stderr;
 
-/// Installs the logger: 0 silences it, 1 shows warnings, 2 info, 3 and more debug.
+/// Installs the logger: 0 silences it, 1 (the default) shows errors, 2 (`-v`) warnings and
+/// info, 3 and more (`-vv`) debug. Warnings are not shown by default: each one is about a
+/// domain whose failure or notice the command prints anyway (a DNS failure would be printed
+/// twice).
 pub fn init(verbosity: u8) {
     let level = match verbosity {
         0 => LevelFilter::Off,
-        1 => LevelFilter::Warn,
+        1 => LevelFilter::Error,
         2 => LevelFilter::Info,
         _ => LevelFilter::Debug,
     };

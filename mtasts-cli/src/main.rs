@@ -33,7 +33,8 @@ const EXIT_USAGE: u8 = 2;
 struct Cli {
     #[command(flatten)]
     net: NetOptions,
-    /// More log output on stderr (-v: info, -vv: debug).
+    /// More log output on stderr (-v: warnings and info, -vv: debug; by default only errors:
+    /// each domain's failure is in the output).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     /// No log output on stderr.

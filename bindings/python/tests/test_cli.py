@@ -102,12 +102,17 @@ def test_options_after_the_command_and_exit_codes(world: World, tmp_path: Path) 
     assert code == 2 and err.startswith("mtasts: ")
 
 
-def test_warnings_are_logged_unless_quiet(world: World, tmp_path: Path) -> None:
+def test_warnings_are_logged_with_v_only(world: World, tmp_path: Path) -> None:
+    """Issue 16: a DNS or fetch failure is printed once, in the output; -v adds the log."""
     options = net_options(world, tmp_path)
-    _, _, err = run(python_cli(), *options, "lookup", "s10.mtasts.test")
-    assert "mtasts: warning: " in err
-    _, _, quiet = run(python_cli(), *options, "-q", "lookup", "s10.mtasts.test")
-    assert quiet == ""
+    for command in (python_cli(), [str(rust_cli())]):
+        code, out, err = run(command, *options, "lookup", "s10.mtasts.test")
+        assert code == 1 and "sts-policy-fetch-error" in out
+        assert err == "", err
+        _, _, verbose = run(command, *options, "-v", "lookup", "s08.mtasts.test")
+        assert "mtasts: warning: " in verbose
+        _, _, quiet = run(command, *options, "-q", "-v", "lookup", "s10.mtasts.test")
+        assert quiet == ""
 
 
 def test_lookup_mx(world: World) -> None:

@@ -122,8 +122,10 @@ def _logging(verbose: int, quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_StderrFormatter())
     logger.addHandler(handler)
+    # As the Rust command: errors only by default (each domain's failure is in the output),
+    # -v adds warnings and info, -vv debug.
     logger.setLevel(
-        logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+        logging.ERROR if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     )
 
 
