@@ -104,8 +104,9 @@ def test_options_after_the_command_and_exit_codes(world: World, tmp_path: Path) 
 
 def test_warnings_are_logged_with_v_only(world: World, tmp_path: Path) -> None:
     """Issue 16: a DNS or fetch failure is printed once, in the output; -v adds the log."""
-    options = net_options(world, tmp_path)
-    for command in (python_cli(), [str(rust_cli())]):
+    for name, command in (("py", python_cli()), ("rs", [str(rust_cli())])):
+        # Each its own cache: a DNS failure is remembered there for 30 s (then not logged).
+        options = net_options(world, tmp_path / name)
         code, out, err = run(command, *options, "lookup", "s10.mtasts.test")
         assert code == 1 and "sts-policy-fetch-error" in out
         assert err == "", err
