@@ -1,0 +1,506 @@
+"""The cases, run inside the namespace against the daemons: Results (passed, failed with their
+logs, known deviations) and the Runner of every kind of case (`mtasts lookup`, the Python
+wheel's resolve, `mtasts check`, the shared SQLite cache before and after the attack, Exim
+deliveries and ordered Exim sequences), with the comparisons of lookup and check outcomes
+against world.json (compare_lookup, compare_check) and a domain's lines of every daemon's log
+for failure reports."""
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import threading
+import time
+
+from .common import DNS_ADDR, log, read_lines
+from .daemons import maildir_hosts, receiver_connections
+from .exim import compare_exim
+
+RECHECK_MIN = 60  # the resolver's shortest recheck interval (R-CACHE-5)
+LOOKUP_ARGS = ["--dns-timeout", "2", "--timeout", "3"]
+# The library's warning when a domain's TXT lookup fails (one per resolution).
+LOOKUP_FAILURE_LOG = "%s: "
+
+
+class Results:
+    def __init__(self):
+        self.passed = 0
+        self.skipped = 0
+        self.failed = []
+        self.lock = threading.Lock()
+
+    def xfail(self, label, why, problems):
+        """A known deviation, written down in world.json: reported, counted as skipped."""
+        with self.lock:
+            self.skipped += 1
+            log("XFAIL %s (known: %s)" % (label, why))
+            for p in problems:
+                log("     %s" % p)
+
+    def record(self, label, problems, detail, logs):
+        with self.lock:
+            if problems:
+                self.failed.append((label, problems, detail, logs))
+                log("FAIL %s" % label)
+                for p in problems:
+                    log("     %s" % p)
+            else:
+                self.passed += 1
+                log("ok   %s" % label)
+
+
+class Runner:
+    def __init__(self, args, tmp, world, certs, daemons):
+        self.args = args
+        self.tmp = tmp
+        self.world = world
+        self.certs = certs
+        self.daemons = daemons
+        self.results = Results()
+        self.exim_sender = None
+        self.exim_control = None
+        self.exim_no_module = None
+        self.exim_host_fail = None
+        self.exim_bad_cache = None
+        self.exim_first_at = 0.0
+
+    def mtasts(self, argv, cache="memory", timeout=60):
+        cmd = [self.args.mtasts, "--nameserver", DNS_ADDR + ":53", "--trust-roots",
+               self.certs.ca_pem, "--cache", cache] + LOOKUP_ARGS + argv
+        started = time.monotonic()
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            code, out, err = r.returncode, r.stdout, r.stderr
+        except subprocess.TimeoutExpired as e:
+            code, out, err = None, e.stdout or "", (e.stderr or "") + "\n(timed out)"
+        return {"cmd": " ".join(cmd), "code": code, "stdout": out, "stderr": err,
+                "seconds": time.monotonic() - started}
+
+    # -- logs of one domain, for failure reports -------------------------------------------
+
+    def domain_logs(self, d):
+        names = {d["name"], "mta-sts." + d["name"]}
+        hosts = {m["host"].lower().rstrip(".") for m in d["mx"]}
+        out = []
+        for fname, label in (("unbound.log", "unbound"), ("nginx-access.log", "nginx access"),
+                             ("nginx-error.log", "nginx error")):
+            lines = [ln for ln in read_lines(os.path.join(self.tmp, fname))
+                     if any(n in ln for n in names)]
+            out.append("--- %s (%d lines about %s)" % (label, len(lines), d["name"]))
+            out += lines[-25:]
+        for host in sorted(hosts):
+            if host not in self.world.mx_hosts:
+                continue
+            for lf in ("mainlog", "paniclog", "rejectlog"):
+                lines = [ln for ln in read_lines(os.path.join(self.tmp, "mx", host, "log", lf))
+                         if "lost privilege for using -C" not in ln]  # -C as root: expected
+                if lines:
+                    out.append("--- exim receiver %s %s" % (host, lf))
+                    out += lines[-25:]
+        return out
+
+    # -- mtasts lookup ------------------------------------------------------------------------
+
+    def lookup_case(self, d, expect, cache="memory"):
+        run = self.mtasts(["lookup", "--json", d.get("lookup", d["name"])], cache=cache)
+        problems = []
+        got = None
+        try:
+            got = json.loads(run["stdout"])[0]
+        except (ValueError, IndexError, TypeError):
+            problems.append("no JSON from mtasts lookup (exit %s)" % run["code"])
+        if got is not None:
+            problems += compare_lookup(expect, got, run["code"])
+        return run, got, problems
+
+    def lookup_cases(self):
+        jobs = []
+        for d in self.world.domains:
+            if "expect" in d and self.selected(d):
+                jobs.append(d)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            done = list(pool.map(lambda d: (d, self.lookup_case(d, d["expect"])), jobs))
+        # HTTPS request counts, from nginx's access log, once every lookup is over.
+        access = read_lines(os.path.join(self.tmp, "nginx-access.log"))
+        for d, (run, got, problems) in done:
+            want = d["expect"].get("https_requests")
+            host = "mta-sts." + d["name"]
+            if want is not None and not d.get("attack"):
+                seen = sum(1 for ln in access if ln.split(" ", 1)[0] == host)
+                if seen != want:
+                    problems.append("nginx saw %d requests for %s, expected %d" % (
+                        seen, host, want))
+            self.results.record(
+                "%s lookup %s (%.2f s)" % (d.get("scenario", "-"), d["name"], run["seconds"]),
+                problems, run, self.domain_logs(d) if problems else [])
+
+    # -- the Python wheel: resolver.resolve ----------------------------------------------------
+
+    def python_case(self, d, expect):
+        """One lookup through the Python API; `Resolution.to_dict()` is the object `mtasts
+        lookup --json` prints, so the same expectations apply (the exit status mirrors the
+        command's: 1 when the resolution carries a failure)."""
+        cmd = [self.args.python, "-c", PYTHON_LOOKUP, DNS_ADDR + ":53", self.certs.ca_pem,
+               d.get("lookup", d["name"])]
+        started = time.monotonic()
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            code, out, err = r.returncode, r.stdout, r.stderr
+        except subprocess.TimeoutExpired as e:
+            code, out, err = None, e.stdout or "", (e.stderr or "") + "\n(timed out)"
+        run = {"cmd": " ".join(cmd[:2] + ["PYTHON_LOOKUP"] + cmd[3:]), "code": code,
+               "stdout": out, "stderr": err, "seconds": time.monotonic() - started}
+        problems = []
+        got = None
+        try:
+            got = json.loads(out)
+        except ValueError:
+            problems.append("no JSON from resolver.resolve (exit %s)" % code)
+        if got is not None:
+            problems += compare_lookup(expect, got, code)
+        return run, got, problems
+
+    def python_cases(self):
+        if not self.args.python:
+            log("realworld: no --python: the Python wheel cases are not run")
+            return
+        jobs = [d for d in self.world.domains if "expect" in d and self.selected(d)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            done = list(pool.map(lambda d: (d, self.python_case(d, d["expect"])), jobs))
+        for d, (run, got, problems) in done:
+            self.results.record(
+                "%s python resolve %s (%.2f s)" % (d.get("scenario", "-"), d["name"],
+                                                   run["seconds"]),
+                problems, run, self.domain_logs(d) if problems else [])
+
+    # -- mtasts check -------------------------------------------------------------------------
+
+    def check_cases(self):
+        jobs = [d for d in self.world.domains if "check" in d and self.selected(d)]
+
+        def one(d):
+            run = self.mtasts(["check", "--json", d["name"]])
+            problems = []
+            try:
+                got = json.loads(run["stdout"])
+            except ValueError:
+                return run, ["no JSON from mtasts check (exit %s)" % run["code"]]
+            problems += compare_check(d["check"], got, run["code"])
+            return run, problems
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+            done = list(pool.map(lambda d: (d, one(d)), jobs))
+        for d, (run, problems) in done:
+            self.results.record(
+                "%s check %s (%.2f s)" % (d.get("scenario", "-"), d["name"], run["seconds"]),
+                problems, run, self.domain_logs(d) if problems else [])
+
+    # -- S-39 / S-40: the shared SQLite cache against an attacker ------------------------------
+
+    def shared_cache_first(self):
+        """First lookups into a SQLite file (before the attack). Returns the domains."""
+        self.sqlite = os.path.join(self.tmp, "cache.db")
+        self.attack_domains = [d for d in self.world.domains if d.get("attack")
+                               and self.selected(d)]
+        self.first_lookup_at = time.monotonic()
+        for d in self.attack_domains:
+            run, got, problems = self.lookup_case(d, d["expect"], cache=self.sqlite)
+            self.results.record("%s shared cache: first lookup %s into SQLite" % (
+                d["scenario"], d["name"]), problems, run, self.domain_logs(d) if problems else [])
+            # S-40: a second process within the recheck interval: from the file, no DNS, no
+            # HTTPS.
+            before = self.counts(d)
+            run, got, problems = self.lookup_case(
+                d, dict(d["expect"], source="cache"), cache=self.sqlite)
+            after = self.counts(d)
+            if after != before:
+                problems.append("second process made queries/requests: (TXT queries, HTTPS "
+                                "requests) %s -> %s" % (before, after))
+            self.results.record("S-40 shared cache: second process %s answered from SQLite, no "
+                                "DNS, no HTTPS" % d["name"], problems, run,
+                                self.domain_logs(d) if problems else [])
+
+    def counts(self, d):
+        txt = "_mta-sts.%s. TXT IN" % d["name"]
+        # Query lines end with the class; reply lines go on with the rcode and timings.
+        q = sum(1 for ln in read_lines(os.path.join(self.tmp, "unbound.log"))
+                if ln.endswith(" " + txt))
+        h = sum(1 for ln in read_lines(os.path.join(self.tmp, "nginx-access.log"))
+                if ln.split(" ", 1)[0] == "mta-sts." + d["name"])
+        return q, h
+
+    def shared_cache_after_attack(self, reconfigure):
+        if not self.attack_domains:
+            return
+        wait = max(self.first_lookup_at, self.exim_first_at) + RECHECK_MIN + 1.5 \
+            - time.monotonic()
+        if wait > 0:
+            log("     (waiting %.0f s: the recheck interval of the cached entries)" % wait)
+            time.sleep(wait)
+        reconfigure()
+        for d in self.attack_domains:
+            before = self.counts(d)
+            exp = d["expect_attack"]
+            run, got, problems = self.lookup_case(d, exp["cached"], cache=self.sqlite)
+            after = self.counts(d)
+            if after[0] <= before[0]:
+                problems.append("the lookup after the attack did not query the TXT record "
+                                "(unbound log): the recheck was not exercised")
+            self.results.record("S-39 %s: after the attack a new process still enforces the "
+                                "cached policy" % d["name"], problems, run,
+                                self.domain_logs(d) if problems else [])
+            # Control: without the cache, the attack works (so the case above means something).
+            run, got, problems = self.lookup_case(d, exp["uncached"])
+            self.results.record("S-39 %s: control, a fresh memory cache sees the attacker's "
+                                "world" % d["name"], problems, run,
+                                self.domain_logs(d) if problems else [])
+
+    # -- Exim as the sender ----------------------------------------------------------------
+
+    def exim_delivery(self, sender, d, expect, label):
+        hosts = list(self.world.mx_hosts)
+        before = {h: receiver_connections(self.tmp, h) for h in hosts}
+        txt_before = self.counts(d)[0]
+        log_before = len(sender.mainlog())
+        run, msgid, own = sender.send(d["name"], d["name"].split(".")[0])
+        after = {h: receiver_connections(self.tmp, h) for h in hosts}
+        if "lookups" in expect:
+            # How many times the module resolved the domain in this delivery: the library logs
+            # one warning per resolution whose TXT lookup failed (DNS blackholed).
+            marker = "mtasts warning: %s" % LOOKUP_FAILURE_LOG % d["name"]
+            made = sum(1 for ln in sender.mainlog()[log_before:] if marker in ln)
+            own = own + ["(%d module lookups logged: %r)" % (made, marker)]
+        # A receiver answers 250 before its own delivery into the maildir: give it a moment.
+        deadline = time.monotonic() + (3.0 if expect.get("delivered") else 0.0)
+        landed = maildir_hosts(self.tmp, self.world, msgid)
+        while not landed and time.monotonic() < deadline:
+            time.sleep(0.05)
+            landed = maildir_hosts(self.tmp, self.world, msgid)
+        problems = compare_exim(expect, own, landed, before, after)
+        if expect.get("no_host_retry"):
+            # R-APPLY-1 without blocking the host for other domains (issue 10 item 2): the
+            # deferral must leave no host retry record (T:host:...) for the domain's MX hosts.
+            keys, _ = sender.retry_keys()
+            for mx in d["mx"]:
+                prefix = "T:%s:" % mx["host"].lower().rstrip(".")
+                bad = [k for k in keys if k.startswith(prefix)]
+                if bad:
+                    problems.append("host retry record(s) %s: the host is blocked for every "
+                                    "domain until the retry time" % bad)
+        if "lookups" in expect and made != expect["lookups"]:
+            problems.append("the module resolved %s %d times in one delivery attempt, expected %d "
+                            "(one lookup's deadline per attempt)" % (d["name"], made,
+                                                                     expect["lookups"]))
+        if expect.get("rechecked") and self.counts(d)[0] <= txt_before:
+            problems.append("the delivery did not query the TXT record (unbound log): the "
+                            "recheck was not exercised")
+        xfail = expect.get("xfail")
+        if xfail and problems:
+            self.results.xfail(label, xfail, problems)
+            return
+        if xfail:
+            problems = ["passes now: remove its xfail (%s)" % xfail]
+        logs = self.domain_logs(d) + ["--- sender %s mainlog, this message" % sender.name] + own
+        paniclog = read_lines(os.path.join(sender.dir, "log", "paniclog"))
+        paniclog = [ln for ln in paniclog if "lost privilege" not in ln]
+        if paniclog:
+            logs += ["--- sender %s paniclog" % sender.name] + paniclog[-15:]
+        self.results.record(label, problems, run, logs if problems else [])
+
+    def exim_cases(self, attacked):
+        """Deliveries to the domains with an `exim` expectation: those of the S-39 domains
+        (attacked=True: first, they start the recheck interval), or all the others."""
+        if not self.exim_sender:
+            return
+        for d in self.world.domains:
+            if "exim" in d and self.selected(d) and bool(d.get("attack")) == attacked:
+                if attacked:
+                    self.exim_first_at = time.monotonic()
+                self.exim_delivery(self.exim_sender, d, d["exim"], "%s exim delivers to %s" % (
+                    d.get("scenario", "-"), d["name"]))
+                if "exim_no_module" in d:
+                    self.exim_delivery(self.exim_no_module, d, d["exim_no_module"],
+                                       "%s exim with a missing module fails closed for %s" % (
+                                           d.get("scenario", "-"), d["name"]))
+                if "exim_bad_cache" in d:
+                    self.exim_delivery(self.exim_bad_cache, d, d["exim_bad_cache"],
+                                       "%s exim whose policy cache cannot be read fails closed "
+                                       "for %s" % (d.get("scenario", "-"), d["name"]))
+                if "exim_host_fail" in d:
+                    self.exim_delivery(self.exim_host_fail, d, d["exim_host_fail"],
+                                       "%s exim whose module cannot answer per host fails "
+                                       "closed for %s" % (d.get("scenario", "-"), d["name"]))
+
+    def exim_after_attack(self):
+        if not self.exim_sender:
+            return
+        for d in self.attack_domains:
+            exp = d["expect_attack"]
+            if "exim_cached" in exp:
+                self.exim_delivery(self.exim_sender, d, dict(exp["exim_cached"], rechecked=True),
+                                   "S-39 %s: after the attack, a new Exim delivery process "
+                                   "still applies the cached policy" % d["name"])
+            if "exim_uncached" in exp:
+                self.exim_delivery(self.exim_control, d, exp["exim_uncached"],
+                                   "S-39 %s: control, Exim without a shared cache falls for "
+                                   "the attacker" % d["name"])
+
+    def exim_sequences(self):
+        """Each sequence of world.json's exim_sequences: messages to domains that share MX
+        hosts, in order, each step checked (connection reuse, host retry records)."""
+        if not self.exim_sender:
+            return
+        sender = self.exim_sender
+        by_name = {d["name"]: d for d in self.world.domains}
+        for seq in self.world.sequences:
+            if self.args.k and not (self.args.k in seq["name"] or any(
+                    self.args.k in st.get("send", st.get("queued", "")) for st in seq["steps"])):
+                continue
+            sent = {}  # domain -> (msgid, queue id)
+            for number, step in enumerate(seq["steps"], 1):
+                label = "%s %s step %d: " % (seq.get("issue", "-"), seq["name"], number)
+                if "send" in step:
+                    d = by_name[step["send"]]
+                    hosts = list(self.world.mx_hosts)
+                    before = {h: receiver_connections(self.tmp, h) for h in hosts}
+                    tag = "%s-%s" % (seq["name"], d["name"].split(".")[0])
+                    if step.get("forced"):
+                        run, msgid, own = sender.send_forced(d["name"], tag)
+                        label += "a message to %s, queued, then delivered by hand" % d["name"]
+                    else:
+                        run, msgid, own = sender.send(d["name"], tag)
+                        label += "a message to %s" % d["name"]
+                    after = {h: receiver_connections(self.tmp, h) for h in hosts}
+                    sent[d["name"]] = (msgid, sender.queue_id(msgid), len(sender.mainlog()))
+                    expect = step["exim"]
+                    deadline = time.monotonic() + (3.0 if expect.get("delivered") else 0.0)
+                    landed = maildir_hosts(self.tmp, self.world, msgid)
+                    while not landed and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        landed = maildir_hosts(self.tmp, self.world, msgid)
+                    problems = compare_exim(expect, own, landed, before, after)
+                    self.results.record(label, problems, run, (
+                        self.domain_logs(d) + ["--- sender mainlog, this message"] + own)
+                        if problems else [])
+                elif "queued" in step:
+                    name = step["queued"]
+                    msgid, queue_id, log_at = sent.get(name, (None, None, 0))
+                    own = sender.own_lines(queue_id)
+                    landed = maildir_hosts(self.tmp, self.world, msgid) if msgid else []
+                    problems = []
+                    if not queue_id:
+                        problems.append("no message to %s was sent earlier in the sequence" % name)
+                    if landed:
+                        problems.append("the message to %s was delivered to %s" % (name, landed))
+                    if any(" => " in ln for ln in own):
+                        problems.append("the sender logged a delivery (=>) of it")
+                    if queue_id and not sender.queued(queue_id):
+                        problems.append("it is no longer on the sender's queue")
+                    later = [ln for ln in sender.mainlog()[log_at:]
+                             if queue_id and len(ln.split()) > 2 and ln.split()[2] == queue_id]
+                    if step.get("retried") and not any(" == " in ln for ln in later):
+                        problems.append("no new delivery attempt (==) of it since it was sent: "
+                                        "the connection was not offered to it")
+                    self.results.record(
+                        label + "the message to %s is still queued, delivered nowhere%s" % (
+                            name, " (tried again, deferred)" if step.get("retried") else ""),
+                        problems, {"cmd": "(sender log, maildirs, spool)", "code": 0,
+                                   "stdout": "", "stderr": ""},
+                        ["--- sender mainlog, that message"] + own if problems else [])
+                elif "retry_db" in step:
+                    keys, r = sender.retry_keys()
+                    problems = []
+                    if r.returncode not in (0, 1) and not keys:
+                        problems.append("exim_dumpdb failed (exit %d): %s" % (
+                            r.returncode, r.stderr.strip()))
+                    for prefix in step["retry_db"].get("absent", []):
+                        bad = [k for k in keys if k.startswith(prefix)]
+                        if bad:
+                            problems.append("retry record(s) %s present" % bad)
+                    for prefix in step["retry_db"].get("present", []):
+                        if not any(k.startswith(prefix) for k in keys):
+                            problems.append("no retry record starting %s (got %s)" % (
+                                prefix, keys))
+                    self.results.record(
+                        label + "the sender's retry database: %s" % json.dumps(step["retry_db"]),
+                        problems, {"cmd": r.args and " ".join(r.args), "code": r.returncode,
+                                   "stdout": "", "stderr": r.stderr},
+                        ["--- exim_dumpdb retry"] + r.stdout.splitlines()[-30:]
+                        if problems else [])
+                else:
+                    raise ValueError("%s: unknown step %r" % (seq["name"], step))
+
+    def selected(self, d):
+        k = self.args.k
+        return not k or k in d["name"] or k == d.get("scenario")
+
+
+# The Python wheel's lookup of one domain (argv: nameserver, CA file, domain), printing the
+# object `mtasts lookup --json` prints for it; exit 1 when the resolution carries a failure.
+PYTHON_LOOKUP = """
+import json, sys
+import mtasts
+nameserver, ca, domain = sys.argv[1:4]
+resolver = mtasts.Resolver(nameservers=[nameserver], trust_roots=ca, cache="memory",
+                           fetch_timeout=3.0, dns_timeout=2.0)
+resolution = resolver.resolve(domain)
+print(json.dumps(resolution.to_dict()))
+sys.exit(1 if resolution.failure is not None else 0)
+"""
+
+
+def compare_lookup(expect, got, code):
+    problems = []
+    failure = got.get("failure") or {}
+    policy = got.get("policy") or {}
+
+    def want(key, actual):
+        if key in expect and expect[key] != actual:
+            problems.append("%s: got %r, expected %r" % (key, actual, expect[key]))
+
+    want("mode", got.get("mode"))
+    want("source", got.get("source"))
+    want("result_type", failure.get("result_type"))
+    want("failure_kind", failure.get("kind"))
+    want("policy_id", policy.get("id"))
+    if "reason_contains" in expect and expect["reason_contains"] not in (
+            failure.get("reason") or ""):
+        problems.append("failure reason %r does not contain %r" % (
+            failure.get("reason"), expect["reason_contains"]))
+    if expect.get("notice") and not got.get("notice"):
+        problems.append("notice: expected one, got none")
+    if "raw_contains" in expect and expect["raw_contains"] not in (policy.get("text") or ""):
+        problems.append("policy text does not contain %r" % expect["raw_contains"])
+    wanted_code = 1 if got.get("failure") else 0
+    if code != wanted_code:
+        problems.append("exit status %s, expected %d" % (code, wanted_code))
+    return problems
+
+
+def compare_check(expect, got, code):
+    problems = []
+    for key in ("ok", "defer"):
+        if key in expect and got.get(key) != expect[key]:
+            problems.append("%s: got %r, expected %r" % (key, got.get(key), expect[key]))
+    errors = sorted(p["code"] + ("@" + p["mx"] if p.get("mx") else "")
+                    for p in got.get("problems", []) if p.get("severity") == "error")
+    if "problems" in expect and errors != sorted(expect["problems"]):
+        problems.append("problems (severity error): got %s, expected %s" % (
+            errors, sorted(expect["problems"])))
+    by_host = {m.get("host"): m for m in got.get("mx", [])}
+    for host, want in expect.get("mx", {}).items():
+        m = by_host.get(host)
+        if m is None:
+            problems.append("MX %s not in the report (got %s)" % (host, sorted(by_host)))
+            continue
+        if "delivery" in want and m.get("delivery") != want["delivery"]:
+            problems.append("MX %s delivery: got %r, expected %r" % (
+                host, m.get("delivery"), want["delivery"]))
+        if "probe" in want:
+            outcome = (m.get("probe") or {}).get("outcome")
+            if outcome != want["probe"]:
+                problems.append("MX %s probe: got %r, expected %r" % (host, outcome, want["probe"]))
+    wanted_code = 0 if got.get("ok") else 1
+    if code != wanted_code:
+        problems.append("exit status %s, expected %d" % (code, wanted_code))
+    return problems

@@ -1,0 +1,45 @@
+"""What every part of the real-daemon world shares: the repository's paths (with the one
+constant naming the Exim integration's directory), the namespace's addresses, and the small
+helpers log(), read_lines() and sh()."""
+
+import os
+import subprocess
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/realworld
+ROOT = os.path.dirname(os.path.dirname(HERE))
+# The Exim integration (the ${dlfunc} module's sources, its configuration snippet and routers):
+# the only place the run names its directory.
+EXIM_DIR = os.path.join(ROOT, "integrations", "exim")
+# The shipped snippet, the default of --exim-snippet.
+DEFAULT_EXIM_SNIPPET = os.path.join(EXIM_DIR, "mtasts.conf")
+
+# The namespace's addresses (documentation ranges; they exist only inside the namespace, on its
+# own loopback interface).
+DNS_ADDR = "192.0.2.53"  # unbound, serving the test zones
+DNS_OUT_ADDR = "192.0.2.54"  # unbound's own upstream queries come from here; it refuses them
+HTTPS_ADDR = "192.0.2.80"  # nginx: every mta-sts.<domain>, chosen by SNI
+UNREACHABLE_ADDR = "192.0.2.99"  # assigned, nothing listens: connections are refused at once
+BLACKHOLE_NET = "203.0.113.0/24"  # routed into lo, not assigned: packets vanish (timeouts)
+BLACKHOLE_ADDR = "203.0.113.53"
+MX_NET = "198.51.100."  # one address per receiving MX host, from .10 on
+
+OVERLAY_MARKER = "mtasts-realworld-overlay"  # in the namespace's own /etc/ssl
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+
+def read_lines(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
+
+
+def sh(argv):
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(argv), r.stderr.strip()))
