@@ -60,7 +60,7 @@ pub struct Config {
     /// TXT answer's TTL, clamped to [60 s, 3600 s].
     pub recheck_interval: Option<Duration>,
     /// **For tests only**: fetch policies from this port instead of 443 (see
-    /// [`HttpsFetcher::with_port_override`]).
+    /// [`HttpsFetcher::with_port_override`](crate::HttpsFetcher::with_port_override)).
     pub policy_port: Option<u16>,
     /// Where the policy cache lives (default: this process's memory). MTAs should use a
     /// shared location (a SQLite file, Redis) so every process honours what one learnt
