@@ -2,19 +2,23 @@
 //!
 //! hickory-resolver is async-only. mtasts keeps a blocking API, and it must keep working in a
 //! process forked from one that already used the resolver (scenario S-41: Exim forks per
-//! delivery). A tokio runtime or a hickory connection pool carried across `fork()` is not
-//! usable in the child (its threads are gone, its sockets are shared with the parent), so
-//! [`HickoryDns`] keeps only plain configuration and builds a current-thread runtime and a
-//! resolver for each lookup. That costs tens of microseconds on a path that is taken only
-//! when the policy cache has no fresh answer, and it has no state a fork can break.
+//! delivery). [`HickoryDns`] keeps its DNS state per process: current-thread tokio runtimes,
+//! each with its hickory resolver, built on first use and reused by later lookups (one per
+//! thread doing a lookup at the same moment), and a cache of address and MX answers by TTL,
+//! negative answers included. All of it is keyed by process id. A forked child never touches its parent's
+//! state: a runtime's epoll instance and a resolver's sockets are shared with the parent after
+//! `fork()`, so the child builds its own and leaks the parent's copy instead of dropping it.
+//! No lock is ever waited for where a fork could have left it held (see [`ProcessSlot`]).
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
-use hickory_resolver::Resolver;
+use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{
     LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
 };
@@ -22,8 +26,17 @@ use hickory_resolver::lookup::Lookup;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::mx::MxRecord;
+
+/// The most answers [`HickoryDns`] keeps in its cache; when full, expired answers go first,
+/// then the whole cache (a bulk run of 100,000 domains keeps flat memory).
+pub const DNS_CACHE_ENTRIES: usize = 4096;
+/// The longest an answer is cached, whatever its TTL (R-CACHE-5 rechecks hourly at most).
+pub const DNS_CACHE_MAX_TTL: u32 = 3600;
+/// Idle runtimes kept per process for later lookups (one is used per concurrent lookup).
+const IDLE_WORKERS: usize = 64;
 
 /// The answer to one DNS question, keeping "the name has no such data" apart from failures.
 ///
@@ -93,11 +106,17 @@ pub trait DnsResolver: Send + Sync + Debug {
 
 /// The default [`DnsResolver`]: hickory-resolver over UDP and TCP, using either the system's
 /// `/etc/resolv.conf` or name servers given as `ip:port`.
+///
+/// Address and MX answers are cached in memory by their TTL (at most [`DNS_CACHE_MAX_TTL`]),
+/// NXDOMAIN and NODATA by the SOA's negative TTL; temporary failures never are, and TXT
+/// answers are left to the policy cache (R-CACHE-5). Clones share the cache.
 #[derive(Clone, Debug)]
 pub struct HickoryDns {
     config: ResolverConfig,
     opts: ResolverOpts,
     deadline: Duration,
+    clock: Arc<dyn Clock>,
+    state: Arc<ProcessSlot>,
 }
 
 impl HickoryDns {
@@ -136,13 +155,21 @@ impl HickoryDns {
         ))
     }
 
+    /// Takes the time for the answer cache's TTLs from `clock` (the resolver's clock, so a
+    /// test that moves time also ages cached DNS answers).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> HickoryDns {
+        self.clock = clock;
+        self
+    }
+
     fn from_parts(config: ResolverConfig, mut opts: ResolverOpts, deadline: Duration) -> Self {
         // Names are always queried as absolute names: no search list, no /etc/hosts (the
         // policy host must be resolved through DNS like the TXT record, R-FETCH-1).
         opts.ndots = 0;
         opts.use_hosts_file = ResolveHosts::Never;
         opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
-        // Each resolver lives for one lookup: its cache would never be hit.
+        // Answers are cached here, per process, once for all of this process's runtimes
+        // (hickory's cache would be one per runtime).
         opts.cache_size = 0;
         // Per-attempt timeout: leave room for a second attempt within the deadline.
         opts.timeout = opts
@@ -153,84 +180,113 @@ impl HickoryDns {
             config,
             opts,
             deadline,
+            clock: Arc::new(SystemClock),
+            state: Arc::new(ProcessSlot::default()),
         }
     }
 
-    /// Runs one lookup on a fresh current-thread runtime (fork-safe; see the module docs).
+    /// Runs one lookup (fork-safe; see the module docs).
     fn lookup(&self, name: &str, rtype: RecordType) -> Result<DnsAnswer<Lookup>> {
         let [answer] = self.lookups(name, [rtype], self.deadline);
         answer
     }
 
-    /// Queries `name` for each of `rtypes` at once, all within `deadline`.
+    /// Queries `name` for each of `rtypes` at once, all within `deadline`; cached answers
+    /// are taken from the cache, the others asked and cached.
     fn lookups<const N: usize>(
         &self,
         name: &str,
         rtypes: [RecordType; N],
         deadline: Duration,
     ) -> [Result<DnsAnswer<Lookup>>; N] {
-        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        let fqdn = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());
+        let state = self.state.get();
+        let now = self.clock.now();
+        let cached = rtypes.map(|rtype| state.cached(&fqdn, rtype, now));
+        if cached.iter().all(Option::is_some) {
+            return cached.map(|answer| answer.ok_or_else(|| unreachable_answer(name)));
+        }
         let temporary = |reason: String| Error::DnsTemporary {
             name: name.to_string(),
             reason,
         };
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-        {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                let reason = format!("cannot start the DNS runtime: {e}");
-                return rtypes.map(|_| Err(temporary(reason.clone())));
-            }
+        let worker = match state.worker(|| self.build_worker()) {
+            Ok(worker) => worker,
+            Err(reason) => return rtypes.map(|_| Err(temporary(reason.clone()))),
         };
-        let outcomes: [Outcome; N] = runtime.block_on(async {
-            let resolver = match Resolver::builder_with_config(
-                self.config.clone(),
-                TokioRuntimeProvider::default(),
-            )
-            .with_options(self.opts.clone())
-            .build()
-            {
-                Ok(resolver) => resolver,
-                Err(e) => return rtypes.map(|_| Outcome::Failed(e.to_string())),
-            };
-            // Each query runs as its own task, so A and AAAA are asked at the same time.
-            let tasks = rtypes.map(|rtype| {
-                let resolver = resolver.clone();
-                let fqdn = fqdn.clone();
-                tokio::spawn(async move {
-                    tokio::time::timeout(deadline, resolver.lookup(fqdn.as_str(), rtype)).await
+        let mut outcomes: [Option<Outcome>; N] = worker.runtime.block_on(async {
+            // Each query not answered from the cache runs as its own task, so A and AAAA are
+            // asked at the same time.
+            let tasks: [Option<_>; N] = std::array::from_fn(|i| {
+                cached[i].is_none().then(|| {
+                    let resolver = worker.resolver.clone();
+                    let fqdn = fqdn.clone();
+                    let rtype = rtypes[i];
+                    tokio::spawn(async move {
+                        tokio::time::timeout(deadline, resolver.lookup(fqdn.as_str(), rtype)).await
+                    })
                 })
             });
-            let mut outcomes = rtypes.map(|_| Outcome::Timeout);
+            let mut outcomes = rtypes.map(|_| None);
             for (slot, task) in outcomes.iter_mut().zip(tasks) {
-                *slot = match task.await {
+                let Some(task) = task else { continue };
+                *slot = Some(match task.await {
                     Ok(Ok(Ok(lookup))) => Outcome::Found(lookup),
                     Ok(Ok(Err(e))) => Outcome::from(e),
                     // The deadline passed (or the task could not finish).
                     Ok(Err(_)) | Err(_) => Outcome::Timeout,
-                };
+                });
             }
             outcomes
         });
-        outcomes.map(|outcome| match outcome {
-            Outcome::Found(lookup) => {
-                let ttl = lookup.answers().iter().map(|r| r.ttl).min().unwrap_or(0);
-                Ok(DnsAnswer::Found {
-                    records: lookup,
-                    ttl,
-                })
-            }
-            Outcome::NxDomain(ttl) => Ok(DnsAnswer::NxDomain { ttl }),
-            Outcome::NoData(ttl) => Ok(DnsAnswer::NoData { ttl }),
-            Outcome::Timeout => Err(temporary(format!(
-                "no answer within {} ms",
-                deadline.as_millis()
-            ))),
-            Outcome::Failed(reason) => Err(temporary(reason)),
+        state.give_back(worker);
+        let now = self.clock.now();
+        let mut cached = cached;
+        std::array::from_fn(|i| {
+            let outcome = match (cached[i].take(), outcomes[i].take()) {
+                (Some(hit), _) => return Ok(hit),
+                (None, Some(outcome)) => outcome,
+                (None, None) => Outcome::Timeout,
+            };
+            let answer = match outcome {
+                Outcome::Found(lookup) => {
+                    let ttl = lookup.answers().iter().map(|r| r.ttl).min().unwrap_or(0);
+                    DnsAnswer::Found {
+                        records: lookup,
+                        ttl,
+                    }
+                }
+                Outcome::NxDomain(ttl) => DnsAnswer::NxDomain { ttl },
+                Outcome::NoData(ttl) => DnsAnswer::NoData { ttl },
+                Outcome::Timeout => {
+                    return Err(temporary(format!(
+                        "no answer within {} ms",
+                        deadline.as_millis()
+                    )));
+                }
+                Outcome::Failed(reason) => return Err(temporary(reason)),
+            };
+            state.remember(&fqdn, rtypes[i], &answer, now);
+            Ok(answer)
         })
+    }
+
+    /// A runtime and resolver for this process.
+    fn build_worker(&self) -> std::result::Result<Worker, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| format!("cannot start the DNS runtime: {e}"))?;
+        let resolver = {
+            // hickory binds what it builds to the runtime it is built in.
+            let _inside = runtime.enter();
+            TokioResolver::builder_with_config(self.config.clone(), TokioRuntimeProvider::default())
+                .with_options(self.opts.clone())
+                .build()
+                .map_err(|e| e.to_string())?
+        };
+        Ok(Worker { runtime, resolver })
     }
 
     fn select<T>(
@@ -253,6 +309,141 @@ impl HickoryDns {
             DnsAnswer::NxDomain { ttl } => DnsAnswer::NxDomain { ttl },
             DnsAnswer::NoData { ttl } => DnsAnswer::NoData { ttl },
         }
+    }
+}
+
+/// An answer that cannot be missing: every slot of a fully cached lookup holds one.
+fn unreachable_answer(name: &str) -> Error {
+    Error::DnsTemporary {
+        name: name.to_string(),
+        reason: "internal error: a cached answer went missing".into(),
+    }
+}
+
+/// A runtime and the hickory resolver bound to it; used by one lookup at a time.
+struct Worker {
+    runtime: tokio::runtime::Runtime,
+    resolver: TokioResolver,
+}
+
+/// The DNS state of the process that made it: idle workers and the answer cache.
+struct ProcessState {
+    pid: u32,
+    idle: Mutex<Vec<Worker>>,
+    cache: Mutex<AnswerCache>,
+}
+
+/// Cached answers by (absolute lower-case name, type), each with the time it expires.
+#[derive(Default)]
+struct AnswerCache {
+    answers: HashMap<(String, RecordType), (DnsAnswer<Lookup>, SystemTime)>,
+}
+
+impl ProcessState {
+    fn new() -> ProcessState {
+        ProcessState {
+            pid: std::process::id(),
+            idle: Mutex::default(),
+            cache: Mutex::default(),
+        }
+    }
+
+    fn cached(&self, fqdn: &str, rtype: RecordType, now: SystemTime) -> Option<DnsAnswer<Lookup>> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let (answer, expires) = cache.answers.get(&(fqdn.to_string(), rtype))?;
+        (now < *expires).then(|| answer.clone())
+    }
+
+    /// Caches `answer` for its TTL; an answer without one (or with 0) is not cached.
+    ///
+    /// TXT answers are not cached here: the policy cache already keeps the STS record's
+    /// answer for its TTL (its `next_check`, R-CACHE-5), shared by every process, and a
+    /// configured recheck interval or a renewal (R-CACHE-6) must reach the name server.
+    fn remember(&self, fqdn: &str, rtype: RecordType, answer: &DnsAnswer<Lookup>, now: SystemTime) {
+        if rtype == RecordType::TXT {
+            return;
+        }
+        let Some(ttl) = answer.ttl().filter(|&t| t > 0) else {
+            return;
+        };
+        let expires = now + Duration::from_secs(u64::from(ttl.min(DNS_CACHE_MAX_TTL)));
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.answers.len() >= DNS_CACHE_ENTRIES {
+            cache.answers.retain(|_, (_, until)| now < *until);
+            if cache.answers.len() >= DNS_CACHE_ENTRIES {
+                cache.answers.clear();
+            }
+        }
+        cache
+            .answers
+            .insert((fqdn.to_string(), rtype), (answer.clone(), expires));
+    }
+
+    /// An idle worker, or a new one.
+    fn worker(
+        &self,
+        build: impl FnOnce() -> std::result::Result<Worker, String>,
+    ) -> std::result::Result<Worker, String> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(worker) => Ok(worker),
+            None => build(),
+        }
+    }
+
+    fn give_back(&self, worker: Worker) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_WORKERS {
+            idle.push(worker);
+        }
+    }
+}
+
+impl Drop for ProcessState {
+    fn drop(&mut self) {
+        if self.pid != std::process::id() {
+            // S-41: a parent's runtimes and sockets, inherited through fork(), are never
+            // closed or deregistered by the child (their epoll instances are shared): leaked.
+            let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+            std::mem::forget(idle);
+        }
+    }
+}
+
+/// Where a [`HickoryDns`] keeps its [`ProcessState`], replaced when the process id changes.
+///
+/// The lock is only ever tried, never waited for: a child forked while another thread of its
+/// parent held it (so it stays held in the child for ever) does each lookup with a state of
+/// its own, uncached, instead of hanging.
+#[derive(Default)]
+struct ProcessSlot {
+    state: RwLock<Option<Arc<ProcessState>>>,
+}
+
+impl Debug for ProcessSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProcessSlot")
+    }
+}
+
+impl ProcessSlot {
+    fn get(&self) -> Arc<ProcessState> {
+        let pid = std::process::id();
+        if let Ok(slot) = self.state.try_read()
+            && let Some(state) = slot.as_ref()
+            && state.pid == pid
+        {
+            return Arc::clone(state);
+        }
+        let fresh = Arc::new(ProcessState::new());
+        if let Ok(mut slot) = self.state.try_write() {
+            match slot.as_ref() {
+                // Another thread of this process installed one meanwhile: share it.
+                Some(state) if state.pid == pid => return Arc::clone(state),
+                _ => *slot = Some(Arc::clone(&fresh)),
+            }
+        }
+        fresh
     }
 }
 

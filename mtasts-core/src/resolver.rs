@@ -69,15 +69,18 @@ impl ResolverBuilder {
     pub fn build(self) -> Result<Resolver> {
         let config = self.config;
         config.validate()?;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let dns: Arc<dyn DnsResolver> = match self.dns {
             Some(dns) => dns,
-            None if config.nameservers.is_empty() => {
-                Arc::new(HickoryDns::system(config.dns_timeout)?)
+            None => {
+                let dns = if config.nameservers.is_empty() {
+                    HickoryDns::system(config.dns_timeout)?
+                } else {
+                    HickoryDns::with_nameservers(&config.nameservers, config.dns_timeout)?
+                };
+                // Cached DNS answers age with the resolver's clock.
+                Arc::new(dns.with_clock(Arc::clone(&clock)))
             }
-            None => Arc::new(HickoryDns::with_nameservers(
-                &config.nameservers,
-                config.dns_timeout,
-            )?),
         };
         let fetcher: Arc<dyn PolicyFetcher> = match self.fetcher {
             Some(fetcher) => fetcher,
@@ -100,7 +103,7 @@ impl ResolverBuilder {
                 Some(store) => store,
                 None => config.cache.open_with(config.memory_entries)?,
             },
-            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            clock,
             recheck_interval: config.recheck_interval,
             inflight: Inflight::default(),
             max_wait,

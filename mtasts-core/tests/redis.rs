@@ -258,13 +258,18 @@ fn concurrent_writers_end_with_the_greatest_fetch() {
         let (store, done, race) = (store(&server), Arc::clone(&done), race.clone());
         thread::spawn(move || {
             let (mut reads, mut regressions, mut last) = (0, 0, UNIX_EPOCH);
-            while !done.load(Ordering::SeqCst) {
+            // At least one read after the last write, however the threads were scheduled.
+            loop {
+                let finished = done.load(Ordering::SeqCst);
                 if let Some(p) = store.get(&race).unwrap().and_then(|e| e.policy.clone()) {
                     reads += 1;
                     if p.fetched_at < last {
                         regressions += 1;
                     }
                     last = last.max(p.fetched_at);
+                }
+                if finished {
+                    break;
                 }
             }
             (reads, regressions)
