@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod batch;
 mod cache;
 mod certs;
 mod clock;
@@ -46,6 +47,7 @@ mod resolution;
 mod resolver;
 mod verdict;
 
+pub use batch::{BatchItem, MAX_CONCURRENCY};
 pub use cache::{
     Backoff, CacheLocation, Entry, LayeredStore, MEMORY_ENTRIES, MERGE_SLACK, MemoryStore,
     RedisStore, SYSTEM_CACHE_PATH, SharedCache, SqliteStore, Store, UNUSED_LIMIT,
