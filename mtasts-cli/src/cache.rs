@@ -57,7 +57,17 @@ pub fn refresh(resolver: &Resolver, args: &RefreshArgs) -> u8 {
     options.all = args.all;
     options.concurrency = args.concurrency;
     options.jitter = Duration::from_secs(args.jitter);
-    let report = match resolver.refresh_due(&options) {
+    // On a terminal, a progress bar once the due domains are known.
+    let mut bar = None;
+    let progress = |p: mtasts_core::RefreshProgress| {
+        let bar = bar.get_or_insert_with(|| crate::batch::progress_bar(Some(p.total as u64)));
+        bar.set_position(p.done as u64);
+    };
+    let result = resolver.refresh_due_with_progress(&options, progress);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let report = match result {
         Ok(report) => report,
         Err(e) => {
             eprintln!("mtasts: refresh of {}: {e}", resolver.store().location());

@@ -48,25 +48,30 @@
 //!
 
 use std::io::{self, Write};
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use clap::Args;
 use mtasts_core::{
-    CacheLocation, CertVerifier, CheckOptions, DiagnosisView, Domain, ProbeOptions, Resolver,
+    CacheLocation, CertVerifier, CheckOptions, DiagnosisView, ProbeOptions, Resolver,
 };
 
+use crate::batch::Domains;
 use crate::output;
 use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, NetOptions, config};
 
 /// Arguments of `mtasts check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// The recipient domain to check (ASCII or internationalised).
-    #[arg(value_name = "DOMAIN")]
-    domain: String,
-    /// Print JSON instead of a table (schema: see the README).
-    #[arg(long)]
+    #[command(flatten)]
+    domains: Domains,
+    /// Print JSON instead of a table (schema: see the README): one object for one domain,
+    /// an array for several.
+    #[arg(long, conflicts_with = "json_lines")]
     json: bool,
+    /// Print one JSON object per line, each as soon as it is known (in input order).
+    #[arg(long)]
+    json_lines: bool,
     /// The SMTP port of the MX hosts.
     #[arg(long, value_name = "PORT", default_value_t = mtasts_core::SMTP_PORT)]
     port: u16,
@@ -81,7 +86,7 @@ pub struct CheckArgs {
     no_probe: bool,
 }
 
-/// `mtasts check DOMAIN`.
+/// `mtasts check DOMAIN...`.
 pub fn check(net: &NetOptions, args: &CheckArgs) -> u8 {
     let setup = || -> Result<_, String> {
         let mut config = config(net)?;
@@ -89,7 +94,6 @@ pub fn check(net: &NetOptions, args: &CheckArgs) -> u8 {
         config.cache = CacheLocation::Memory;
         let verifier = CertVerifier::new(&config.trust_roots).map_err(|e| e.to_string())?;
         let resolver = Resolver::new(config).map_err(|e| e.to_string())?;
-        let domain = Domain::new(&args.domain).map_err(|e| e.to_string())?;
         let timeout = Duration::try_from_secs_f64(args.probe_timeout)
             .ok()
             .filter(|d| !d.is_zero())
@@ -106,27 +110,82 @@ pub fn check(net: &NetOptions, args: &CheckArgs) -> u8 {
         probe.validate().map_err(|e| format!("--ehlo-name: {e}"))?;
         let mut options = CheckOptions::default();
         options.probe = (!args.no_probe).then_some(probe);
-        Ok((resolver, verifier, domain, options))
+        let (domains, read_error) = args.domains.iter().map_err(|e| e.to_string())?;
+        Ok((resolver, verifier, options, domains, read_error))
     };
-    let (resolver, verifier, domain, options) = match setup() {
+    let (resolver, verifier, options, domains, read_error) = match setup() {
         Ok(parts) => parts,
         Err(e) => {
             eprintln!("mtasts: {e}");
             return EXIT_USAGE;
         }
     };
-    let report = DiagnosisView::new(&resolver.check(&domain, &verifier, &options));
-    let written = output::to_stdout(|out| {
-        if args.json {
-            output::json(out, &report)
-        } else {
-            print_check(out, &report)
+    let single = args.domains.from_file.is_none() && args.domains.domains.len() == 1;
+    let bar = args.domains.progress();
+    let mut code = EXIT_OK;
+    let mut reports = Vec::new();
+    let mut stdout = io::stdout().lock();
+    let mut write_failed = None;
+    let jobs = usize::from(args.domains.jobs);
+    resolver.check_many(domains, jobs, &verifier, &options, |item| {
+        bar.inc(1);
+        let report = match item.result {
+            Ok(diagnosis) => DiagnosisView::new(&diagnosis),
+            Err(e) => {
+                bar.suspend(|| eprintln!("mtasts: {}: {e}", item.domain));
+                code = EXIT_USAGE;
+                return ControlFlow::Continue(());
+            }
+        };
+        if !report.ok {
+            code = code.max(EXIT_FAILURE);
+        }
+        let written = bar.suspend(|| {
+            if args.json_lines {
+                serde_json::to_writer(&mut stdout, &report)
+                    .map_err(io::Error::other)
+                    .and_then(|()| writeln!(stdout))
+            } else if args.json {
+                reports.push(report);
+                Ok(())
+            } else {
+                // Each report as it comes, a blank line between two.
+                let gap = if item.index > 0 { "\n" } else { "" };
+                write!(stdout, "{gap}").and_then(|()| print_check(&mut stdout, &report))
+            }
+        });
+        match written {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                write_failed = Some(e);
+                ControlFlow::Break(())
+            }
         }
     });
-    if !written || !report.ok {
-        EXIT_FAILURE
+    bar.finish_and_clear();
+    if let Some(e) = read_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        eprintln!("mtasts: {e}");
+        code = EXIT_USAGE;
+    }
+    let written = match write_failed {
+        Some(e) if e.kind() == io::ErrorKind::BrokenPipe => true,
+        Some(e) => {
+            eprintln!("mtasts: writing the output failed: {e}");
+            false
+        }
+        None if args.json => {
+            drop(stdout);
+            output::to_stdout(|out| match (single, reports.first()) {
+                (true, Some(report)) => output::json(out, report),
+                _ => output::json(out, &reports),
+            })
+        }
+        None => output::to_stdout(|out| out.flush()),
+    };
+    if written {
+        code
     } else {
-        EXIT_OK
+        code.max(EXIT_FAILURE)
     }
 }
 

@@ -1,38 +1,102 @@
 //! `mtasts lookup`: resolve each domain's policy and print the outcome.
+//!
+//! Many domains (arguments, `--from-file`) run through the core's `Resolver::resolve_many`,
+//! `--jobs` at a time, printed in input order. `--json-lines` prints each result as it comes,
+//! so a list of any length runs in flat memory; the table and `--json` are printed at the end.
 
 use std::io::{self, Write};
+use std::ops::ControlFlow;
 
+use clap::Args;
 use mtasts_core::{ResolutionView, Resolver};
 
+use crate::batch::Domains;
 use crate::output;
 use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 
+/// Arguments of `mtasts lookup`.
+#[derive(Args, Debug)]
+pub struct LookupArgs {
+    #[command(flatten)]
+    domains: Domains,
+    /// Print JSON (one array, one object per domain) instead of a table.
+    #[arg(long, conflicts_with = "json_lines")]
+    json: bool,
+    /// Print one JSON object per line, each as soon as it is known (in input order): for
+    /// long lists.
+    #[arg(long)]
+    json_lines: bool,
+}
+
 /// Runs `mtasts lookup`; returns the exit status.
-pub fn run(resolver: &Resolver, domains: &[String], json: bool) -> u8 {
+pub fn run(resolver: &Resolver, args: &LookupArgs) -> u8 {
+    let (domains, read_error) = match args.domains.iter() {
+        Ok(parts) => parts,
+        Err(e) => {
+            eprintln!("mtasts: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let bar = args.domains.progress();
     let mut code = EXIT_OK;
-    let mut reports = Vec::with_capacity(domains.len());
-    for domain in domains {
-        let report = match resolver.resolve(domain) {
+    let mut reports = Vec::new();
+    let mut stdout = io::stdout().lock();
+    let mut write_failed = None;
+    resolver.resolve_many(domains, usize::from(args.domains.jobs), |item| {
+        bar.inc(1);
+        let report = match &item.result {
             Ok(resolution) => {
                 if resolution.failure().is_some() {
                     code = code.max(EXIT_FAILURE);
                 }
-                ResolutionView::new(&resolution)
+                ResolutionView::new(resolution)
             }
             Err(e) => {
                 code = EXIT_USAGE;
-                ResolutionView::for_error(domain, &e)
+                ResolutionView::for_error(&item.domain, e)
             }
         };
-        reports.push(report);
-    }
-    let written = output::to_stdout(|out| {
-        if json {
-            output::json(out, &reports)
-        } else {
-            print_table(out, &reports)
+        if !args.json_lines {
+            reports.push(report);
+            return ControlFlow::Continue(());
+        }
+        let written = bar.suspend(|| {
+            serde_json::to_writer(&mut stdout, &report)
+                .map_err(io::Error::other)
+                .and_then(|()| writeln!(stdout))
+        });
+        match written {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                write_failed = Some(e);
+                ControlFlow::Break(())
+            }
         }
     });
+    bar.finish_and_clear();
+    if let Some(e) = read_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        eprintln!("mtasts: {e}");
+        code = EXIT_USAGE;
+    }
+    let written = match write_failed {
+        // `mtasts lookup ... | head`: a closed pipe is not an error.
+        Some(e) if e.kind() == io::ErrorKind::BrokenPipe => true,
+        Some(e) => {
+            eprintln!("mtasts: writing the output failed: {e}");
+            false
+        }
+        None => {
+            drop(stdout);
+            args.json_lines
+                || output::to_stdout(|out| {
+                    if args.json {
+                        output::json(out, &reports)
+                    } else {
+                        print_table(out, &reports)
+                    }
+                })
+        }
+    };
     if written {
         code
     } else {

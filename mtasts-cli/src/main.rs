@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use mtasts_core::{CacheLocation, Config, Resolver};
 
+mod batch;
 mod cache;
 mod check;
 mod logger;
@@ -79,14 +80,7 @@ const DEFAULT_CONFIG: &str = "/etc/mtasts/mtasts.conf";
 enum Command {
     /// Resolve the MTA-STS policy of each DOMAIN: mode, MX patterns, max_age, id, source and
     /// any failure.
-    Lookup {
-        /// Recipient domains (ASCII or internationalised).
-        #[arg(required = true, value_name = "DOMAIN")]
-        domains: Vec<String>,
-        /// Print JSON (one array, one object per domain) instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    Lookup(lookup::LookupArgs),
     /// Fetch again the cached policies that are due (older than half their max_age or
     /// expiring within a day), and drop entries unused for 180 days. Run it daily from cron
     /// or a systemd timer.
@@ -124,7 +118,7 @@ fn main() -> ExitCode {
         }
     };
     let code = match &cli.command {
-        Command::Lookup { domains, json } => with_resolver(&|r| lookup::run(r, domains, *json)),
+        Command::Lookup(args) => with_resolver(&|r| lookup::run(r, args)),
         Command::Refresh(args) => with_resolver(&|r| cache::refresh(r, args)),
         Command::Cache(command) => with_resolver(&|r| cache::run(r, command)),
         Command::Check(args) => check::check(&cli.net, args),

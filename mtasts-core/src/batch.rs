@@ -34,25 +34,25 @@ pub struct BatchItem<T> {
 /// Finished results that may wait for an earlier one, per worker thread.
 const WINDOW_PER_WORKER: usize = 64;
 
-struct State<I, T> {
+struct State<I, In, T> {
     /// The inputs not yet taken; `None` once exhausted.
     inputs: Option<I>,
     taken: usize,
     delivered: usize,
     /// Finished results waiting for an earlier one, by index.
-    ready: BTreeMap<usize, (String, T)>,
+    ready: BTreeMap<usize, (In, T)>,
     stop: bool,
     /// Workers still running (a worker that panicked counts as ended).
     running: usize,
 }
 
 /// Counts a worker out when it ends, normally or by a panic.
-struct Running<'a, I, T> {
-    state: &'a Mutex<State<I, T>>,
+struct Running<'a, I, In, T> {
+    state: &'a Mutex<State<I, In, T>>,
     done: &'a Condvar,
 }
 
-impl<I, T> Drop for Running<'_, I, T> {
+impl<I, In, T> Drop for Running<'_, I, In, T> {
     fn drop(&mut self) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.running -= 1;
@@ -61,16 +61,17 @@ impl<I, T> Drop for Running<'_, I, T> {
     }
 }
 
-/// Runs `work` on every input with at most `concurrency` threads, and hands each result to
-/// `each` on the calling thread, in input order. `each` returning `Break` stops the batch:
-/// no new input is taken, the running pieces finish, their results are dropped. Returns how
-/// many results were handed over.
-pub(crate) fn run<I, T, W, F>(inputs: I, concurrency: usize, work: W, mut each: F) -> usize
+/// Runs `work` on every input with at most `concurrency` threads, and hands each input and
+/// result to `each` on the calling thread, in input order, with its index. `each` returning
+/// `Break` stops the batch: no new input is taken, the running pieces finish, their results
+/// are dropped. Returns how many results were handed over.
+pub(crate) fn run<I, In, T, W, F>(inputs: I, concurrency: usize, work: W, mut each: F) -> usize
 where
-    I: Iterator<Item = String> + Send,
+    I: Iterator<Item = In> + Send,
+    In: Send,
     T: Send,
-    W: Fn(&str) -> T + Sync,
-    F: FnMut(BatchItem<T>) -> ControlFlow<()>,
+    W: Fn(&In) -> T + Sync,
+    F: FnMut(usize, In, T) -> ControlFlow<()>,
 {
     let workers = concurrency.clamp(1, MAX_CONCURRENCY);
     let window = workers * WINDOW_PER_WORKER;
@@ -94,7 +95,7 @@ where
                     done: &more_done,
                 };
                 loop {
-                    let (index, domain) = {
+                    let taken = {
                         let mut s = lock();
                         loop {
                             if s.stop {
@@ -115,9 +116,8 @@ where
                             }
                             s = more_work.wait(s).unwrap_or_else(|p| p.into_inner());
                         }
-                    }
-                    .map_or((None, String::new()), |(i, d)| (Some(i), d));
-                    let Some(index) = index else { break };
+                    };
+                    let Some((index, domain)) = taken else { break };
                     let result = work(&domain);
                     lock().ready.insert(index, (domain, result));
                     more_done.notify_all();
@@ -133,11 +133,7 @@ where
                 s.delivered += 1;
                 drop(s);
                 more_work.notify_all();
-                let flow = each(BatchItem {
-                    index: next,
-                    domain,
-                    result,
-                });
+                let flow = each(next, domain, result);
                 s = lock();
                 if flow.is_break() {
                     s.stop = true;
@@ -193,11 +189,18 @@ impl Resolver {
         I::IntoIter: Send,
         F: FnMut(BatchItem<Result<Resolution>>) -> ControlFlow<()>,
     {
+        let mut each = each;
         run(
             domains.into_iter(),
             concurrency,
-            |domain| self.resolve(domain),
-            each,
+            |domain: &String| self.resolve(domain),
+            |index, domain, result| {
+                each(BatchItem {
+                    index,
+                    domain,
+                    result,
+                })
+            },
         )
     }
 
@@ -217,11 +220,18 @@ impl Resolver {
         I::IntoIter: Send,
         F: FnMut(BatchItem<Result<Diagnosis>>) -> ControlFlow<()>,
     {
+        let mut each = each;
         run(
             domains.into_iter(),
             concurrency,
-            |domain| Domain::new(domain).map(|d| self.check(&d, verifier, options)),
-            each,
+            |domain: &String| Domain::new(domain).map(|d| self.check(&d, verifier, options)),
+            |index, domain, result| {
+                each(BatchItem {
+                    index,
+                    domain,
+                    result,
+                })
+            },
         )
     }
 }

@@ -79,7 +79,7 @@ pub use probe::{
     SMTP_PORT, probe, probe_addrs,
 };
 pub use record::{Record, select_record};
-pub use refresh::{MAX_JITTER, REFRESH_WINDOW, RefreshOptions, RefreshReport};
+pub use refresh::{MAX_JITTER, REFRESH_WINDOW, RefreshOptions, RefreshProgress, RefreshReport};
 pub use resolution::{Resolution, Source};
 pub use resolver::{
     DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK, MIN_RECHECK, Resolver, ResolverBuilder,

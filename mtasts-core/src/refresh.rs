@@ -7,7 +7,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::Mutex;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use crate::cache::UNUSED_LIMIT;
@@ -76,6 +76,16 @@ impl Resolver {
     /// Blocking; runs at most `options.concurrency` refreshes at once, each within the
     /// resolver's DNS and fetch deadlines.
     pub fn refresh_due(&self, options: &RefreshOptions) -> crate::Result<RefreshReport> {
+        self.refresh_due_with_progress(options, |_| {})
+    }
+
+    /// [`Resolver::refresh_due`], telling `progress` how far it is after each domain (and
+    /// once before the first, with nothing done): what `mtasts refresh` shows on a terminal.
+    pub fn refresh_due_with_progress(
+        &self,
+        options: &RefreshOptions,
+        mut progress: impl FnMut(RefreshProgress),
+    ) -> crate::Result<RefreshReport> {
         if options.jitter > MAX_JITTER {
             return Err(Error::Config {
                 reason: format!(
@@ -108,43 +118,37 @@ impl Resolver {
             }
         }
         due.sort();
-
-        let queue = Mutex::new(due);
-        let results = Mutex::new(Vec::new());
-        let workers = options.concurrency.max(1).min(queue_len(&queue));
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| {
-                    while let Some(domain) = pop(&queue) {
-                        let resolution = self.renew_domain(&domain);
-                        lock(&results).push((domain, resolution));
-                    }
+        let total = due.len();
+        progress(RefreshProgress { done: 0, total });
+        crate::batch::run(
+            due.into_iter(),
+            options.concurrency,
+            |domain| self.renew_domain(domain),
+            |index, domain, resolution| {
+                match (resolution.source(), resolution.failure()) {
+                    (_, Some(failure)) => report.failed.push((domain, failure.clone())),
+                    (Source::Fetched, None) => report.refreshed.push(domain),
+                    _ => report.unpublished.push(domain),
+                }
+                progress(RefreshProgress {
+                    done: index + 1,
+                    total,
                 });
-            }
-        });
-        let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-        results.sort_by(|a, b| a.0.cmp(&b.0));
-        for (domain, resolution) in results {
-            match (resolution.source(), resolution.failure()) {
-                (_, Some(failure)) => report.failed.push((domain, failure.clone())),
-                (Source::Fetched, None) => report.refreshed.push(domain),
-                _ => report.unpublished.push(domain),
-            }
-        }
+                ControlFlow::Continue(())
+            },
+        );
         Ok(report)
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn pop(queue: &Mutex<Vec<Domain>>) -> Option<Domain> {
-    lock(queue).pop()
-}
-
-fn queue_len(queue: &Mutex<Vec<Domain>>) -> usize {
-    lock(queue).len()
+/// How far a [`Resolver::refresh_due_with_progress`] run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefreshProgress {
+    /// Domains refreshed so far (successfully or not).
+    pub done: usize,
+    /// Domains due in this run.
+    pub total: usize,
 }
 
 /// A random number from the standard library's per-process random hasher keys.
