@@ -176,7 +176,7 @@ impl Resolver {
     /// let domains = ["example.com", "example.net"].map(String::from);
     /// resolver.resolve_many(domains, 16, |item| {
     ///     match item.result {
-    ///         Ok(r) => println!("{} {}", item.domain, r.mode_in_effect()),
+    ///         Ok(r) => println!("{} {:?} {}", item.domain, r.source(), r.mode()),
     ///         Err(e) => println!("{} {e}", item.domain),
     ///     }
     ///     ControlFlow::Continue(())
