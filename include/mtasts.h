@@ -1247,6 +1247,31 @@ mtasts_result mtasts_resolver_resolve(const mtasts_resolver *resolver,
                                       mtasts_resolution **resolution_out);
 
 /**
+ * Resolves many domains at once, at most `concurrency` at a time (0 counts as 1; at most
+ * 256), each exactly as `mtasts_resolver_resolve()` would: the same cache, single-flight (a
+ * domain listed twice is fetched once) and deadlines. Blocking; returns when every domain
+ * has its answer. A hung domain holds up only itself, for its own deadline.
+ *
+ * `domains` is an array of `count` strings. For each index `i`, `resolutions_out[i]` is set
+ * to a new resolution the caller owns and frees with `mtasts_resolution_free()`, or to NULL
+ * when that domain could not be looked up; `results_out[i]` (when `results_out` is not NULL)
+ * is then that domain's code: `MTASTS_OK`, `MTASTS_NULL_PARAMETER` (a NULL entry),
+ * `MTASTS_INVALID_PARAMETER` (not UTF-8) or `MTASTS_INVALID_DOMAIN`. One bad entry never
+ * stops the others.
+ *
+ * Ownership: `resolver`, `domains` and its strings are borrowed. NULL: `resolver` must not
+ * be NULL; `domains` and `resolutions_out` may be NULL only when `count` is 0. Returns
+ * `MTASTS_OK` (every slot written), `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE` or
+ * `MTASTS_PANIC` (nothing written then). Thread-safe.
+ */
+mtasts_result mtasts_resolver_resolve_many(const mtasts_resolver *resolver,
+                                           const char *const *domains,
+                                           size_t count,
+                                           uint32_t concurrency,
+                                           mtasts_resolution **resolutions_out,
+                                           mtasts_result *results_out);
+
+/**
  * Refreshes the cached policies that are due (fetched more than half their `max_age` ago,
  * or expiring within a day), or every cached policy when `all` is true, and drops entries
  * unused for 180 days. Blocking; runs at most `concurrency` fetches at once (0 counts as 1),

@@ -802,6 +802,50 @@ static void test_log(void) {
 /* Issue 10 (fail closed): a shared cache with a damaged page and a domain DNS says has no
  * policy: the resolution cannot tell, and every getter that answers "what to do with the
  * message" returns MTASTS_CACHE instead of "no requirement". */
+/* mtasts_resolver_resolve_many: answers in input order, a bad entry is its own result. */
+static void test_resolve_many(const mtasts_resolver *resolver) {
+  const char bad_utf8[] = {'b', (char)0xff, '.', 't', 'e', 's', 't', 0};
+  const char *domains[] = {"s01.mtasts.test", "s02.mtasts.test", NULL, bad_utf8,
+                           "not a domain",    "s10.mtasts.test", "s01.mtasts.test"};
+  enum { N = sizeof domains / sizeof domains[0] };
+  mtasts_resolution *out[N];
+  mtasts_result codes[N];
+  OK(mtasts_resolver_resolve_many(resolver, domains, N, 4, out, codes));
+  const mtasts_result want[N] = {MTASTS_OK, MTASTS_OK, MTASTS_NULL_PARAMETER,
+                                 MTASTS_INVALID_PARAMETER, MTASTS_INVALID_DOMAIN,
+                                 MTASTS_OK, MTASTS_OK};
+  for (int i = 0; i < N; i++) {
+    CHECK(codes[i] == want[i]);
+    CHECK((out[i] != NULL) == (want[i] == MTASTS_OK));
+  }
+  mtasts_mode mode = MTASTS_MODE_NONE;
+  mtasts_source source = MTASTS_SOURCE_FETCHED;
+  if (out[0] != NULL) {
+    OK(mtasts_resolution_mode(out[0], &mode));
+    CHECK(mode == MTASTS_MODE_ENFORCE);
+  }
+  if (out[1] != NULL) {
+    OK(mtasts_resolution_source(out[1], &source));
+    CHECK(source == MTASTS_SOURCE_NONE);
+  }
+  if (out[5] != NULL) {
+    OK(mtasts_resolution_source(out[5], &source));
+    CHECK(source == MTASTS_SOURCE_UNAVAILABLE); /* S-10: the policy is not served */
+  }
+  for (int i = 0; i < N; i++) mtasts_resolution_free(out[i]);
+  /* results_out is optional; an empty batch needs no arrays. */
+  OK(mtasts_resolver_resolve_many(resolver, domains, 2, 0, out, NULL));
+  mtasts_resolution_free(out[0]);
+  mtasts_resolution_free(out[1]);
+  OK(mtasts_resolver_resolve_many(resolver, NULL, 0, 1, NULL, NULL));
+  EXPECT(mtasts_resolver_resolve_many(resolver, NULL, 2, 1, out, NULL), MTASTS_NULL_PARAMETER,
+        "domains");
+  EXPECT(mtasts_resolver_resolve_many(resolver, domains, 2, 1, NULL, NULL),
+        MTASTS_NULL_PARAMETER, "resolutions_out");
+  EXPECT(mtasts_resolver_resolve_many(NULL, domains, 2, 1, out, NULL), MTASTS_NULL_PARAMETER,
+        "resolver");
+}
+
 static void test_unreadable_cache(void) {
   char dir[] = "/tmp/mtasts-c-cache.XXXXXX";
   if (mkdtemp(dir) == NULL) {
@@ -939,6 +983,7 @@ int main(int argc, char **argv) {
   test_certificates(resolver);
   test_refresh(resolver);
   test_check(resolver);
+  test_resolve_many(resolver);
   mtasts_resolver_free(resolver);
   test_unreadable_cache();
   test_log();

@@ -1,12 +1,14 @@
 //! `mtasts_resolver`: the thread-safe policy resolver, and cache refresh.
 
 use std::ffi::c_char;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use mtasts_core::{Error, RefreshOptions, RefreshReport, Resolver};
 
 use crate::boundary::{
-    CText, Tagged, arg_handle, arg_out, arg_str, ffi_boundary, free_handle, handle,
+    CText, Handle, Tagged, arg_array, arg_handle, arg_out, arg_str, ffi_boundary, free_handle,
+    handle,
 };
 use crate::config::{mtasts_config, snapshot};
 use crate::error::{Failure, mtasts_result, out_of_range};
@@ -84,6 +86,77 @@ pub unsafe extern "C" fn mtasts_resolver_resolve(
         let resolution = resolver.resolve(domain)?;
         // SAFETY: checked by `arg_out`; writable (caller's promise).
         unsafe { out.write_handle(ResolutionData::new(resolution)) };
+        Ok(())
+    })
+}
+
+/// Resolves many domains at once, at most `concurrency` at a time (0 counts as 1; at most
+/// 256), each exactly as `mtasts_resolver_resolve()` would: the same cache, single-flight (a
+/// domain listed twice is fetched once) and deadlines. Blocking; returns when every domain
+/// has its answer. A hung domain holds up only itself, for its own deadline.
+///
+/// `domains` is an array of `count` strings. For each index `i`, `resolutions_out[i]` is set
+/// to a new resolution the caller owns and frees with `mtasts_resolution_free()`, or to NULL
+/// when that domain could not be looked up; `results_out[i]` (when `results_out` is not NULL)
+/// is then that domain's code: `MTASTS_OK`, `MTASTS_NULL_PARAMETER` (a NULL entry),
+/// `MTASTS_INVALID_PARAMETER` (not UTF-8) or `MTASTS_INVALID_DOMAIN`. One bad entry never
+/// stops the others.
+///
+/// Ownership: `resolver`, `domains` and its strings are borrowed. NULL: `resolver` must not
+/// be NULL; `domains` and `resolutions_out` may be NULL only when `count` is 0. Returns
+/// `MTASTS_OK` (every slot written), `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE` or
+/// `MTASTS_PANIC` (nothing written then). Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mtasts_resolver_resolve_many(
+    resolver: *const mtasts_resolver,
+    domains: *const *const c_char,
+    count: usize,
+    concurrency: u32,
+    resolutions_out: *mut *mut mtasts_resolution,
+    results_out: *mut mtasts_result,
+) -> mtasts_result {
+    ffi_boundary!({
+        // SAFETY: NULL or live pointers (caller's promise), checked here.
+        let resolver = unsafe { arg_handle(resolver, "resolver") }?;
+        // SAFETY: NULL or `count` readable pointers (caller's promise).
+        let entries = unsafe { arg_array(domains, count, "domains") }?;
+        if count > 0 && resolutions_out.is_null() {
+            return Err(Failure::new(
+                mtasts_result::MTASTS_NULL_PARAMETER,
+                "parameter `resolutions_out` is NULL",
+            ));
+        }
+        // Each entry checked on its own: a bad one is that domain's result, not the batch's.
+        let mut codes = vec![mtasts_result::MTASTS_OK; count];
+        let mut valid = Vec::with_capacity(count);
+        for (i, &entry) in entries.iter().enumerate() {
+            // SAFETY: NULL or a NUL-terminated string (caller's promise).
+            match unsafe { arg_str(entry, "domains[i]") } {
+                Ok(domain) => valid.push((i, domain.to_string())),
+                Err(failure) => codes[i] = failure.code,
+            }
+        }
+        let mut handles: Vec<*mut mtasts_resolution> = vec![std::ptr::null_mut(); count];
+        let (indices, names): (Vec<usize>, Vec<String>) = valid.into_iter().unzip();
+        resolver.resolve_many(names, concurrency as usize, |item| {
+            let slot = indices[item.index];
+            match item.result {
+                Ok(resolution) => {
+                    handles[slot] = Box::into_raw(Box::new(mtasts_resolution::owned(
+                        ResolutionData::new(resolution),
+                    )));
+                }
+                Err(e) => codes[slot] = mtasts_result::for_error(&e),
+            }
+            ControlFlow::Continue(())
+        });
+        // SAFETY: `count` writable slots each (caller's promise); checked non-NULL above.
+        unsafe {
+            std::ptr::copy_nonoverlapping(handles.as_ptr(), resolutions_out, count);
+            if !results_out.is_null() {
+                std::ptr::copy_nonoverlapping(codes.as_ptr(), results_out, count);
+            }
+        }
         Ok(())
     })
 }

@@ -10,6 +10,7 @@
 
 use pyo3::prelude::*;
 
+mod batch;
 mod certs;
 mod diagnosis;
 mod enums;
@@ -39,6 +40,7 @@ fn _mtasts(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
 
     m.add_class::<resolver::Resolver>()?;
+    m.add_class::<batch::ResolveMany>()?;
     m.add_class::<resolution::Resolution>()?;
     m.add_class::<resolution::Failure>()?;
     m.add_class::<policy::Policy>()?;

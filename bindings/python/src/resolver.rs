@@ -180,6 +180,36 @@ impl Resolver {
         Ok(Resolution::new(resolution))
     }
 
+    /// Resolves many domains, at most `concurrency` at a time (1 to 256), and returns an
+    /// iterator of `(domain, result)` pairs **in input order**, each as soon as it and every
+    /// one before it is known. `result` is a `Resolution`, or an `InvalidDomain` exception
+    /// instance (given, not raised) for a name that is not a host name.
+    ///
+    /// Every lookup is `resolve`: the same cache, single-flight (a domain listed twice is
+    /// fetched once) and deadlines. `domains` may be any iterable of `str`, read as needed
+    /// (a generator over a file of 100,000 names runs in flat memory); an exception it raises,
+    /// or an item that is not a `str`, is raised by the iterator after the results before it.
+    /// The lookups run on threads without the GIL. Dropping the iterator stops the batch.
+    #[pyo3(signature = (domains, concurrency = 8))]
+    fn resolve_many(
+        &self,
+        domains: Bound<'_, PyAny>,
+        concurrency: i64,
+    ) -> PyResult<crate::batch::ResolveMany> {
+        if domains.is_instance_of::<pyo3::types::PyString>() {
+            return Err(crate::errors::type_error(
+                "resolve_many() takes an iterable of domains, not one str",
+            ));
+        }
+        let max = mtasts_core::MAX_CONCURRENCY as i64;
+        if !(1..=max).contains(&concurrency) {
+            return Err(crate::errors::value_error(format!(
+                "concurrency must be from 1 to {max}, not {concurrency}"
+            )));
+        }
+        crate::batch::start(Arc::clone(&self.inner), domains, concurrency as usize)
+    }
+
     /// Resolves `domain` and returns the object `mtasts lookup --json` prints for it (the
     /// core's resolution view, see `docs/json.md`), as a dict. Never raises for the domain:
     /// a name that is not a host name gives `source` None and its error as `failure`.

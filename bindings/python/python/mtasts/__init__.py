@@ -40,6 +40,7 @@ from mtasts._mtasts import (
     Diagnosis,
     Problem,
     Resolution,
+    ResolveMany,
     Resolver,
     SkippedMx,
     UsableMx,
@@ -74,6 +75,7 @@ __all__ = [
     "__version__",
     # resolving
     "Resolver",
+    "ResolveMany",
     "Resolution",
     "Failure",
     "Policy",

@@ -19,6 +19,7 @@ __version__: str
 __all__ = [
     "__version__",
     "Resolver",
+    "ResolveMany",
     "Resolution",
     "Failure",
     "Policy",
@@ -63,6 +64,9 @@ class Resolver:
     @staticmethod
     def from_config(path: Union[str, os.PathLike[str]]) -> "Resolver": ...
     def resolve(self, domain: str) -> "Resolution": ...
+    def resolve_many(
+        self, domains: Iterable[str], concurrency: int = 8
+    ) -> "ResolveMany": ...
     def lookup_view(self, domain: str) -> dict[str, Any]: ...
     def lookup_mx(self, domain: str) -> list["MxRecord"]: ...
     def refresh(
@@ -108,6 +112,11 @@ class Resolver:
     def policy_port(self) -> Optional[int]: ...
     @property
     def recheck_interval(self) -> Optional[float]: ...
+
+@final
+class ResolveMany:
+    def __iter__(self) -> "ResolveMany": ...
+    def __next__(self) -> tuple[str, Union["Resolution", Exception]]: ...
 
 @final
 class Resolution:
