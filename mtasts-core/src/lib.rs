@@ -62,7 +62,7 @@ pub use diagnose::{
     TxtCheck,
 };
 pub use display::escape_controls;
-pub use dns::{DnsAnswer, DnsResolver, HickoryDns};
+pub use dns::{DNS_CACHE_ENTRIES, DNS_CACHE_MAX_TTL, DnsAnswer, DnsResolver, HickoryDns};
 pub use domain::Domain;
 pub use error::{Error, Result, ResultType};
 pub use failure::{FailureReason, MxFailure};
