@@ -2003,3 +2003,94 @@ fn settings_errors() {
         mtasts_config_free(config);
     }
 }
+
+#[test]
+fn resolve_many_errors_and_per_domain_codes() {
+    let fx = Fixture::new();
+    let good = c("s01.mtasts.test");
+    let invalid = c("exa mple.com");
+    let domains: [*const c_char; 4] = [good.as_ptr(), null(), bad(), invalid.as_ptr()];
+    let mut out = [null_mut(); 4];
+    let mut codes = [MTASTS_PANIC; 4];
+    // SAFETY: valid pointers, or the invalid ones under test.
+    unsafe {
+        expect(
+            mtasts_resolver_resolve_many(
+                null(),
+                domains.as_ptr(),
+                4,
+                2,
+                out.as_mut_ptr(),
+                null_mut(),
+            ),
+            MTASTS_NULL_PARAMETER,
+            "resolver",
+        );
+        expect(
+            mtasts_resolver_resolve_many(fx.resolver, null(), 4, 2, out.as_mut_ptr(), null_mut()),
+            MTASTS_NULL_PARAMETER,
+            "domains",
+        );
+        expect(
+            mtasts_resolver_resolve_many(
+                fx.resolver,
+                domains.as_ptr(),
+                4,
+                2,
+                null_mut(),
+                null_mut(),
+            ),
+            MTASTS_NULL_PARAMETER,
+            "resolutions_out",
+        );
+        expect(
+            mtasts_resolver_resolve_many(
+                wrong(fx.config),
+                domains.as_ptr(),
+                4,
+                2,
+                out.as_mut_ptr(),
+                null_mut(),
+            ),
+            MTASTS_INVALID_HANDLE,
+            "mtasts_resolver",
+        );
+        assert!(
+            out.iter().all(|p| p.is_null()),
+            "nothing written on an error"
+        );
+        // An empty batch needs no arrays, but still a resolver.
+        ok(mtasts_resolver_resolve_many(
+            fx.resolver,
+            null(),
+            0,
+            0,
+            null_mut(),
+            null_mut(),
+        ));
+        expect(
+            mtasts_resolver_resolve_many(null(), null(), 0, 0, null_mut(), null_mut()),
+            MTASTS_NULL_PARAMETER,
+            "resolver",
+        );
+        ok(mtasts_resolver_resolve_many(
+            fx.resolver,
+            domains.as_ptr(),
+            4,
+            u32::MAX,
+            out.as_mut_ptr(),
+            codes.as_mut_ptr(),
+        ));
+        assert_eq!(
+            codes,
+            [
+                MTASTS_OK,
+                MTASTS_NULL_PARAMETER,
+                MTASTS_INVALID_PARAMETER,
+                MTASTS_INVALID_DOMAIN
+            ]
+        );
+        assert!(!out[0].is_null() && out[1..].iter().all(|p| p.is_null()));
+        mtasts_resolution_free(out[0]);
+    }
+}
