@@ -405,10 +405,18 @@ impl Drop for ProcessState {
             // S-41: a parent's runtimes and sockets, inherited through fork(), are never
             // closed or deregistered by the child (their epoll instances are shared): leaked.
             let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
-            std::mem::forget(idle);
+            // Kept reachable until the process ends (so leak checkers see no loss); a lock a
+            // fork left held is never waited for.
+            match INHERITED.try_lock() {
+                Ok(mut kept) => kept.push(idle),
+                Err(_) => std::mem::forget(idle),
+            }
         }
     }
 }
+
+/// The runtimes a forked child inherited and must never close (see [`ProcessState`]'s drop).
+static INHERITED: Mutex<Vec<Vec<Worker>>> = Mutex::new(Vec::new());
 
 /// Where a [`HickoryDns`] keeps its [`ProcessState`], replaced when the process id changes.
 ///
