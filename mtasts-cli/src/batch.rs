@@ -4,12 +4,15 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::{EXIT_FAILURE, EXIT_USAGE};
 
 /// The domains of a command, and how to run them.
 #[derive(Args, Debug)]
@@ -29,6 +32,48 @@ pub struct Domains {
 
 /// A failure to read the list of domains, kept until the batch has ended.
 pub type ReadError = Arc<Mutex<Option<String>>>;
+
+/// How writing a batch's output goes: the first failure stops the batch and is kept.
+#[derive(Default)]
+pub struct Sink {
+    failed: Option<io::Error>,
+}
+
+impl Sink {
+    /// Keeps going after a successful write; stops the batch after a failed one.
+    pub fn record(&mut self, written: io::Result<()>) -> ControlFlow<()> {
+        match written {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                self.failed = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    /// After the batch: a read error of the list makes `code` a usage error; a write failure
+    /// is reported (a closed pipe, `mtasts ... | head`, is not one); `rest` prints what is
+    /// printed at the end when nothing failed. Returns the exit status.
+    pub fn finish(self, read_error: &ReadError, mut code: u8, rest: impl FnOnce() -> bool) -> u8 {
+        if let Some(e) = read_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            eprintln!("mtasts: {e}");
+            code = EXIT_USAGE;
+        }
+        let written = match self.failed {
+            Some(e) if e.kind() == io::ErrorKind::BrokenPipe => true,
+            Some(e) => {
+                eprintln!("mtasts: writing the output failed: {e}");
+                false
+            }
+            None => rest(),
+        };
+        if written {
+            code
+        } else {
+            code.max(EXIT_FAILURE)
+        }
+    }
+}
 
 impl Domains {
     /// The domains in order: the arguments, then the file's lines, read as they are needed.

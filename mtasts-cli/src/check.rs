@@ -56,7 +56,7 @@ use mtasts_core::{
     CacheLocation, CertVerifier, CheckOptions, DiagnosisView, ProbeOptions, Resolver,
 };
 
-use crate::batch::Domains;
+use crate::batch::{Domains, Sink};
 use crate::output;
 use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, NetOptions, config};
 
@@ -125,7 +125,7 @@ pub fn check(net: &NetOptions, args: &CheckArgs) -> u8 {
     let mut code = EXIT_OK;
     let mut reports = Vec::new();
     let mut stdout = io::stdout().lock();
-    let mut write_failed = None;
+    let mut sink = Sink::default();
     let jobs = usize::from(args.domains.jobs);
     resolver.check_many(domains, jobs, &verifier, &options, |item| {
         bar.inc(1);
@@ -140,7 +140,7 @@ pub fn check(net: &NetOptions, args: &CheckArgs) -> u8 {
         if !report.ok {
             code = code.max(EXIT_FAILURE);
         }
-        let written = bar.suspend(|| {
+        sink.record(bar.suspend(|| {
             if args.json_lines {
                 serde_json::to_writer(&mut stdout, &report)
                     .map_err(io::Error::other)
@@ -153,40 +153,21 @@ pub fn check(net: &NetOptions, args: &CheckArgs) -> u8 {
                 let gap = if item.index > 0 { "\n" } else { "" };
                 write!(stdout, "{gap}").and_then(|()| print_check(&mut stdout, &report))
             }
-        });
-        match written {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                write_failed = Some(e);
-                ControlFlow::Break(())
-            }
-        }
+        }))
     });
     bar.finish_and_clear();
-    if let Some(e) = read_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        eprintln!("mtasts: {e}");
-        code = EXIT_USAGE;
-    }
-    let written = match write_failed {
-        Some(e) if e.kind() == io::ErrorKind::BrokenPipe => true,
-        Some(e) => {
-            eprintln!("mtasts: writing the output failed: {e}");
-            false
-        }
-        None if args.json => {
-            drop(stdout);
+    let flushed = stdout.flush();
+    drop(stdout);
+    sink.finish(&read_error, code, || {
+        if args.json {
             output::to_stdout(|out| match (single, reports.first()) {
                 (true, Some(report)) => output::json(out, report),
                 _ => output::json(out, &reports),
             })
+        } else {
+            output::to_stdout(|_| flushed)
         }
-        None => output::to_stdout(|out| out.flush()),
-    };
-    if written {
-        code
-    } else {
-        code.max(EXIT_FAILURE)
-    }
+    })
 }
 
 fn print_check(out: &mut dyn Write, r: &DiagnosisView) -> io::Result<()> {

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use clap::Args;
 use mtasts_core::{ResolutionView, Resolver};
 
-use crate::batch::Domains;
+use crate::batch::{Domains, Sink};
 use crate::output;
 use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 
@@ -41,7 +41,7 @@ pub fn run(resolver: &Resolver, args: &LookupArgs) -> u8 {
     let mut code = EXIT_OK;
     let mut reports = Vec::new();
     let mut stdout = io::stdout().lock();
-    let mut write_failed = None;
+    let mut sink = Sink::default();
     resolver.resolve_many(domains, usize::from(args.domains.jobs), |item| {
         bar.inc(1);
         let report = match &item.result {
@@ -60,48 +60,24 @@ pub fn run(resolver: &Resolver, args: &LookupArgs) -> u8 {
             reports.push(report);
             return ControlFlow::Continue(());
         }
-        let written = bar.suspend(|| {
+        sink.record(bar.suspend(|| {
             serde_json::to_writer(&mut stdout, &report)
                 .map_err(io::Error::other)
                 .and_then(|()| writeln!(stdout))
-        });
-        match written {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                write_failed = Some(e);
-                ControlFlow::Break(())
-            }
-        }
+        }))
     });
     bar.finish_and_clear();
-    if let Some(e) = read_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        eprintln!("mtasts: {e}");
-        code = EXIT_USAGE;
-    }
-    let written = match write_failed {
-        // `mtasts lookup ... | head`: a closed pipe is not an error.
-        Some(e) if e.kind() == io::ErrorKind::BrokenPipe => true,
-        Some(e) => {
-            eprintln!("mtasts: writing the output failed: {e}");
-            false
-        }
-        None => {
-            drop(stdout);
-            args.json_lines
-                || output::to_stdout(|out| {
-                    if args.json {
-                        output::json(out, &reports)
-                    } else {
-                        print_table(out, &reports)
-                    }
-                })
-        }
-    };
-    if written {
-        code
-    } else {
-        code.max(EXIT_FAILURE)
-    }
+    drop(stdout);
+    sink.finish(&read_error, code, || {
+        args.json_lines
+            || output::to_stdout(|out| {
+                if args.json {
+                    output::json(out, &reports)
+                } else {
+                    print_table(out, &reports)
+                }
+            })
+    })
 }
 
 fn print_table(out: &mut dyn Write, reports: &[ResolutionView]) -> io::Result<()> {
