@@ -299,6 +299,25 @@ fn body_limit_is_64_kib_whatever_the_framing() {
     }
 }
 
+/// The client's buffers (32 KiB in, 8 KiB out) take a response header of up to the 16 KiB
+/// limit; a larger one is a fetch error, never a partial read.
+#[test]
+fn a_response_header_up_to_16_kib_is_read_and_a_larger_one_refused() {
+    let world = world_with(CertCase::Valid);
+    let with_header = |n: usize| {
+        let mut response = HttpResponse::policy(POLICY);
+        response.headers.push(("X-Padding".into(), "p".repeat(n)));
+        response
+    };
+    let body = fetch(&world, with_header(15_000)).unwrap();
+    assert_eq!(body, POLICY.as_bytes());
+    let refused = fetch(&world, with_header(40_000));
+    assert!(
+        matches!(refused, Err(Error::PolicyFetch { .. })),
+        "{refused:?}"
+    );
+}
+
 #[test]
 fn certificate_failures_are_webpki_invalid() {
     for case in [
