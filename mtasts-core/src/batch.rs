@@ -74,6 +74,18 @@ where
     F: FnMut(usize, In, T) -> ControlFlow<()>,
 {
     let workers = concurrency.clamp(1, MAX_CONCURRENCY);
+    if workers == 1 {
+        // One at a time: on the calling thread, with no thread to hand results over.
+        let mut handed = 0;
+        for (index, input) in inputs.enumerate() {
+            let result = work(&input);
+            handed += 1;
+            if each(index, input, result).is_break() {
+                break;
+            }
+        }
+        return handed;
+    }
     let window = workers * WINDOW_PER_WORKER;
     let state = Mutex::new(State {
         inputs: Some(inputs),

@@ -12,8 +12,10 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use hickory_proto::op::ResponseCode;
@@ -215,26 +217,40 @@ impl HickoryDns {
             Err(reason) => return rtypes.map(|_| Err(temporary(reason.clone()))),
         };
         let mut outcomes: [Option<Outcome>; N] = worker.runtime.block_on(async {
-            // Each query not answered from the cache runs as its own task, so A and AAAA are
-            // asked at the same time.
-            let tasks: [Option<_>; N] = std::array::from_fn(|i| {
-                cached[i].is_none().then(|| {
-                    let resolver = worker.resolver.clone();
-                    let fqdn = fqdn.clone();
-                    let rtype = rtypes[i];
-                    tokio::spawn(async move {
-                        tokio::time::timeout(deadline, resolver.lookup(fqdn.as_str(), rtype)).await
-                    })
+            // The queries not answered from the cache are polled together on this thread (no
+            // task spawned), so A and AAAA are asked at the same time, each within `deadline`.
+            let lookups: Vec<_> = (0..N)
+                .filter(|&i| cached[i].is_none())
+                .map(|i| {
+                    let lookup = worker.resolver.lookup(fqdn.as_str(), rtypes[i]);
+                    (i, Box::pin(tokio::time::timeout(deadline, lookup)))
                 })
-            });
+                .collect();
+            let mut lookups: Vec<_> = lookups.into_iter().map(|(i, f)| (i, f, None)).collect();
+            std::future::poll_fn(|cx| {
+                let mut pending = false;
+                for (_, lookup, done) in lookups.iter_mut() {
+                    if done.is_none() {
+                        match lookup.as_mut().poll(cx) {
+                            Poll::Ready(outcome) => *done = Some(outcome),
+                            Poll::Pending => pending = true,
+                        }
+                    }
+                }
+                if pending {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            })
+            .await;
             let mut outcomes = rtypes.map(|_| None);
-            for (slot, task) in outcomes.iter_mut().zip(tasks) {
-                let Some(task) = task else { continue };
-                *slot = Some(match task.await {
-                    Ok(Ok(Ok(lookup))) => Outcome::Found(lookup),
-                    Ok(Ok(Err(e))) => Outcome::from(e),
-                    // The deadline passed (or the task could not finish).
-                    Ok(Err(_)) | Err(_) => Outcome::Timeout,
+            for (i, _, done) in lookups {
+                outcomes[i] = Some(match done {
+                    Some(Ok(Ok(lookup))) => Outcome::Found(lookup),
+                    Some(Ok(Err(e))) => Outcome::from(e),
+                    // The deadline passed.
+                    Some(Err(_)) | None => Outcome::Timeout,
                 });
             }
             outcomes
