@@ -252,3 +252,32 @@ fn s41_a_forked_child_runs_a_batch() {
     );
     assert_eq!(world.policy_requests(&good[5]), 1);
 }
+
+/// Every scenario domain of world.json with an `expect` block, through one `resolve_many`
+/// batch at once: each outcome as `resolve` gives it alone (S-01 … S-25), in input order.
+#[test]
+fn every_scenario_of_the_world_passes_through_resolve_many() {
+    let spec = mtasts_testworld::WorldSpec::bundled().unwrap();
+    let world = World::from_spec(&spec).unwrap();
+    let domains: Vec<_> = spec.domains.iter().filter(|d| d.expect.is_some()).collect();
+    assert!(domains.len() >= 25, "world.json covers S-01..S-25");
+    let (resolver, _clock) = support::resolver(&world);
+    let names: Vec<String> = domains
+        .iter()
+        .map(|d| d.lookup_name().to_string())
+        .collect();
+    let mut checked = 0;
+    resolver.resolve_many(names, 8, |item| {
+        let domain = domains[item.index];
+        let label = format!(
+            "{} ({})",
+            domain.scenario.as_deref().unwrap_or(&domain.name),
+            domain.name
+        );
+        let resolution = item.result.unwrap();
+        support::check(&label, &resolution, domain.expect.as_ref().unwrap());
+        checked += 1;
+        ControlFlow::Continue(())
+    });
+    assert_eq!(checked, domains.len());
+}
