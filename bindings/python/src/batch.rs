@@ -45,6 +45,8 @@ pub fn start(
         iter,
         failed: Arc::clone(&failed),
         stop: Arc::clone(&stop),
+        chunk: Vec::new().into_iter(),
+        exhausted: false,
     };
     let stopped = Arc::clone(&stop);
     std::thread::Builder::new()
@@ -71,11 +73,47 @@ pub fn start(
     })
 }
 
-/// The Python iterable, read one item at a time (taking the GIL for each).
+/// Items read from the Python iterable per taking of the GIL: a worker thread that takes the
+/// GIL for every item contends with the thread iterating the results (Python hands the GIL
+/// over only every switch interval), and the batch slows below what plain threads reach.
+const CHUNK: usize = 32;
+
+/// The Python iterable, read `CHUNK` items at a time (taking the GIL once for each chunk).
 struct Input {
     iter: Py<PyIterator>,
     failed: Arc<Mutex<Option<PyErr>>>,
     stop: Arc<AtomicBool>,
+    chunk: std::vec::IntoIter<String>,
+    exhausted: bool,
+}
+
+impl Input {
+    /// Reads the next chunk; an error of the iterable (or an item that is not a `str`) ends
+    /// the input after the items before it, and is kept for the reader.
+    fn refill(&mut self) {
+        let mut items = Vec::with_capacity(CHUNK);
+        Python::attach(|py| {
+            let mut iter = self.iter.bind(py).clone();
+            while items.len() < CHUNK {
+                match iter.next() {
+                    None => {
+                        self.exhausted = true;
+                        break;
+                    }
+                    Some(item) => match item.and_then(|i| i.extract::<String>()) {
+                        Ok(domain) => items.push(domain),
+                        Err(e) => {
+                            // The reader gets it after every result before it.
+                            *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                            self.exhausted = true;
+                            break;
+                        }
+                    },
+                }
+            }
+        });
+        self.chunk = items.into_iter();
+    }
 }
 
 impl Iterator for Input {
@@ -85,19 +123,14 @@ impl Iterator for Input {
         if self.stop.load(Ordering::SeqCst) {
             return None;
         }
-        let item = Python::attach(|py| -> Option<PyResult<String>> {
-            let mut iter = self.iter.bind(py).clone();
-            iter.next()
-                .map(|item| item.and_then(|i| i.extract::<String>()))
-        })?;
-        match item {
-            Ok(domain) => Some(domain),
-            Err(e) => {
-                // Kept for the reader, who gets it after every result before it.
-                *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                None
-            }
+        if let Some(domain) = self.chunk.next() {
+            return Some(domain);
         }
+        if self.exhausted {
+            return None;
+        }
+        self.refill();
+        self.chunk.next()
     }
 }
 
