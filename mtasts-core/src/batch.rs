@@ -132,7 +132,7 @@ where
                     let Some((index, domain)) = taken else { break };
                     let result = work(&domain);
                     lock().ready.insert(index, (domain, result));
-                    more_done.notify_all();
+                    more_done.notify_one(); // only the calling thread waits for results
                 }
             });
         }
@@ -144,7 +144,7 @@ where
             if let Some((domain, result)) = s.ready.remove(&next) {
                 s.delivered += 1;
                 drop(s);
-                more_work.notify_all();
+                more_work.notify_one(); // one more input may be taken
                 let flow = each(next, domain, result);
                 s = lock();
                 if flow.is_break() {

@@ -4,7 +4,7 @@ use std::fmt::Debug;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
@@ -111,7 +111,7 @@ pub struct HttpsFetcher {
     port: Option<u16>,
     // Built on first use (loading the system store costs milliseconds, and a process that
     // answers from the cache never needs it), once per process: see `HttpsFetcher::agent`.
-    agent: Mutex<Option<(u32, Arc<Agent>)>>,
+    agent: RwLock<Option<(u32, Arc<Agent>)>>,
 }
 
 impl HttpsFetcher {
@@ -135,7 +135,7 @@ impl HttpsFetcher {
             pem_roots,
             deadline,
             port: None,
-            agent: Mutex::new(None),
+            agent: RwLock::new(None),
         })
     }
 
@@ -155,15 +155,21 @@ impl HttpsFetcher {
     /// child for ever) builds an agent for each fetch instead of hanging.
     fn agent(&self) -> Result<Arc<Agent>> {
         let pid = std::process::id();
-        if let Ok(slot) = self.agent.try_lock()
+        // A read lock: concurrent fetches share the agent without contending (with a mutex
+        // tried, not waited for, a busy moment would build an agent per fetch).
+        if let Ok(slot) = self.agent.try_read()
             && let Some((owner, agent)) = slot.as_ref()
             && *owner == pid
         {
             return Ok(Arc::clone(agent));
         }
         let agent = Arc::new(self.build_agent()?);
-        if let Ok(mut slot) = self.agent.try_lock() {
-            *slot = Some((pid, Arc::clone(&agent)));
+        if let Ok(mut slot) = self.agent.try_write() {
+            match slot.as_ref() {
+                // Another thread installed one meanwhile: share it.
+                Some((owner, installed)) if *owner == pid => return Ok(Arc::clone(installed)),
+                _ => *slot = Some((pid, Arc::clone(&agent))),
+            }
         }
         Ok(agent)
     }
