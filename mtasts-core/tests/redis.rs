@@ -250,6 +250,9 @@ fn concurrent_writers_end_with_the_greatest_fetch() {
     const PUTS: u64 = 100;
     let server = server();
     let shared = Arc::new(store(&server));
+    // Fetch times a millisecond apart: a merge takes the writer's own time as now and counts
+    // a stored time more than MERGE_SLACK ahead of it as now (issue 10), so writers whose
+    // clocks were minutes apart could not be ordered; real writers' clocks are close.
     let t = now();
     let race = domain("race.example");
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -286,7 +289,7 @@ fn concurrent_writers_end_with_the_greatest_fetch() {
             thread::spawn(move || {
                 for i in 0..PUTS {
                     let n = i * THREADS + thread;
-                    let at = t + Duration::from_secs(n);
+                    let at = t + Duration::from_millis(n);
                     let e = entry(
                         "race.example",
                         Some(policy(&format!("id{n}"), at, 86_400)),
@@ -311,8 +314,8 @@ fn concurrent_writers_end_with_the_greatest_fetch() {
     let stored = shared.get(&race).unwrap().unwrap();
     let policy = stored.policy.as_ref().unwrap();
     assert_eq!(policy.id, format!("id{last}"));
-    assert_eq!(policy.fetched_at, t + Duration::from_secs(last));
-    assert_eq!(stored.last_used, t + Duration::from_secs(last));
+    assert_eq!(policy.fetched_at, t + Duration::from_millis(last));
+    assert_eq!(stored.last_used, t + Duration::from_millis(last));
 }
 
 #[test]
