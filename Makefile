@@ -29,6 +29,14 @@ unit:
 bench:
 	$(CARGO) bench -p mtasts-core --locked
 
+## Issue 12's figures, mtasts side by side with postfix-mta-sts-resolver 1.5.1 (benches/compare):
+## CPU per cold lookup, cold batch throughput, resolve_many scaling, fresh processes against
+## /bin/true. Builds what it measures (release); the real-daemon part needs root and is skipped
+## otherwise. BENCH_COMPARE_ARGS: e.g. --quick, --no-realworld, --only fresh-process.
+.PHONY: bench-compare
+bench-compare:
+	./benches/compare $(BENCH_COMPARE_ARGS)
+
 ## The main job: `make run` looks up domains of the hermetic test world (scripts/demo);
 ## `make run DOMAIN=example.com` looks up a real domain through the system's resolver.
 DOMAIN ?=
