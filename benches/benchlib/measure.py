@@ -99,6 +99,13 @@ def cpu_rows(report, target, built, n, reps):
                    "every domain distinct, fresh cache. user+sys of the client process from "
                    "rusage, (CPU(N) - CPU(1)) / (N - 1) with N = %d, median of %d runs"
                    % (n, reps), CPU_HEADERS)
+    report.note(CPU, "start-up CPU: CPU(1) less one lookup: exec, loading, imports and one-time "
+                "set-up (trust roots, TLS and DNS state), paid once per process; wall/lookup: "
+                "(wall(N) - wall(1)) / (N - 1), servers' time included")
+    if target.policy_port:
+        report.note(CPU, "the hermetic world's HTTPS accept loop polls every 5 ms "
+                    "(tests/world/src/conns.rs), so its wall/lookup is the test world's; the "
+                    "CPU figures are the client's alone")
     doms = target.domains[:n]
     results = {}
 
