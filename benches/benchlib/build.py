@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from .common import (BENCHES, FRESH_PROCESS, MTASTS, PMSR, PMSR_VERSION, PREFIX,
-                     ROOT, SPAWN_TIMES, VENV, VENV_PY, WORK, log, run)
+                     RESOLVE_MANY, ROOT, SPAWN_TIMES, VENV, VENV_PY, WORK, log, run)
 
 CARGO = os.environ.get("CARGO", "cargo")
 BUILD_LIMIT = 1800  # seconds a cold release build may take on 2 cores
@@ -28,6 +28,7 @@ class Built:
         self.cli_json_lines = False
         self.py_resolve_many = False
         self.c_resolve_many = False
+        self.c_many_missing = None  # why the C batch driver is missing although the header has it
 
 
 def step(what, argv, limit, env=None):
@@ -64,7 +65,16 @@ def build_all(args):
                 b.c_missing = "gcc %s failed: %s" % (src, r.why())
                 break
         with open(os.path.join(inc, "mtasts.h")) as f:
-            b.c_resolve_many = "mtasts_resolver_resolve_many" in f.read()
+            has_many = "mtasts_resolver_resolve_many" in f.read()
+        if has_many and not b.c_missing:
+            lib = os.path.join(PREFIX, "lib")
+            r = step("gcc resolve-many.c", ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", inc,
+                                            "-o", RESOLVE_MANY,
+                                            os.path.join(BENCHES, "resolve-many.c"), "-L", lib,
+                                            "-Wl,-rpath," + lib, "-lmtasts"], 120)
+            b.c_resolve_many = r.status == 0
+            if r.status != 0:
+                b.c_many_missing = "gcc resolve-many.c failed: " + r.why()
 
     if args.need_python:
         venv(b, args)

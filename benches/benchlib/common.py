@@ -25,6 +25,7 @@ TESTWORLD = os.path.join(TARGET, "release", "mtasts-testworld")
 LIBMTASTS = os.path.join(PREFIX, "lib", "libmtasts.so")
 FRESH_PROCESS = os.path.join(WORK, "fresh-process")
 SPAWN_TIMES = os.path.join(WORK, "spawn-times")
+RESOLVE_MANY = os.path.join(WORK, "resolve-many")
 
 PMSR = "postfix-mta-sts-resolver"
 PMSR_VERSION = "1.5.1"

@@ -10,8 +10,8 @@ import socket
 import subprocess
 import time
 
-from .common import (DRIVERS, MTASTS, PMSR, PMSR_VERSION, VENV, VENV_PY, env_with, log, median,
-                     ms, run, write_lines)
+from .common import (DRIVERS, MTASTS, PMSR, PMSR_VERSION, RESOLVE_MANY, VENV, VENV_PY, env_with,
+                     log, median, ms, run, write_lines)
 
 CPU = "cpu"
 THROUGHPUT = "throughput"
@@ -40,6 +40,16 @@ class Target:
             cmd += ["--policy-port", str(self.policy_port)]
         return cmd + list(argv)
 
+    def c_config(self):
+        """A settings file for the C batch driver: the same servers, a fresh memory cache."""
+        path = os.path.join(self.tmp, "c-batch.conf")
+        with open(path, "w") as f:
+            f.write("cache = memory\nnameserver = %s\ntrust_roots = %s\nlog_level = off\n"
+                    % (self.nameserver, self.ca))
+            if self.policy_port:
+                f.write("policy_port = %d\n" % self.policy_port)
+        return path
+
     def wheel(self, mode, concurrency, domains_file):
         cmd = [VENV_PY, os.path.join(DRIVERS, "wheel.py"), mode, str(concurrency), domains_file,
                self.nameserver, self.ca]
@@ -51,6 +61,12 @@ class Target:
 
     def file(self, name, domains):
         return write_lines(os.path.join(self.tmp, name), domains)
+
+
+def sequential(built):
+    """The arguments that make `mtasts lookup` look domains up one after the other: since the
+    command has --jobs (default 8), `--jobs 1`; before, it always did."""
+    return ["--jobs", "1"] if built.cli_jobs else []
 
 
 def count_cli_ok(r):
@@ -117,10 +133,12 @@ def cpu_rows(report, target, built, n, reps):
     results = {}
 
     log("%s: CPU per lookup, mtasts lookup (%d domains, %d runs)" % (target.label, n, reps))
-    res = marginal_cpu(lambda k: target.mtasts("lookup", "--json", *doms[:k]), count_cli_ok,
-                       n, reps, None, 60 + n)
+    seq = sequential(built)
+    res = marginal_cpu(lambda k: target.mtasts("lookup", "--json", *(seq + doms[:k])),
+                       count_cli_ok, n, reps, None, 60 + n)
     results["mtasts"] = res
-    add_cpu_row(report, target, "mtasts lookup (command)", res)
+    add_cpu_row(report, target, "mtasts lookup%s (command)" % "".join(" " + a for a in seq),
+                res)
 
     if built.wheel_missing:
         report.row(CPU, [target.label, "mtasts wheel, resolve() in a loop",
@@ -200,9 +218,11 @@ def throughput_rows(report, target, built, n, concurrency):
             report.row(THROUGHPUT, [target.label, label] + batch_cells(r, n, r.json()))
 
     log("%s: throughput, mtasts lookup (sequential)" % target.label)
-    r = run(target.mtasts("lookup", "--json", *doms), 300)
-    report.row(THROUGHPUT, [target.label, "mtasts lookup, %d domains as arguments (sequential)"
-                            % n] + batch_cells(r, n, {"ok": count_cli_ok(r), "wall": r.wall}))
+    seq = sequential(built)
+    r = run(target.mtasts("lookup", "--json", *(seq + doms)), 300)
+    report.row(THROUGHPUT, [target.label, "mtasts lookup%s, %d domains as arguments "
+                            "(sequential)" % ("".join(" " + a for a in seq), n)] +
+               batch_cells(r, n, {"ok": count_cli_ok(r), "wall": r.wall}))
 
     label = "mtasts lookup --jobs %d --from-file" % c
     if not built.cli_jobs:
@@ -215,15 +235,17 @@ def throughput_rows(report, target, built, n, concurrency):
 
     label = "C mtasts_resolver_resolve_many, concurrency %d" % c
     if not built.c_resolve_many:
-        report.row(THROUGHPUT, [target.label, label, NA])
+        report.row(THROUGHPUT, [target.label, label, ("n/a: " + built.c_many_missing)
+                                if built.c_many_missing else NA])
     else:
-        report.row(THROUGHPUT, [target.label, label,
-                                "n/a: in mtasts.h, but benches/ has no C driver for it yet"])
-    report.note(THROUGHPUT, "wall: the wheel and the daemon rows from the first request to the "
-                "last answer (a running daemon, an imported module); the mtasts lookup rows the "
-                "whole process, start-up included")
+        log("%s: throughput, %s" % (target.label, label))
+        r = run([RESOLVE_MANY, target.c_config(), str(c), path], 300)
+        report.row(THROUGHPUT, [target.label, label] + batch_cells(r, n, r.json()))
+    report.note(THROUGHPUT, "wall: the wheel, C and daemon rows from the first request to the "
+                "last answer (a running daemon, an imported module, a made resolver); the mtasts "
+                "lookup rows the whole process, start-up included")
     report.note(THROUGHPUT, "CPU/domain: user+sys of the process that resolves, divided by "
-                "the domains: over the batch for the wheel (getrusage) and the daemon (/proc; "
+                "the domains: over the batch for the wheel and C (getrusage) and the daemon (/proc; "
                 "its socketmap clients not counted), the whole process for mtasts lookup")
 
 
@@ -305,6 +327,9 @@ def scaling_rows(report, target, built, n, levels):
     report.section(SCALING, "3. resolve_many scaling: %d distinct domains, fresh cache, at "
                    "concurrency %s; peak RSS of the whole process (ru_maxrss)"
                    % (n, ", ".join(map(str, levels))), SCALING_HEADERS)
+    report.note(SCALING, "the hermetic world serves at most 64 connections at once and polls "
+                "its accept loop every 5 ms (tests/world/src/conns.rs): concurrency 1 there is "
+                "bound by that poll, and at 64 a connection that finds it full fails")
     doms = target.domains[:n]
     if len(doms) < n:
         report.row(SCALING, [target.label, "-", "-", "n/a: the world has only %d domains"
@@ -320,7 +345,16 @@ def scaling_rows(report, target, built, n, levels):
             log("%s: scaling, resolve_many(concurrency=%d), %d domains" % (target.label, c, n))
             r = run(target.wheel("resolve_many", c, path), 240, env=target.python_env())
             report.row(SCALING, [target.label, label, c] + scaling_cells(r, n, r.json()))
-    label = "mtasts lookup --jobs"
+    label = "C mtasts_resolver_resolve_many"
+    if not built.c_resolve_many:
+        report.row(SCALING, [target.label, label, "-", ("n/a: " + built.c_many_missing)
+                             if built.c_many_missing else NA])
+    else:
+        for c in levels:
+            log("%s: scaling, %s %d, %d domains" % (target.label, label, c, n))
+            r = run([RESOLVE_MANY, target.c_config(), str(c), path], 240)
+            report.row(SCALING, [target.label, label, c] + scaling_cells(r, n, r.json()))
+    label = "mtasts lookup --jobs N --from-file"
     if not built.cli_jobs:
         report.row(SCALING, [target.label, label, "-", NA])
     else:
