@@ -89,6 +89,11 @@ def run(argv, timeout, env=None, stdin_path=None, cwd=None):
         timer.start()
         try:
             _, status, ru = os.wait4(proc.pid, 0)
+        except BaseException:  # the run's own limit, Ctrl-C, SIGTERM: leave nothing running
+            kill()
+            os.waitpid(proc.pid, 0)
+            proc.returncode = -9
+            raise
         finally:
             timer.cancel()
         wall = time.perf_counter() - started
