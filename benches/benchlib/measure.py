@@ -171,6 +171,8 @@ def pmsr_na(report, section, target, built, label):
     note below the table); False when it can be."""
     why = built.pmsr_missing or target.pmsr_unusable
     if not why:
+        report.note(section, "%s runs on asyncio's own event loop: uvloop, which its daemon "
+                    "takes when it is installed, is not (pip installs no extras)" % PMSR)
         return False
     report.row(section, [target.label, label, "n/a (see below)"])
     report.note(section, "%s, %s world: %s" % (PMSR, target.label, why))

@@ -117,6 +117,11 @@ def inner(tmp):
             measure.cpu_rows(report, target, built, p["cpu_n"], p["reps"])
         if "throughput" in p["sections"]:
             measure.throughput_rows(report, target, built, p["batch_n"], p["concurrency"])
+        for key in report.order:
+            report.note(key, "real daemons: unbound (one thread) and nginx (one worker) in a "
+                        "namespace; nginx has a server and its own certificate (P-256, one "
+                        "shared key, from openssl's test CA) per mta-sts.<domain>, the same for "
+                        "every client")
     except Exception as e:  # a daemon that did not start, a broken configuration
         log("real-daemon world: %s: %s" % (type(e).__name__, e))
         for name in ("unbound.log", "nginx-early.log", "nginx-error.log"):
