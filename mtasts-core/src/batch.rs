@@ -73,7 +73,9 @@ where
     W: Fn(&In) -> T + Sync,
     F: FnMut(usize, In, T) -> ControlFlow<()>,
 {
-    let workers = concurrency.clamp(1, MAX_CONCURRENCY);
+    // No more threads than inputs, when the iterator knows how many it holds.
+    let most = inputs.size_hint().1.unwrap_or(usize::MAX);
+    let workers = concurrency.clamp(1, MAX_CONCURRENCY).min(most.max(1));
     if workers == 1 {
         // One at a time: on the calling thread, with no thread to hand results over.
         let mut handed = 0;

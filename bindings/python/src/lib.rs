@@ -32,8 +32,12 @@ fn _mtasts(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // named `mtasts.<rust module>` (e.g. `mtasts.mtasts_core.resolver`). Logger objects are
     // cached, levels are not, so `logging` configured after the import is honoured. Another
     // extension may have installed a `log` backend first: then ours is not installed.
+    // mtasts' own records go to Python from debug up; the libraries under it (hickory,
+    // rustls, ureq) only from warning up, judged here without the GIL: their debug records,
+    // a dozen per lookup, each took the GIL from the lookup threads of `resolve_many`.
     let logger = pyo3_log::Logger::new(py, pyo3_log::Caching::Loggers)?
-        .filter(log::LevelFilter::Debug)
+        .filter(log::LevelFilter::Warn)
+        .filter_target("mtasts_core".to_owned(), log::LevelFilter::Debug)
         .set_prefix("mtasts");
     let _ = logger.install();
 
