@@ -45,6 +45,7 @@ mod record;
 mod refresh;
 mod resolution;
 mod resolver;
+mod socketmap;
 mod verdict;
 
 pub use batch::{BatchItem, MAX_CONCURRENCY};
@@ -83,6 +84,10 @@ pub use refresh::{MAX_JITTER, REFRESH_WINDOW, RefreshOptions, RefreshProgress, R
 pub use resolution::{Resolution, Source};
 pub use resolver::{
     DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK, MIN_RECHECK, Resolver, ResolverBuilder,
+};
+pub use socketmap::{
+    MAX_REPLY, MAX_REQUEST, MapOptions, NetstringError, Reply, Request, netstring, policy_domain,
+    read_netstring, tls_policy_reply,
 };
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 
