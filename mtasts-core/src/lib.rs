@@ -86,8 +86,8 @@ pub use resolver::{
     DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK, MIN_RECHECK, Resolver, ResolverBuilder,
 };
 pub use socketmap::{
-    MAX_REPLY, MAX_REQUEST, MapOptions, NetstringError, Reply, Request, netstring, policy_domain,
-    read_netstring, tls_policy_reply,
+    MAX_REPLY, MAX_REQUEST, MapOptions, NetstringError, Reply, Request, answer, netstring,
+    policy_domain, read_netstring, serve_connection, tls_policy_reply,
 };
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 
