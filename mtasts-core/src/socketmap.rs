@@ -272,6 +272,62 @@ pub fn tls_policy_reply(resolution: &Resolution, options: &MapOptions) -> Reply 
     Reply::Ok(data)
 }
 
+/// The answer to one request payload: parse, classify the key, resolve, reply (R-SRV-1 to
+/// R-SRV-5, R-SRV-7). `options` gives the options of a map name; names it does not know get
+/// `default`.
+pub fn answer(
+    resolver: &crate::resolver::Resolver,
+    payload: &[u8],
+    options: &dyn Fn(&str) -> MapOptions,
+) -> Reply {
+    let Some(request) = Request::parse(payload) else {
+        return Reply::Perm("malformed request: expected \"NAME KEY\" in UTF-8".into());
+    };
+    // R-SRV-4: only a plain domain name has an MTA-STS policy.
+    let Some(domain) = policy_domain(&request.key) else {
+        return Reply::NotFound;
+    };
+    let resolution = resolver.resolve_domain(&domain);
+    tls_policy_reply(&resolution, &options(&request.map))
+}
+
+/// Serves one socketmap connection until the peer closes it: requests answered in order,
+/// pipelined or not. Returns `Err` (and the caller closes the connection, R-SRV-1) for a
+/// malformed netstring, an oversized request, a read that timed out, or a failed write; the
+/// stream's own timeouts bound every read and write.
+pub fn serve_connection<S: std::io::Read + std::io::Write>(
+    resolver: &crate::resolver::Resolver,
+    stream: &mut S,
+    options: &dyn Fn(&str) -> MapOptions,
+) -> std::io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(512);
+    let mut chunk = [0u8; 4096];
+    loop {
+        // Every complete request in the buffer first (pipelining), in order.
+        loop {
+            let parsed = read_netstring(&buf, MAX_REQUEST)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            let Some((payload, used)) = parsed else { break };
+            let reply = answer(resolver, payload, options);
+            stream.write_all(&reply.to_netstring())?;
+            buf.drain(..used);
+        }
+        stream.flush()?;
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return if buf.is_empty() {
+                Ok(())
+            } else {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the connection closed inside a request",
+                ))
+            };
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -485,61 +541,5 @@ mod tests {
             Err(NetstringError::TooLong { .. })
         ));
         assert_eq!(netstring(b"OK x"), b"4:OK x,");
-    }
-}
-
-/// The answer to one request payload: parse, classify the key, resolve, reply (R-SRV-1 to
-/// R-SRV-5, R-SRV-7). `options` gives the options of a map name; names it does not know get
-/// `default`.
-pub fn answer(
-    resolver: &crate::resolver::Resolver,
-    payload: &[u8],
-    options: &dyn Fn(&str) -> MapOptions,
-) -> Reply {
-    let Some(request) = Request::parse(payload) else {
-        return Reply::Perm("malformed request: expected \"NAME KEY\" in UTF-8".into());
-    };
-    // R-SRV-4: only a plain domain name has an MTA-STS policy.
-    let Some(domain) = policy_domain(&request.key) else {
-        return Reply::NotFound;
-    };
-    let resolution = resolver.resolve_domain(&domain);
-    tls_policy_reply(&resolution, &options(&request.map))
-}
-
-/// Serves one socketmap connection until the peer closes it: requests answered in order,
-/// pipelined or not. Returns `Err` (and the caller closes the connection, R-SRV-1) for a
-/// malformed netstring, an oversized request, a read that timed out, or a failed write; the
-/// stream's own timeouts bound every read and write.
-pub fn serve_connection<S: std::io::Read + std::io::Write>(
-    resolver: &crate::resolver::Resolver,
-    stream: &mut S,
-    options: &dyn Fn(&str) -> MapOptions,
-) -> std::io::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(512);
-    let mut chunk = [0u8; 4096];
-    loop {
-        // Every complete request in the buffer first (pipelining), in order.
-        loop {
-            let parsed = read_netstring(&buf, MAX_REQUEST)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-            let Some((payload, used)) = parsed else { break };
-            let reply = answer(resolver, payload, options);
-            stream.write_all(&reply.to_netstring())?;
-            buf.drain(..used);
-        }
-        stream.flush()?;
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return if buf.is_empty() {
-                Ok(())
-            } else {
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the connection closed inside a request",
-                ))
-            };
-        }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
