@@ -14,6 +14,7 @@ mod check;
 mod logger;
 mod lookup;
 mod output;
+mod serve;
 mod verify;
 
 /// Exit status when every domain resolved without a failure (a policy or none published).
@@ -95,6 +96,12 @@ enum Command {
     /// Check a certificate chain (PEM or DER, leaf first) for an MX host name: chain to the
     /// trust roots, validity, SAN match. Exit status 0 pass, 1 fail, 2 usage.
     VerifyCert(verify::VerifyCertArgs),
+    /// Serve the TLS policy of recipient domains to Postfix (`smtp_tls_policy_maps =
+    /// socketmap:unix:PATH:postfix`) until SIGTERM, from the shared cache.
+    Serve(serve::ServeArgs),
+    /// Ask a running `mtasts serve` for a domain's policy and print the reply (like
+    /// `postmap -q DOMAIN socketmap:unix:PATH:postfix`).
+    Query(serve::QueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -123,6 +130,16 @@ fn main() -> ExitCode {
         Command::Cache(command) => with_resolver(&|r| cache::run(r, command)),
         Command::Check(args) => check::check(&cli.net, args),
         Command::VerifyCert(args) => verify::verify_cert(&cli.net, args),
+        Command::Serve(args) => {
+            match config(&cli.net).and_then(|c| Resolver::new(c).map_err(|e| e.to_string())) {
+                Ok(resolver) => serve::serve(resolver, args),
+                Err(e) => {
+                    eprintln!("mtasts: {e}");
+                    EXIT_USAGE
+                }
+            }
+        }
+        Command::Query(args) => serve::query(args),
     };
     ExitCode::from(code)
 }

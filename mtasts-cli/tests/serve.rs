@@ -1,0 +1,198 @@
+//! `mtasts serve` and `mtasts query` as processes, over a Unix socket, against the hermetic
+//! test world: replies (S-70, S-73, S-74), pipelining, the connection limit, a bad netstring
+//! closing only its connection (S-79), and SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mtasts_testworld::World;
+
+fn base(world: &World) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mtasts"));
+    cmd.arg("--nameserver")
+        .arg(world.dns_addr().to_string())
+        .arg("--trust-roots")
+        .arg(world.ca_pem_path())
+        .arg("--policy-port")
+        .arg(world.https_port().to_string())
+        .args(["--timeout", "3", "--dns-timeout", "2", "--cache", "memory"]);
+    cmd
+}
+
+struct Server {
+    child: Child,
+    socket: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start(world: &World, tag: &str, extra: &[&str]) -> Server {
+    let dir = std::env::temp_dir().join(format!("mtasts-serve-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("socketmap.sock");
+    let child = base(world)
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("unix:{}", socket.display()))
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server { child, socket, dir }
+}
+
+fn netstring(s: &str) -> Vec<u8> {
+    format!("{}:{s},", s.len()).into_bytes()
+}
+
+fn exchange(socket: &Path, requests: &[&str], replies: usize) -> Vec<String> {
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let all: Vec<u8> = requests.iter().flat_map(|r| netstring(r)).collect();
+    stream.write_all(&all).unwrap();
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while out.len() < replies {
+        if let Some((payload, used)) = mtasts_core::read_netstring(&buf, 100_000).unwrap() {
+            out.push(String::from_utf8(payload.to_vec()).unwrap());
+            buf.drain(..used);
+            continue;
+        }
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed after {} replies", out.len());
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    out
+}
+
+#[test]
+fn the_server_answers_postfix_and_query_prints_the_reply() {
+    let world = World::bundled().unwrap();
+    let server = start(&world, "answers", &["--strict-testing", "strict"]);
+    let replies = exchange(
+        &server.socket,
+        &[
+            "postfix s01.mtasts.test",
+            "postfix s02.mtasts.test",
+            "postfix [mail.example.com]:25",
+        ],
+        3,
+    );
+    assert_eq!(
+        replies,
+        [
+            "OK secure match=mail.example.com:.example.net servername=hostname",
+            "NOTFOUND ",
+            "NOTFOUND ",
+        ]
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_mtasts"))
+        .args(["query", "--socket"])
+        .arg(format!("unix:{}", server.socket.display()))
+        .arg("s01.mtasts.test")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim_end(),
+        "OK secure match=mail.example.com:.example.net servername=hostname"
+    );
+    // One fetch for all of it: the second and third answers came from the cache.
+    assert_eq!(world.policy_requests("s01.mtasts.test"), 1);
+}
+
+#[test]
+fn a_bad_netstring_closes_only_its_connection_and_the_limit_holds() {
+    let world = World::bundled().unwrap();
+    let server = start(&world, "limits", &["--max-connections", "2"]);
+    let mut bad = UnixStream::connect(&server.socket).unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    bad.write_all(b"99999999:").unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(
+        bad.read_to_end(&mut rest).unwrap(),
+        0,
+        "closed with no reply"
+    );
+    // Two idle connections fill the limit; a third is closed at once.
+    let held: Vec<_> = (0..2)
+        .map(|_| UnixStream::connect(&server.socket).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = UnixStream::connect(&server.socket).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(
+        third.read_to_end(&mut rest).unwrap(),
+        0,
+        "refused beyond the limit"
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        exchange(&server.socket, &["postfix s02.mtasts.test"], 1),
+        ["NOTFOUND "]
+    );
+}
+
+#[test]
+fn sigterm_stops_the_server_and_removes_its_socket() {
+    let world = World::bundled().unwrap();
+    let mut server = start(&world, "sigterm", &[]);
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(!server.socket.exists(), "the socket is removed");
+}
+
+#[test]
+fn a_path_that_is_not_a_socket_is_refused() {
+    let world = World::bundled().unwrap();
+    let dir = std::env::temp_dir().join(format!("mtasts-serve-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("not-a-socket");
+    std::fs::write(&file, "keep me").unwrap();
+    let out = base(&world)
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("unix:{}", file.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
