@@ -2,26 +2,16 @@
 //! with several domains, against the hermetic test world.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use mtasts_testworld::{DomainSpec, World};
 use serde_json::Value;
 
-fn command(world: &World) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mtasts"));
-    cmd.arg("--nameserver")
-        .arg(world.dns_addr().to_string())
-        .arg("--trust-roots")
-        .arg(world.ca_pem_path())
-        .arg("--policy-port")
-        .arg(world.https_port().to_string())
-        .args(["--timeout", "3", "--dns-timeout", "2", "--cache", "memory"]);
-    cmd
-}
-
 fn run(world: &World, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = command(world)
+    let mut child = common::mtasts(world)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -3,6 +3,8 @@
 //! closing only its connection (S-79), and SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -10,18 +12,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mtasts_testworld::World;
-
-fn base(world: &World) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mtasts"));
-    cmd.arg("--nameserver")
-        .arg(world.dns_addr().to_string())
-        .arg("--trust-roots")
-        .arg(world.ca_pem_path())
-        .arg("--policy-port")
-        .arg(world.https_port().to_string())
-        .args(["--timeout", "3", "--dns-timeout", "2", "--cache", "memory"]);
-    cmd
-}
 
 struct Server {
     child: Child,
@@ -41,7 +31,7 @@ fn start(world: &World, tag: &str, extra: &[&str]) -> Server {
     let dir = std::env::temp_dir().join(format!("mtasts-serve-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let socket = dir.join("socketmap.sock");
-    let child = base(world)
+    let child = common::mtasts(world)
         .arg("serve")
         .arg("--listen")
         .arg(format!("unix:{}", socket.display()))
@@ -186,7 +176,7 @@ fn a_path_that_is_not_a_socket_is_refused() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("not-a-socket");
     std::fs::write(&file, "keep me").unwrap();
-    let out = base(&world)
+    let out = common::mtasts(&world)
         .arg("serve")
         .arg("--listen")
         .arg(format!("unix:{}", file.display()))
