@@ -57,25 +57,27 @@ fn two_threads(c: &mut Criterion) {
         .build()
         .unwrap();
     let names: Vec<String> = (0..5_000).map(|i| format!("d{i}.example")).collect();
-    // Wall time per lookup while two threads look up at once, each doing `iters` lookups:
-    // 2 / this is the lookups per second of the two together.
-    c.bench_function("resolve_cached_2_threads", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for t in 0..2usize {
-                    let (resolver, names) = (&resolver, &names);
-                    s.spawn(move || {
-                        for i in 0..iters as usize {
-                            let name = &names[(i * 2 + t) % names.len()];
-                            black_box(resolver.resolve(name).unwrap());
-                        }
-                    });
-                }
-            });
-            start.elapsed()
-        })
-    });
+    // Wall time per lookup while N threads look up at once, each doing `iters` lookups:
+    // N / this is the lookups per second of them together.
+    for threads in [2usize, 4] {
+        c.bench_function(&format!("resolve_cached_{threads}_threads"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for t in 0..threads {
+                        let (resolver, names) = (&resolver, &names);
+                        s.spawn(move || {
+                            for i in 0..iters as usize {
+                                let name = &names[(i * threads + t) % names.len()];
+                                black_box(resolver.resolve(name).unwrap());
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    }
 }
 
 criterion_group!(benches, store_reads, two_threads);

@@ -1,8 +1,10 @@
 //! The in-process store: fast, shared by all threads, gone when the process ends, bounded.
 
 use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{Entry, Store};
 use crate::domain::Domain;
@@ -11,15 +13,23 @@ use crate::error::Result;
 /// The default bound of a [`MemoryStore`], in entries (about 40 MB of policies at most).
 pub const MEMORY_ENTRIES: usize = 50_000;
 
+/// The most shards a [`MemoryStore`] is split into.
+const SHARDS: usize = 16;
+
 /// A cache in this process's memory: fast, shared by all threads, gone when the process ends.
 /// Used alone (`memory`), or as the front layer of a [`super::LayeredStore`].
 ///
 /// Bounded (issue 10: 200,000 lookups of names without a policy must not grow a process by
 /// 60 MB): when a new domain would pass the bound, entries without a policy whose next check
 /// is due go first (they answer nothing any more), then the least recently used eighth.
+///
+/// Large stores are split into shards, each with its own lock and its share of the bound, so
+/// threads looking up different domains do not contend for one lock (issue 13, item 6).
 #[derive(Debug)]
 pub struct MemoryStore {
-    entries: RwLock<HashMap<Domain, Slot>>,
+    shards: Vec<RwLock<HashMap<Domain, Slot>>>,
+    hasher: RandomState,
+    /// The bound of each shard.
     capacity: usize,
     /// Advances at every insertion; a slot remembers the value at its last use.
     epoch: AtomicU64,
@@ -45,16 +55,39 @@ impl MemoryStore {
 
     /// An empty store holding at most `capacity` entries (at least 1).
     pub fn with_capacity(capacity: usize) -> MemoryStore {
+        let capacity = capacity.max(1);
+        // One shard per 1024 entries of the bound, at most SHARDS: a small store keeps one
+        // bound exactly, a large one divides it evenly.
+        let shards = (capacity / 1024).clamp(1, SHARDS);
         MemoryStore {
-            entries: RwLock::new(HashMap::new()),
-            capacity: capacity.max(1),
+            shards: (0..shards).map(|_| RwLock::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            capacity: capacity.div_ceil(shards),
             epoch: AtomicU64::new(0),
         }
     }
 
     /// How many entries the store holds now.
     pub fn len(&self) -> usize {
-        self.entries.read().unwrap_or_else(|p| p.into_inner()).len()
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+
+    fn shard(&self, domain: &Domain) -> &RwLock<HashMap<Domain, Slot>> {
+        let index = self.hasher.hash_one(domain) as usize % self.shards.len();
+        &self.shards[index]
+    }
+
+    fn read(&self, domain: &Domain) -> RwLockReadGuard<'_, HashMap<Domain, Slot>> {
+        self.shard(domain).read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self, domain: &Domain) -> RwLockWriteGuard<'_, HashMap<Domain, Slot>> {
+        self.shard(domain)
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// True when the store holds no entry.
@@ -65,7 +98,7 @@ impl MemoryStore {
     /// Stores `entry` as it is, without merging (for a front layer copying what a shared
     /// store holds).
     pub(crate) fn insert(&self, entry: Arc<Entry>) {
-        let mut map = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.write(&entry.domain);
         self.place(&mut map, entry);
     }
 
@@ -108,10 +141,14 @@ impl MemoryStore {
 // consistent (entries are replaced whole), so every method keeps using it.
 impl Store for MemoryStore {
     fn get(&self, domain: &Domain) -> Result<Option<Arc<Entry>>> {
-        let map = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let map = self.read(domain);
         Ok(map.get(domain).map(|slot| {
-            slot.used
-                .store(self.epoch.load(Ordering::Relaxed), Ordering::Relaxed);
+            // Written only when it changes: a store on every hit would bounce the cache
+            // line between threads reading neighbouring entries.
+            let epoch = self.epoch.load(Ordering::Relaxed);
+            if slot.used.load(Ordering::Relaxed) != epoch {
+                slot.used.store(epoch, Ordering::Relaxed);
+            }
             Arc::clone(&slot.entry)
         }))
     }
@@ -121,7 +158,7 @@ impl Store for MemoryStore {
     }
 
     fn put(&self, entry: Entry) -> Result<()> {
-        let mut map = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.write(&entry.domain);
         let merged = match map.get(&entry.domain) {
             Some(stored) => entry.merged_onto(&stored.entry),
             None => entry,
@@ -131,13 +168,17 @@ impl Store for MemoryStore {
     }
 
     fn remove(&self, domain: &Domain) -> Result<bool> {
-        let mut map = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.write(domain);
         Ok(map.remove(domain).is_some())
     }
 
     fn entries(&self) -> Result<Vec<Arc<Entry>>> {
-        let map = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        Ok(map.values().map(|slot| Arc::clone(&slot.entry)).collect())
+        let mut all = Vec::new();
+        for shard in &self.shards {
+            let map = shard.read().unwrap_or_else(|p| p.into_inner());
+            all.extend(map.values().map(|slot| Arc::clone(&slot.entry)));
+        }
+        Ok(all)
     }
 
     fn location(&self) -> String {
@@ -208,5 +249,24 @@ mod tests {
             let d = Domain::new(&format!("p{i}.example")).unwrap();
             assert!(store.get(&d).unwrap().is_some());
         }
+    }
+
+    /// A large store is sharded; the bound holds for the whole store, and a domain in use
+    /// survives in its shard.
+    #[test]
+    fn a_sharded_store_keeps_its_bound() {
+        let store = MemoryStore::with_capacity(16_384);
+        assert_eq!(store.shards.len(), 16);
+        store.put(entry("kept.example", true, 0)).unwrap();
+        for i in 0..40_000 {
+            store.put(entry(&format!("d{i}.example"), true, 0)).unwrap();
+            if i % 1000 == 0 {
+                let kept = store.get(&Domain::new("kept.example").unwrap()).unwrap();
+                assert!(kept.is_some(), "the domain in use was evicted at {i}");
+            }
+        }
+        assert!(store.len() <= 16_384, "{} entries", store.len());
+        assert!(store.len() > 16_384 / 2, "{} entries", store.len());
+        assert_eq!(store.entries().unwrap().len(), store.len());
     }
 }
