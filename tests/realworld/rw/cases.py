@@ -257,6 +257,16 @@ class Runner:
 
     # -- Exim as the sender ----------------------------------------------------------------
 
+    def landed(self, msgid, expect):
+        """The receivers whose maildir holds `msgid`. A receiver answers 250 before its own
+        delivery into the maildir, so an expected delivery gets a moment to land."""
+        deadline = time.monotonic() + (3.0 if expect.get("delivered") else 0.0)
+        landed = maildir_hosts(self.tmp, self.world, msgid)
+        while not landed and time.monotonic() < deadline:
+            time.sleep(0.05)
+            landed = maildir_hosts(self.tmp, self.world, msgid)
+        return landed
+
     def exim_delivery(self, sender, d, expect, label):
         hosts = list(self.world.mx_hosts)
         before = {h: receiver_connections(self.tmp, h) for h in hosts}
@@ -270,12 +280,7 @@ class Runner:
             marker = "mtasts warning: %s" % LOOKUP_FAILURE_LOG % d["name"]
             made = sum(1 for ln in sender.mainlog()[log_before:] if marker in ln)
             own = own + ["(%d module lookups logged: %r)" % (made, marker)]
-        # A receiver answers 250 before its own delivery into the maildir: give it a moment.
-        deadline = time.monotonic() + (3.0 if expect.get("delivered") else 0.0)
-        landed = maildir_hosts(self.tmp, self.world, msgid)
-        while not landed and time.monotonic() < deadline:
-            time.sleep(0.05)
-            landed = maildir_hosts(self.tmp, self.world, msgid)
+        landed = self.landed(msgid, expect)
         problems = compare_exim(expect, own, landed, before, after)
         if expect.get("no_host_retry"):
             # R-APPLY-1 without blocking the host for other domains (issue 10 item 2): the
@@ -373,11 +378,7 @@ class Runner:
                     after = {h: receiver_connections(self.tmp, h) for h in hosts}
                     sent[d["name"]] = (msgid, sender.queue_id(msgid), len(sender.mainlog()))
                     expect = step["exim"]
-                    deadline = time.monotonic() + (3.0 if expect.get("delivered") else 0.0)
-                    landed = maildir_hosts(self.tmp, self.world, msgid)
-                    while not landed and time.monotonic() < deadline:
-                        time.sleep(0.05)
-                        landed = maildir_hosts(self.tmp, self.world, msgid)
+                    landed = self.landed(msgid, expect)
                     problems = compare_exim(expect, own, landed, before, after)
                     self.results.record(label, problems, run, (
                         self.domain_logs(d) + ["--- sender mainlog, this message"] + own)

@@ -189,25 +189,9 @@ class EximSender:
         message = ("From: postmaster@%s\nTo: user@%s\nSubject: realworld %s\n"
                    "Message-ID: <%s>\n\nA message of the mtasts real-daemon test world.\n" % (
                        SENDER_DOMAIN, domain, tag, msgid))
-        cmd = [self.exim, "-C", self.conf, "-odf", "-f", "postmaster@" + SENDER_DOMAIN,
-               "user@" + domain]
-        started = time.monotonic()
-        try:
-            r = subprocess.run(cmd, input=message, capture_output=True, text=True, timeout=60)
-            code, out, err = r.returncode, r.stdout, r.stderr
-        except subprocess.TimeoutExpired as e:
-            code, out, err = None, e.stdout or "", (e.stderr or "") + "\n(timed out)"
-        lines = self.mainlog()
-        queue_id = None
-        for ln in lines:
-            if " <= " in ln and ("id=" + msgid) in ln:
-                queue_id = ln.split()[2]
-        own = [ln for ln in lines if queue_id and len(ln.split()) > 2
-               and ln.split()[2] == queue_id]
-        run = {"cmd": " ".join(cmd), "code": code, "stdout": out,
-               "stderr": "\n".join(x for x in err.splitlines() if "lost privilege" not in x),
-               "seconds": time.monotonic() - started}
-        return run, msgid, own
+        run = self.run_exim(["-odf", "-f", "postmaster@" + SENDER_DOMAIN, "user@" + domain],
+                            message)
+        return run, msgid, self.own_lines(self.queue_id(msgid))
 
 
 def damage_cache(mtasts, path, ca_pem):
