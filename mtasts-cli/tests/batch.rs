@@ -4,26 +4,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use mtasts_testworld::{DomainSpec, World};
 use serde_json::Value;
 
 fn run(world: &World, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = common::mtasts(world)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+    common::run_with_stdin(common::mtasts(world).args(args), stdin)
 }
 
 fn world(n: usize) -> (World, Vec<String>) {

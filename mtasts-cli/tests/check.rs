@@ -3,9 +3,10 @@
 //! exit statuses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use mtasts_testworld::{
     CertSpec, DomainSpec, HttpResponse, SmtpBehaviour, SmtpServer, World, ZoneRecord,
@@ -317,20 +318,12 @@ impl Drop for TempDir {
 }
 
 fn verify(ca: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mtasts"))
-        .arg("--trust-roots")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mtasts"));
+    cmd.arg("--trust-roots")
         .arg(ca)
         .args(["--cache", "memory", "-q", "verify-cert"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or_default()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
+        .args(args);
+    common::run_with_stdin(&mut cmd, stdin)
 }
 
 #[test]

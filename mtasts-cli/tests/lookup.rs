@@ -3,28 +3,16 @@
 //! the documented exit status.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::{Command, Output};
 
 use mtasts_testworld::{ExpectedMode, Source, World, WorldSpec};
 use serde_json::Value;
 
 fn mtasts(world: &World, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mtasts"))
-        .arg("--nameserver")
-        .arg(world.dns_addr().to_string())
-        .arg("--trust-roots")
-        .arg(world.ca_pem_path())
-        .arg("--policy-port")
-        .arg(world.https_port().to_string())
-        .args([
-            "--timeout",
-            "3",
-            "--dns-timeout",
-            "2",
-            "--cache",
-            "memory",
-            "-q",
-        ])
+    common::mtasts(world)
+        .arg("-q")
         .args(args)
         .output()
         .expect("run mtasts")

@@ -1,6 +1,9 @@
 //! What the command's test files share.
+// Each test binary compiles this module and uses part of it.
+#![allow(dead_code)]
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
 use mtasts_testworld::World;
 
@@ -15,4 +18,20 @@ pub fn mtasts(world: &World) -> Command {
         .arg(world.https_port().to_string())
         .args(["--timeout", "3", "--dns-timeout", "2", "--cache", "memory"]);
     cmd
+}
+
+/// Runs `cmd` with `stdin` as its standard input (empty when `None`) and collects its output.
+pub fn run_with_stdin(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mtasts");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.unwrap_or_default())
+        .expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("wait for mtasts")
 }
