@@ -30,6 +30,20 @@ pub struct Domains {
     pub jobs: u16,
 }
 
+/// How a batch prints its results: a table (the default), one JSON value at the end, or one
+/// JSON object per line as the results come.
+#[derive(Args, Debug)]
+pub struct Format {
+    /// Print JSON instead of a table (docs/json.md): an array with an object per domain
+    /// (`check` of a single domain: that one object).
+    #[arg(long, conflicts_with = "json_lines")]
+    pub json: bool,
+    /// Print one JSON object per line, each as soon as it and every domain before it is
+    /// known: for long lists (flat memory).
+    #[arg(long)]
+    pub json_lines: bool,
+}
+
 /// A failure to read the list of domains, kept until the batch has ended.
 pub type ReadError = Arc<Mutex<Option<String>>>;
 
@@ -126,11 +140,14 @@ impl Domains {
     /// The progress bar of a batch: on standard error when it is a terminal and there is more
     /// than one domain, hidden otherwise.
     pub fn progress(&self) -> ProgressBar {
-        let total = self.count();
-        if !io::stderr().is_terminal() || total == Some(1) {
+        // Counting reads the list once more: only when the bar will be drawn.
+        if !io::stderr().is_terminal() {
             return ProgressBar::hidden();
         }
-        progress_bar(total)
+        match self.count() {
+            Some(1) => ProgressBar::hidden(),
+            total => progress_bar(total),
+        }
     }
 }
 

@@ -56,7 +56,7 @@ use mtasts_core::{
     CacheLocation, CertVerifier, CheckOptions, DiagnosisView, ProbeOptions, Resolver,
 };
 
-use crate::batch::{Domains, Sink};
+use crate::batch::{Domains, Format, Sink};
 use crate::output;
 use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, NetOptions, config};
 
@@ -65,13 +65,9 @@ use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, NetOptions, config};
 pub struct CheckArgs {
     #[command(flatten)]
     domains: Domains,
-    /// Print JSON instead of a table (schema: see the README): one object for one domain,
-    /// an array for several.
-    #[arg(long, conflicts_with = "json_lines")]
-    json: bool,
-    /// Print one JSON object per line, each as soon as it is known (in input order).
-    #[arg(long)]
-    json_lines: bool,
+    // `--json` prints one object for one domain, an array for several.
+    #[command(flatten)]
+    format: Format,
     /// The SMTP port of the MX hosts.
     #[arg(long, value_name = "PORT", default_value_t = mtasts_core::SMTP_PORT)]
     port: u16,
@@ -141,11 +137,9 @@ pub fn check(net: &NetOptions, args: &CheckArgs) -> u8 {
             code = code.max(EXIT_FAILURE);
         }
         sink.record(bar.suspend(|| {
-            if args.json_lines {
-                serde_json::to_writer(&mut stdout, &report)
-                    .map_err(io::Error::other)
-                    .and_then(|()| writeln!(stdout))
-            } else if args.json {
+            if args.format.json_lines {
+                output::json_line(&mut stdout, &report)
+            } else if args.format.json {
                 reports.push(report);
                 Ok(())
             } else {
@@ -159,7 +153,7 @@ pub fn check(net: &NetOptions, args: &CheckArgs) -> u8 {
     let flushed = stdout.flush();
     drop(stdout);
     sink.finish(&read_error, code, || {
-        if args.json {
+        if args.format.json {
             output::to_stdout(|out| match (single, reports.first()) {
                 (true, Some(report)) => output::json(out, report),
                 _ => output::json(out, &reports),

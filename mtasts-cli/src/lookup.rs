@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use clap::Args;
 use mtasts_core::{ResolutionView, Resolver};
 
-use crate::batch::{Domains, Sink};
+use crate::batch::{Domains, Format, Sink};
 use crate::output;
 use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 
@@ -19,13 +19,9 @@ use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 pub struct LookupArgs {
     #[command(flatten)]
     domains: Domains,
-    /// Print JSON (one array, one object per domain) instead of a table.
-    #[arg(long, conflicts_with = "json_lines")]
-    json: bool,
-    /// Print one JSON object per line, each as soon as it is known (in input order): for
-    /// long lists.
-    #[arg(long)]
-    json_lines: bool,
+    // `--json` prints one array with an object per domain.
+    #[command(flatten)]
+    format: Format,
 }
 
 /// Runs `mtasts lookup`; returns the exit status.
@@ -56,22 +52,18 @@ pub fn run(resolver: &Resolver, args: &LookupArgs) -> u8 {
                 ResolutionView::for_error(&item.domain, e)
             }
         };
-        if !args.json_lines {
+        if !args.format.json_lines {
             reports.push(report);
             return ControlFlow::Continue(());
         }
-        sink.record(bar.suspend(|| {
-            serde_json::to_writer(&mut stdout, &report)
-                .map_err(io::Error::other)
-                .and_then(|()| writeln!(stdout))
-        }))
+        sink.record(bar.suspend(|| output::json_line(&mut stdout, &report)))
     });
     bar.finish_and_clear();
     drop(stdout);
     sink.finish(&read_error, code, || {
-        args.json_lines
+        args.format.json_lines
             || output::to_stdout(|out| {
-                if args.json {
+                if args.format.json {
                     output::json(out, &reports)
                 } else {
                     print_table(out, &reports)

@@ -24,6 +24,12 @@ pub fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
     writeln!(out)
 }
 
+/// One JSON object on one line (`--json-lines`).
+pub fn json_line(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
 /// A table with left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table<const N: usize>(
     out: &mut dyn Write,

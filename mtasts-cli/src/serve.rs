@@ -150,7 +150,6 @@ pub fn serve(resolver: Resolver, args: &ServeArgs) -> u8 {
     let resolver = Arc::new(resolver);
     let live = Arc::new(AtomicUsize::new(0));
     let limit = Duration::from_secs(args.client_timeout.max(1));
-    log::info!("serving socketmap on {}", args.listen.join(", "));
     eprintln!("mtasts: serving socketmap on {}", args.listen.join(", "));
     thread::scope(|scope| {
         for listener in &listeners {
@@ -292,6 +291,18 @@ pub fn query(args: &QueryArgs) -> u8 {
             } else {
                 EXIT_FAILURE
             }
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            eprintln!(
+                "mtasts: {}: {e}: is `mtasts serve --listen {}` running?",
+                args.socket, args.socket
+            );
+            EXIT_FAILURE
         }
         Err(e) => {
             eprintln!("mtasts: {}: {e}", args.socket);
