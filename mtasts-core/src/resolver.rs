@@ -224,9 +224,10 @@ impl Resolver {
     /// The cached entry (this process's layer first), bounded relative to `now` (R-CACHE-1,
     /// R-CACHE-5, R-FETCH-10; see [`Entry::clamped`]). A failing read gives `None` here: the
     /// slow path ([`Resolver::reload`]) reads again and records the failure.
-    fn load(&self, domain: &Domain, now: SystemTime) -> Option<Entry> {
+    fn load(&self, domain: &Domain, now: SystemTime) -> Option<Arc<Entry>> {
         let entry = self.store.get(domain).ok().flatten()?;
-        Some(Entry::clone(&entry).clamped(now))
+        // The cached path: no copy of an entry that is within bounds (every one we write).
+        Some(Entry::bounded(&entry, now))
     }
 
     /// The entry as the shared store holds it now ([`Store::reload`]), bounded relative to

@@ -124,6 +124,13 @@ pub struct Entry {
     pub last_used: SystemTime,
 }
 
+/// True when `t` is more than `allowed` (plus [`MERGE_SLACK`]) after `now`: a time no entry
+/// this library writes can hold.
+fn ahead_of(now: SystemTime, t: SystemTime, allowed: Duration) -> bool {
+    t.duration_since(now)
+        .is_ok_and(|d| d > allowed.saturating_add(MERGE_SLACK))
+}
+
 impl Entry {
     /// An entry for `domain` that knows nothing yet, stamped `now`.
     pub fn new(domain: Domain, now: SystemTime) -> Entry {
@@ -152,11 +159,17 @@ impl Entry {
     /// forged entry is checked again at once and any real fetch replaces it. Entries written
     /// by this library always satisfy the bounds, so this changes nothing for them. Every read
     /// by the engine and both sides of every merge are bounded.
-    pub fn clamped(mut self, now: SystemTime) -> Entry {
-        let ahead = |t: SystemTime, allowed: Duration| {
-            t.duration_since(now)
-                .is_ok_and(|d| d > allowed.saturating_add(MERGE_SLACK))
-        };
+    pub fn clamped(self, now: SystemTime) -> Entry {
+        if self.within_bounds(now) {
+            self
+        } else {
+            self.clamp_all(now)
+        }
+    }
+
+    /// The bounds of [`Entry::clamped`], applied whatever the entry holds.
+    fn clamp_all(mut self, now: SystemTime) -> Entry {
+        let ahead = |t: SystemTime, allowed: Duration| ahead_of(now, t, allowed);
         if let Some(cached) = &self.policy {
             let fetched_at = if ahead(cached.fetched_at, Duration::ZERO) {
                 now
@@ -185,6 +198,37 @@ impl Entry {
             self.last_used = now;
         }
         self
+    }
+
+    /// True when [`Entry::clamped`] would change nothing at `now` (every entry this library
+    /// writes): then a reader can use the stored entry as it is, without a copy.
+    pub fn within_bounds(&self, now: SystemTime) -> bool {
+        let ahead = |t: SystemTime, allowed: Duration| ahead_of(now, t, allowed);
+        let policy_ok = self.policy.as_ref().is_none_or(|cached| {
+            let max_age = Duration::from_secs(u64::from(cached.policy.max_age()));
+            let latest_expiry = cached
+                .fetched_at
+                .checked_add(max_age)
+                .unwrap_or(cached.fetched_at);
+            !ahead(cached.fetched_at, Duration::ZERO) && cached.expires_at <= latest_expiry
+        });
+        policy_ok
+            && !ahead(self.next_check, MAX_RECHECK)
+            && self
+                .backoff
+                .as_ref()
+                .is_none_or(|b| !ahead(b.until, b.period()))
+            && !ahead(self.last_used, Duration::ZERO)
+    }
+
+    /// `entry` bounded relative to `now` ([`Entry::clamped`]): the same `Arc` when it is
+    /// [within bounds](Entry::within_bounds), a bounded copy otherwise.
+    pub fn bounded(entry: &Arc<Entry>, now: SystemTime) -> Arc<Entry> {
+        if entry.within_bounds(now) {
+            Arc::clone(entry)
+        } else {
+            Arc::new(Entry::clone(entry).clamped(now))
+        }
     }
 
     /// The entry to store when `self` is written over `stored` (another process may have
@@ -342,6 +386,58 @@ mod tests {
             policy,
             ..Entry::new(Domain::new("example.com").unwrap(), at(now))
         }
+    }
+
+    /// `within_bounds` is exactly "clamping changes nothing", over times around every bound:
+    /// the cached path may skip the copy only when the copy would equal the entry.
+    #[test]
+    fn within_bounds_is_exactly_when_clamping_changes_nothing() {
+        let now = 100_000u64;
+        let offsets = [
+            0u64, 1, 299, 300, 301, 900, 1000, 1300, 1301, 3900, 3901, 4000, 100_000,
+        ];
+        let mut checked = 0;
+        for &fetched in &offsets {
+            for &expiry_extra in &[0u64, 1, 1000] {
+                for &check in &offsets {
+                    for &used in &[0u64, 300, 301] {
+                        for backoff in [
+                            None,
+                            Some((false, 600u64)),
+                            Some((true, 331)),
+                            Some((true, 330)),
+                        ] {
+                            let mut e = entry(None, now);
+                            e.policy = Some(Arc::new(
+                                CachedPolicy::from_stored(
+                                    "a".into(),
+                                    "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 1000\n",
+                                    at(now + fetched),
+                                    at(now + fetched + 1000 + expiry_extra),
+                                )
+                                .unwrap(),
+                            ));
+                            e.next_check = at(now + check);
+                            e.last_used = at(now + used);
+                            e.backoff = backoff.map(|(dns, ahead)| Backoff {
+                                id: if dns {
+                                    Backoff::DNS_FAILURE.into()
+                                } else {
+                                    "x".into()
+                                },
+                                until: at(now + ahead),
+                                result_type: ResultType::StsPolicyFetchError,
+                                reason: "r".into(),
+                            });
+                            let unchanged = e.clone().clamp_all(at(now)) == e;
+                            assert_eq!(e.within_bounds(at(now)), unchanged, "{e:?}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000);
     }
 
     #[test]
