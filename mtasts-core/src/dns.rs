@@ -8,13 +8,13 @@
 //! negative answers included. All of it is keyed by process id. A forked child never touches its parent's
 //! state: a runtime's epoll instance and a resolver's sockets are shared with the parent after
 //! `fork()`, so the child builds its own and leaks the parent's copy instead of dropping it.
-//! No lock is ever waited for where a fork could have left it held (see [`ProcessSlot`]).
+//! No lock is ever waited for where a fork could have left it held (see [`PerProcess`]).
 
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
@@ -31,6 +31,7 @@ use hickory_resolver::net::{DnsError, NetError};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::mx::MxRecord;
+use crate::process::PerProcess;
 
 /// The most answers [`HickoryDns`] keeps in its cache; when full, expired answers go first,
 /// then the whole cache (a bulk run of 100,000 domains keeps flat memory).
@@ -434,40 +435,21 @@ impl Drop for ProcessState {
 /// The runtimes a forked child inherited and must never close (see [`ProcessState`]'s drop).
 static INHERITED: Mutex<Vec<Vec<Worker>>> = Mutex::new(Vec::new());
 
-/// Where a [`HickoryDns`] keeps its [`ProcessState`], replaced when the process id changes.
-///
-/// The lock is only ever tried, never waited for: a child forked while another thread of its
-/// parent held it (so it stays held in the child for ever) does each lookup with a state of
-/// its own, uncached, instead of hanging.
-#[derive(Default)]
+/// Where a [`HickoryDns`] keeps its [`ProcessState`]: one per process ([`PerProcess`]).
+#[derive(Debug, Default)]
 struct ProcessSlot {
-    state: RwLock<Option<Arc<ProcessState>>>,
-}
-
-impl Debug for ProcessSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ProcessSlot")
-    }
+    state: PerProcess<ProcessState>,
 }
 
 impl ProcessSlot {
     fn get(&self) -> Arc<ProcessState> {
-        let pid = std::process::id();
-        if let Ok(slot) = self.state.try_read()
-            && let Some(state) = slot.as_ref()
-            && state.pid == pid
+        match self
+            .state
+            .get_or_try_init(|| Ok::<_, std::convert::Infallible>(ProcessState::new()))
         {
-            return Arc::clone(state);
+            Ok(state) => state,
+            Err(never) => match never {},
         }
-        let fresh = Arc::new(ProcessState::new());
-        if let Ok(mut slot) = self.state.try_write() {
-            match slot.as_ref() {
-                // Another thread of this process installed one meanwhile: share it.
-                Some(state) if state.pid == pid => return Arc::clone(state),
-                _ => *slot = Some(Arc::clone(&fresh)),
-            }
-        }
-        fresh
     }
 }
 

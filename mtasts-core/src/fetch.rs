@@ -4,7 +4,7 @@ use std::fmt::Debug;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
@@ -19,6 +19,7 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use crate::dns::{DnsAnswer, DnsResolver};
 use crate::domain::Domain;
 use crate::error::{Error, Result};
+use crate::process::PerProcess;
 
 /// R-FETCH-8: the largest policy body accepted, in bytes.
 pub const MAX_POLICY_SIZE: u64 = 64 * 1024;
@@ -111,7 +112,7 @@ pub struct HttpsFetcher {
     port: Option<u16>,
     // Built on first use (loading the system store costs milliseconds, and a process that
     // answers from the cache never needs it), once per process: see `HttpsFetcher::agent`.
-    agent: RwLock<Option<(u32, Arc<Agent>)>>,
+    agent: PerProcess<Agent>,
 }
 
 impl HttpsFetcher {
@@ -135,7 +136,7 @@ impl HttpsFetcher {
             pem_roots,
             deadline,
             port: None,
-            agent: RwLock::new(None),
+            agent: PerProcess::default(),
         })
     }
 
@@ -147,31 +148,9 @@ impl HttpsFetcher {
         self
     }
 
-    /// This process's agent, built on first use.
-    ///
-    /// Fork-safe (S-41): the agent is keyed by process id, so a forked child builds its own;
-    /// and the lock is only tried, never waited for, and never held while building. A child
-    /// forked while another thread of its parent held the lock (so it stays locked in the
-    /// child for ever) builds an agent for each fetch instead of hanging.
+    /// This process's agent, built on first use; fork-safe (S-41, see [`PerProcess`]).
     fn agent(&self) -> Result<Arc<Agent>> {
-        let pid = std::process::id();
-        // A read lock: concurrent fetches share the agent without contending (with a mutex
-        // tried, not waited for, a busy moment would build an agent per fetch).
-        if let Ok(slot) = self.agent.try_read()
-            && let Some((owner, agent)) = slot.as_ref()
-            && *owner == pid
-        {
-            return Ok(Arc::clone(agent));
-        }
-        let agent = Arc::new(self.build_agent()?);
-        if let Ok(mut slot) = self.agent.try_write() {
-            match slot.as_ref() {
-                // Another thread installed one meanwhile: share it.
-                Some((owner, installed)) if *owner == pid => return Ok(Arc::clone(installed)),
-                _ => *slot = Some((pid, Arc::clone(&agent))),
-            }
-        }
-        Ok(agent)
+        self.agent.get_or_try_init(|| self.build_agent())
     }
 
     fn build_agent(&self) -> Result<Agent> {

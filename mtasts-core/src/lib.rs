@@ -41,6 +41,7 @@ mod json;
 mod mx;
 mod policy;
 mod probe;
+mod process;
 mod record;
 mod refresh;
 mod resolution;
