@@ -22,13 +22,14 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{
-    LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+    LookupIpStrategy, NameServerConfig, ProtocolConfig, ResolveHosts, ResolverConfig, ResolverOpts,
 };
 use hickory_resolver::lookup::Lookup;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 
 use crate::clock::{Clock, SystemClock};
+use crate::dnssec::{Authenticated, StubClient, Tlsa};
 use crate::error::{Error, Result};
 use crate::mx::MxRecord;
 use crate::process::PerProcess;
@@ -105,6 +106,25 @@ pub trait DnsResolver: Send + Sync + Debug {
     }
     /// MX records of `domain`, sorted by preference.
     fn mx(&self, domain: &str) -> Result<DnsAnswer<Vec<MxRecord>>>;
+    /// MX records of `domain` with whether the resolver validated them (R-SRV-6: DANE
+    /// applies to MX hosts only under a validated MX RRset, RFC 7672 §2.2.1). The default
+    /// asks [`DnsResolver::mx`] and reports the answer as not validated, so DANE never
+    /// applies through a resolver that cannot tell.
+    fn mx_authenticated(&self, domain: &str) -> Result<Authenticated<Vec<MxRecord>>> {
+        Ok(Authenticated {
+            answer: self.mx(domain)?,
+            validated: false,
+        })
+    }
+    /// TLSA records at `name` (`_25._tcp.<host>`) with whether the resolver validated them
+    /// (R-SRV-6). The default reports none, not validated.
+    fn tlsa(&self, name: &str) -> Result<Authenticated<Vec<Tlsa>>> {
+        let _ = name;
+        Ok(Authenticated {
+            answer: DnsAnswer::NoData { ttl: None },
+            validated: false,
+        })
+    }
 }
 
 /// The default [`DnsResolver`]: hickory-resolver over UDP and TCP, using either the system's
@@ -304,6 +324,29 @@ impl HickoryDns {
                 .map_err(|e| e.to_string())?
         };
         Ok(Worker { runtime, resolver })
+    }
+
+    /// The stub client for questions whose AD bit matters (`dnssec.rs`): the same name
+    /// servers, each at its UDP port, and the same deadline.
+    fn stub(&self) -> StubClient {
+        let servers = self
+            .config
+            .name_servers()
+            .iter()
+            .map(|ns| {
+                let port = ns
+                    .connections
+                    .iter()
+                    .find(|c| matches!(c.protocol, ProtocolConfig::Udp))
+                    .or(ns.connections.first())
+                    .map_or(53, |c| c.port);
+                SocketAddr::new(ns.ip, port)
+            })
+            .collect();
+        StubClient {
+            servers,
+            deadline: self.deadline,
+        }
     }
 
     fn select<T>(
@@ -536,6 +579,39 @@ impl DnsResolver for HickoryDns {
             records.sort_by_key(|mx| mx.preference);
         }
         Ok(answer)
+    }
+
+    fn mx_authenticated(&self, domain: &str) -> Result<Authenticated<Vec<MxRecord>>> {
+        let mut found = self
+            .stub()
+            .lookup(domain, RecordType::MX, |data| match data {
+                RData::MX(mx) => Some(MxRecord {
+                    preference: mx.preference,
+                    exchange: mx
+                        .exchange
+                        .to_ascii()
+                        .trim_end_matches('.')
+                        .to_ascii_lowercase(),
+                }),
+                _ => None,
+            })?;
+        if let DnsAnswer::Found { records, .. } = &mut found.answer {
+            records.sort_by_key(|mx| mx.preference);
+        }
+        Ok(found)
+    }
+
+    fn tlsa(&self, name: &str) -> Result<Authenticated<Vec<Tlsa>>> {
+        self.stub()
+            .lookup(name, RecordType::TLSA, |data| match data {
+                RData::TLSA(tlsa) => Some(Tlsa {
+                    usage: tlsa.cert_usage.into(),
+                    selector: tlsa.selector.into(),
+                    matching: tlsa.matching.into(),
+                    data: tlsa.cert_data.clone(),
+                }),
+                _ => None,
+            })
     }
 }
 
