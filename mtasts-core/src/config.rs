@@ -19,6 +19,7 @@
 //! | `memory_entries` | most entries kept in this process's memory | 50000 |
 //! | `log_level` | `off`, `error`, `warn`, `info` or `debug` (applied by the face's log sink) | `warn` |
 //! | `policy_port` | tests only: fetch policies from this port | 443 |
+//! | `serve.*` | the policy server's settings ([`ServeSettings`](crate::ServeSettings)); other faces ignore them | |
 //!
 //! ```rust
 //! let mut config = mtasts_core::Config::default();
@@ -244,6 +245,9 @@ impl Config {
                     .map_err(|_| bad("expected a port number".into()))?;
                 next.policy_port = (port != 443 && port != 0).then_some(port);
             }
+            // The policy server's keys: checked by `ServeSettings`, which `mtasts serve` (and
+            // its --check-config) reads from the same file.
+            _ if key.starts_with(crate::serve_settings::SERVE_PREFIX) => return Ok(()),
             _ => {
                 return Err(Error::Config {
                     reason: format!("unknown setting {key:?} (known: {})", SETTINGS.join(", ")),
