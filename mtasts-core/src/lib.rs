@@ -30,14 +30,17 @@ mod cache;
 mod certs;
 mod clock;
 mod config;
+mod dane;
 mod diagnose;
 mod display;
 mod dns;
+mod dnssec;
 mod domain;
 mod error;
 mod failure;
 mod fetch;
 mod json;
+mod metrics;
 mod mx;
 mod policy;
 mod probe;
@@ -46,6 +49,7 @@ mod record;
 mod refresh;
 mod resolution;
 mod resolver;
+mod serve_settings;
 mod socketmap;
 mod verdict;
 
@@ -59,12 +63,14 @@ pub use clock::{
     Clock, MAX_UNIX_SECONDS, ManualClock, SystemClock, from_unix_seconds, parse_time, rfc3339,
 };
 pub use config::{Config, LogLevel, MAX_TIMEOUT, SETTINGS};
+pub use dane::{DANE_MAX_HOSTS, Dane, DaneCache, DaneStatus, dane_status};
 pub use diagnose::{
     CheckOptions, Diagnosis, MxCheck, MxDelivery, MxLookup, Problem, ProblemCode, Severity,
     TxtCheck,
 };
 pub use display::escape_controls;
 pub use dns::{DNS_CACHE_ENTRIES, DNS_CACHE_MAX_TTL, DnsAnswer, DnsResolver, HickoryDns};
+pub use dnssec::{Authenticated, Tlsa};
 pub use domain::Domain;
 pub use error::{Error, Result, ResultType};
 pub use failure::{FailureReason, MxFailure};
@@ -74,6 +80,7 @@ pub use json::{
     FailedRefreshView, FailureView, JSON_VERSION, MxCheckView, MxLookupView, PolicyView, ProbeView,
     ProblemView, RefreshView, ResolutionView, TimingsView, TxtView, to_json,
 };
+pub use metrics::{AnswerKind, Answered, LATENCY_BUCKETS, Metrics};
 pub use mx::{MxPattern, MxRecord};
 pub use policy::{CachedPolicy, MAX_AGE_LIMIT, MAX_WARNINGS, Mode, Policy};
 pub use probe::{
@@ -86,9 +93,14 @@ pub use resolution::{Resolution, Source};
 pub use resolver::{
     DNS_FAILURE_RECHECK, FETCH_BACKOFF, MAX_RECHECK, MIN_RECHECK, Resolver, ResolverBuilder,
 };
+pub use serve_settings::{
+    Listen, LogTarget, MAX_ANSWER_TIMEOUT, MAX_CONNECTIONS_LIMIT, SERVE_PREFIX, SERVE_SETTINGS,
+    ServeSettings,
+};
 pub use socketmap::{
-    MAX_REPLY, MAX_REQUEST, MapOptions, NetstringError, Reply, Request, answer, netstring,
-    policy_domain, read_netstring, serve_connection, tls_policy_reply,
+    Connection, DaneMode, MAX_REPLY, MAX_REQUEST, MapOptions, NetstringError, PolicyServer, Reply,
+    Request, ServerHandle, dane_reply, netstring, policy_domain, read_netstring, serve_connection,
+    tls_policy_reply,
 };
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 

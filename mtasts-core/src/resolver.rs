@@ -207,6 +207,13 @@ impl Resolver {
         self.refresh(domain, loaded, now, false)
     }
 
+    /// The answer the cache gives on its own, with no DNS lookup and no fetch: `Some` when
+    /// [`Resolver::resolve_domain`] would answer from the cache at once (R-CACHE-5), `None`
+    /// when it would need the network. What the policy server answers without waiting.
+    pub fn resolve_from_cache(&self, domain: &Domain) -> Option<Resolution> {
+        self.answer_from_cache(domain, self.clock.now())
+    }
+
     /// Re-checks and re-fetches `domain` now, even if its cached answer is current
     /// (R-CACHE-6); the one step of [`Resolver::refresh_due`].
     pub(crate) fn renew_domain(&self, domain: &Domain) -> Resolution {

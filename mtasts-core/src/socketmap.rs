@@ -7,10 +7,18 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, mpsc};
+use std::time::{Duration, Instant};
 
+use crate::dane::{Dane, DaneCache};
 use crate::domain::Domain;
+use crate::error::Result;
+use crate::metrics::{AnswerKind, Answered, Metrics};
 use crate::policy::Mode;
 use crate::resolution::{Resolution, Source};
+use crate::resolver::Resolver;
+use crate::serve_settings::ServeSettings;
 
 /// R-SRV-1: the largest request accepted, in bytes (the netstring's payload).
 pub const MAX_REQUEST: usize = 10_000;
@@ -136,8 +144,22 @@ pub fn policy_domain(key: &str) -> Option<Domain> {
     (!ipv4ish).then_some(domain)
 }
 
+/// How a map name treats DANE (R-SRV-6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DaneMode {
+    /// Answer `dane` where the MX hosts have usable, validated TLSA records (the default).
+    #[default]
+    Auto,
+    /// As `Auto`, but answer `dane-only` (Postfix then never falls back to unauthenticated
+    /// TLS for such a domain).
+    Only,
+    /// Never look DANE up: MTA-STS alone.
+    Off,
+}
+
 /// The options of one map name (as the Python resolver's "zones").
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MapOptions {
     /// Answer a `testing` policy as `enforce` (R-SRV-3).
@@ -147,15 +169,18 @@ pub struct MapOptions {
     pub tlsrpt: bool,
     /// Add `servername=hostname`, so Postfix sends SNI (R-SRV-2). Default on.
     pub sni: bool,
+    /// DANE first (R-SRV-6). Default [`DaneMode::Auto`].
+    pub dane: DaneMode,
 }
 
 impl MapOptions {
-    /// The defaults: no strict testing, no TLSRPT attributes, SNI on.
+    /// The defaults: no strict testing, no TLSRPT attributes, SNI on, DANE auto.
     pub fn new() -> MapOptions {
         MapOptions {
             strict_testing: false,
             tlsrpt: false,
             sni: true,
+            dane: DaneMode::Auto,
         }
     }
 }
@@ -272,48 +297,354 @@ pub fn tls_policy_reply(resolution: &Resolution, options: &MapOptions) -> Reply 
     Reply::Ok(data)
 }
 
-/// The answer to one request payload: parse, classify the key, resolve, reply (R-SRV-1 to
-/// R-SRV-5, R-SRV-7). `options` gives the options of a map name; names it does not know get
-/// `default`.
-pub fn answer(
-    resolver: &crate::resolver::Resolver,
-    payload: &[u8],
-    options: &dyn Fn(&str) -> MapOptions,
-) -> Reply {
-    let Some(request) = Request::parse(payload) else {
-        return Reply::Perm("malformed request: expected \"NAME KEY\" in UTF-8".into());
+/// The reply under DANE's word (R-SRV-6, R-APPLY-4), given the MTA-STS reply `sts`
+/// ([`tls_policy_reply`]):
+///
+/// - a DANE lookup that failed temporarily: `TEMP`, never a fall-back to MTA-STS;
+/// - every MX host with usable, validated TLSA records: `OK dane` (`OK dane-only` under
+///   [`DaneMode::Only`]);
+/// - only some: the MTA-STS `secure` answer when there is one (Postfix's policy is per
+///   domain, and `dane` would let it reach the other hosts with unauthenticated TLS),
+///   otherwise `dane`;
+/// - DANE not applicable, or [`DaneMode::Off`] (`dane` is `None`): `sts` as it is.
+pub fn dane_reply(dane: Option<&Result<Dane>>, sts: Reply, options: &MapOptions) -> Reply {
+    let word = match options.dane {
+        DaneMode::Only => "dane-only",
+        DaneMode::Auto | DaneMode::Off => "dane",
     };
-    // R-SRV-4: only a plain domain name has an MTA-STS policy.
-    let Some(domain) = policy_domain(&request.key) else {
-        return Reply::NotFound;
-    };
-    let resolution = resolver.resolve_domain(&domain);
-    tls_policy_reply(&resolution, &options(&request.map))
+    match dane {
+        Some(Err(e)) => Reply::Temp(format!("DANE lookup failed: {e}")),
+        Some(Ok(Dane::Applies { .. })) => Reply::Ok(word.to_string()),
+        Some(Ok(Dane::Partial { .. })) if !matches!(sts, Reply::Ok(_)) => {
+            Reply::Ok(word.to_string())
+        }
+        _ => sts,
+    }
+}
+
+/// What answers socketmap requests: the resolver, the map names' options, the DANE decisions
+/// and the counters. Built anew on a configuration reload; connections pick the new one up
+/// at their next request ([`ServerHandle`]).
+#[derive(Debug)]
+pub struct PolicyServer {
+    resolver: Arc<Resolver>,
+    settings: ServeSettings,
+    dane: Arc<DaneCache>,
+    metrics: Arc<Metrics>,
+}
+
+/// What one answer took, for the counters and the log.
+struct Work {
+    cache_hit: bool,
+    resolution: Option<Resolution>,
+}
+
+impl PolicyServer {
+    /// A server answering from `resolver` under `settings`; `dane` and `metrics` may be
+    /// carried over from the server this one replaces.
+    pub fn new(
+        resolver: Arc<Resolver>,
+        settings: ServeSettings,
+        dane: Arc<DaneCache>,
+        metrics: Arc<Metrics>,
+    ) -> PolicyServer {
+        PolicyServer {
+            resolver,
+            settings,
+            dane,
+            metrics,
+        }
+    }
+
+    /// The resolver answers come from.
+    pub fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+
+    /// The settings this server answers under.
+    pub fn settings(&self) -> &ServeSettings {
+        &self.settings
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The DANE decisions kept.
+    pub fn dane_cache(&self) -> &Arc<DaneCache> {
+        &self.dane
+    }
+
+    /// The answer to one request payload (R-SRV-1 to R-SRV-7), counted in the metrics.
+    ///
+    /// What the caches hold is answered at once. Anything else (a DNS lookup, a fetch) runs
+    /// on a thread of its own, and the request gets `TEMP` if it is not done within
+    /// `serve.answer_timeout`; the work goes on, so a later request finds its result. A
+    /// cached answer never waits for another domain's fetch, and concurrent requests for
+    /// one domain make one fetch (the resolver's single flight, S-42).
+    pub fn answer(&self, payload: &[u8]) -> Reply {
+        let started = Instant::now();
+        let (reply, work) = self.reply(payload);
+        let failure = work
+            .resolution
+            .as_ref()
+            .and_then(|r| r.failure())
+            .and_then(|f| f.result_type());
+        let kind = match &reply {
+            Reply::Ok(data) if data.starts_with("dane") => AnswerKind::Dane,
+            Reply::Ok(_) => AnswerKind::Secure,
+            Reply::NotFound => AnswerKind::NotFound,
+            Reply::Temp(_) => AnswerKind::Temp,
+            Reply::Perm(_) => AnswerKind::Perm,
+        };
+        let fetched = work
+            .resolution
+            .as_ref()
+            .is_some_and(|r| r.source() == Source::Fetched);
+        self.metrics.record(&Answered {
+            kind,
+            cache_hit: work.cache_hit,
+            fetched,
+            failure,
+            latency: started.elapsed(),
+        });
+        reply
+    }
+
+    fn reply(&self, payload: &[u8]) -> (Reply, Work) {
+        let nothing = || Work {
+            cache_hit: false,
+            resolution: None,
+        };
+        let Some(request) = Request::parse(payload) else {
+            log::warn!("a malformed request: answered PERM");
+            return (
+                Reply::Perm("malformed request: expected \"NAME KEY\" in UTF-8".into()),
+                nothing(),
+            );
+        };
+        // R-SRV-4: only a plain domain name has an MTA-STS policy.
+        let Some(domain) = policy_domain(&request.key) else {
+            return (Reply::NotFound, nothing());
+        };
+        let options = self.settings.options(&request.map);
+        let want_dane = options.dane != DaneMode::Off;
+        // The cached path: both answers known without any network work.
+        let dane = want_dane.then(|| self.dane.cached(&domain)).flatten();
+        if want_dane == dane.is_some()
+            && let Some(resolution) = self.resolver.resolve_from_cache(&domain)
+        {
+            let dane = dane.map(Ok);
+            let sts = tls_policy_reply(&resolution, &options);
+            let reply = dane_reply(dane.as_ref(), sts, &options);
+            return (
+                reply,
+                Work {
+                    cache_hit: true,
+                    resolution: Some(resolution),
+                },
+            );
+        }
+        // The network path, within the answer deadline.
+        let (tx, rx) = mpsc::sync_channel(1);
+        let (resolver, cache) = (Arc::clone(&self.resolver), Arc::clone(&self.dane));
+        let lookup = domain.clone();
+        let spawned = std::thread::Builder::new()
+            .name("mtasts-resolve".into())
+            .spawn(move || {
+                let dane = want_dane.then(|| cache.status(resolver.dns().as_ref(), &lookup));
+                // DANE decided alone (it applies, or its lookup failed): no MTA-STS needed.
+                let resolution = match &dane {
+                    Some(Ok(Dane::Applies { .. }) | Err(_)) => None,
+                    _ => Some(resolver.resolve_domain(&lookup)),
+                };
+                let _ = tx.send((dane, resolution));
+            });
+        if let Err(e) = spawned {
+            log::warn!("{domain}: cannot start a lookup: {e}: answered TEMP");
+            return (
+                Reply::Temp(format!("{domain}: the server cannot start a lookup")),
+                nothing(),
+            );
+        }
+        let timeout = self.settings.answer_timeout;
+        let Ok((dane, resolution)) = rx.recv_timeout(timeout) else {
+            log::warn!(
+                "{domain}: no answer within {} s (serve.answer_timeout): answered TEMP; \
+                 the lookup goes on",
+                timeout.as_secs_f64()
+            );
+            return (
+                Reply::Temp(format!(
+                    "{domain}: no answer within {} s, try again later",
+                    timeout.as_secs_f64()
+                )),
+                nothing(),
+            );
+        };
+        let sts = match &resolution {
+            Some(resolution) => tls_policy_reply(resolution, &options),
+            None => Reply::NotFound,
+        };
+        let reply = dane_reply(dane.as_ref(), sts, &options);
+        log_answer(&domain, &reply, dane.as_ref(), resolution.as_ref());
+        (
+            reply,
+            Work {
+                cache_hit: false,
+                resolution,
+            },
+        )
+    }
+}
+
+/// One log line for an answer that took network work and is worth telling: a fetch, a
+/// failure (with its RFC 8460 result type), a deferral, DANE.
+fn log_answer(
+    domain: &Domain,
+    reply: &Reply,
+    dane: Option<&Result<Dane>>,
+    resolution: Option<&Resolution>,
+) {
+    let result_type = resolution
+        .and_then(|r| r.failure())
+        .and_then(|f| f.result_type())
+        .map_or("-", |t| t.as_str());
+    let answer = reply.payload();
+    let answer = answer.split(' ').next().unwrap_or_default();
+    match (reply, dane, resolution) {
+        (Reply::Temp(reason), _, _) => {
+            log::warn!("{domain}: answered TEMP ({reason}); result type {result_type}");
+        }
+        (_, Some(Ok(Dane::Applies { .. } | Dane::Partial { .. })), _) => {
+            log::info!("{domain}: DANE applies; answered {}", reply.payload());
+        }
+        (_, _, Some(r)) if r.failure().is_some() => {
+            let failure = r.failure().map(|f| f.to_string()).unwrap_or_default();
+            log::warn!(
+                "{domain}: {failure}; result type {result_type}; source {}; answered {answer}",
+                r.source()
+            );
+        }
+        (_, _, Some(r)) if r.source() == Source::Fetched => {
+            log::info!("{domain}: policy fetched; answered {answer}");
+        }
+        _ => {}
+    }
+}
+
+/// The current [`PolicyServer`], replaceable while connections are served (SIGHUP). Each
+/// connection keeps its own reference and takes the new one at its next request; the check
+/// is one read of a generation number that changes only on a reload.
+#[derive(Debug)]
+pub struct ServerHandle {
+    generation: AtomicU64,
+    current: RwLock<Arc<PolicyServer>>,
+}
+
+impl ServerHandle {
+    /// A handle on `server`.
+    pub fn new(server: PolicyServer) -> ServerHandle {
+        ServerHandle {
+            generation: AtomicU64::new(0),
+            current: RwLock::new(Arc::new(server)),
+        }
+    }
+
+    /// The current server.
+    pub fn current(&self) -> Arc<PolicyServer> {
+        Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Makes `server` the current one; requests already being answered finish with the old.
+    pub fn replace(&self, server: PolicyServer) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(server);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// `held` brought up to date (a reload since it was taken).
+    fn refresh(&self, held: &mut (u64, Arc<PolicyServer>)) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if generation != held.0 {
+            *held = (generation, self.current());
+        }
+    }
+}
+
+/// A client connection of the policy server: a stream whose reads can be given a timeout.
+pub trait Connection: std::io::Read + std::io::Write {
+    /// Bounds the next reads (as `set_read_timeout` of std's sockets).
+    fn set_read_limit(&self, limit: Duration) -> std::io::Result<()>;
+}
+
+impl Connection for std::os::unix::net::UnixStream {
+    fn set_read_limit(&self, limit: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(limit))
+    }
+}
+
+impl Connection for std::net::TcpStream {
+    fn set_read_limit(&self, limit: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(limit))
+    }
 }
 
 /// Serves one socketmap connection until the peer closes it: requests answered in order,
 /// pipelined or not. Returns `Err` (and the caller closes the connection, R-SRV-1) for a
-/// malformed netstring, an oversized request, a read that timed out, or a failed write; the
-/// stream's own timeouts bound every read and write.
-pub fn serve_connection<S: std::io::Read + std::io::Write>(
-    resolver: &crate::resolver::Resolver,
+/// malformed netstring, an oversized request, a failed write, or a client that took longer
+/// than `client_timeout` since its last complete request (or since it connected) to send
+/// the next one: each read waits only for what is left of that time, so a client dripping
+/// a byte at a time is cut as surely as a silent one. Writes are bounded by the stream's own
+/// write timeout.
+pub fn serve_connection<S: Connection>(
+    handle: &ServerHandle,
     stream: &mut S,
-    options: &dyn Fn(&str) -> MapOptions,
+    client_timeout: Duration,
 ) -> std::io::Result<()> {
+    let mut held = (handle.generation.load(Ordering::Acquire), handle.current());
     let mut buf: Vec<u8> = Vec::with_capacity(512);
     let mut chunk = [0u8; 4096];
+    let mut deadline = Instant::now() + client_timeout;
     loop {
         // Every complete request in the buffer first (pipelining), in order.
         loop {
             let parsed = read_netstring(&buf, MAX_REQUEST)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
             let Some((payload, used)) = parsed else { break };
-            let reply = answer(resolver, payload, options);
+            handle.refresh(&mut held);
+            let reply = held.1.answer(payload);
             stream.write_all(&reply.to_netstring())?;
             buf.drain(..used);
+            deadline = Instant::now() + client_timeout;
         }
         stream.flush()?;
-        let n = stream.read(&mut chunk)?;
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "no complete request within {} s",
+                        client_timeout.as_secs_f64()
+                    ),
+                )
+            })?;
+        stream.set_read_limit(left)?;
+        let n = match stream.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "no complete request within {} s",
+                        client_timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             return if buf.is_empty() {
                 Ok(())
@@ -453,6 +784,111 @@ mod tests {
         let got = tls_policy_reply(&unreadable, &MapOptions::new());
         assert!(matches!(got, Reply::Temp(_)), "{got:?}");
         assert!(got.payload().starts_with("TEMP example.com: "));
+    }
+
+    #[test]
+    fn s76_s77_dane_first() {
+        let secure = || {
+            tls_policy_reply(
+                &resolution(Some(S70), Source::Cache, None),
+                &MapOptions::new(),
+            )
+        };
+        let only = MapOptions {
+            dane: DaneMode::Only,
+            ..MapOptions::new()
+        };
+        let applies: Result<Dane> = Ok(Dane::Applies {
+            hosts: vec!["mx.example.com".into()],
+        });
+        let partial: Result<Dane> = Ok(Dane::Partial {
+            with_tlsa: vec!["a.example.com".into()],
+            without: vec!["b.example.com".into()],
+        });
+        let not: Result<Dane> = Ok(Dane::NotApplicable {
+            reason: "unsigned".into(),
+        });
+        let failed: Result<Dane> = Err(Error::DnsTemporary {
+            name: "_25._tcp.mx.example.com".into(),
+            reason: "server answered SERVFAIL".into(),
+        });
+        let auto = MapOptions::new();
+        type Row<'a> = (
+            Option<&'a Result<Dane>>,
+            Reply,
+            &'a MapOptions,
+            &'a str,
+            &'a str,
+        );
+        let rows: [Row<'_>; 9] = [
+            (
+                Some(&applies),
+                secure(),
+                &auto,
+                "OK dane",
+                "S-76: DANE wins over enforce",
+            ),
+            (
+                Some(&applies),
+                Reply::NotFound,
+                &auto,
+                "OK dane",
+                "S-76 without MTA-STS",
+            ),
+            (
+                Some(&applies),
+                secure(),
+                &only,
+                "OK dane-only",
+                "dane-only when so configured",
+            ),
+            (
+                Some(&partial),
+                secure(),
+                &auto,
+                "OK secure match=",
+                "some hosts: MTA-STS for all",
+            ),
+            (
+                Some(&partial),
+                Reply::NotFound,
+                &auto,
+                "OK dane",
+                "some hosts, no MTA-STS",
+            ),
+            (
+                Some(&not),
+                secure(),
+                &auto,
+                "OK secure match=",
+                "no DANE: MTA-STS",
+            ),
+            (
+                None,
+                secure(),
+                &auto,
+                "OK secure match=",
+                "DANE off: MTA-STS",
+            ),
+            (
+                Some(&failed),
+                secure(),
+                &auto,
+                "TEMP DANE lookup failed",
+                "S-77: never a fall-back",
+            ),
+            (
+                Some(&failed),
+                Reply::NotFound,
+                &auto,
+                "TEMP DANE lookup failed",
+                "S-77",
+            ),
+        ];
+        for (dane, sts, options, want, why) in rows {
+            let got = dane_reply(dane, sts, options).payload();
+            assert!(got.starts_with(want), "{why}: {got}");
+        }
     }
 
     #[test]

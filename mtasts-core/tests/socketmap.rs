@@ -1,6 +1,8 @@
 //! `serve_connection` over a real Unix socket against the test world: pipelined requests
 //! answered in order (R-SRV-1), the replies of S-70, S-73, S-74, a malformed or oversized
-//! netstring closing only that connection (S-79), and a slow client cut by its timeout.
+//! netstring closing only that connection (S-79), a slow client cut by its timeout, the
+//! answer deadline, one fetch for concurrent requests, a reload taking effect on an open
+//! connection, and the counters.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -11,24 +13,47 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use mtasts_core::{MapOptions, netstring, read_netstring, serve_connection};
+use mtasts_core::{
+    DaneCache, Metrics, PolicyServer, Resolver, ServeSettings, ServerHandle, netstring,
+    read_netstring, serve_connection,
+};
 use mtasts_testworld::World;
 
+/// Settings with map name `strict` answering `testing` as `enforce`, plus `extra` lines.
+fn settings(extra: &str) -> ServeSettings {
+    let mut settings = ServeSettings::default();
+    settings
+        .load_str(
+            &format!("serve.map.strict.strict_testing = yes\n{extra}"),
+            "test",
+        )
+        .unwrap();
+    settings
+}
+
+fn handle(resolver: Arc<Resolver>, settings: ServeSettings) -> Arc<ServerHandle> {
+    Arc::new(ServerHandle::new(PolicyServer::new(
+        resolver,
+        settings,
+        Arc::new(DaneCache::new()),
+        Arc::new(Metrics::new()),
+    )))
+}
+
 fn spawn_server(
-    resolver: Arc<mtasts_core::Resolver>,
+    resolver: Arc<Resolver>,
+    timeout: Duration,
+) -> (UnixStream, thread::JoinHandle<std::io::Result<()>>) {
+    spawn_on(handle(resolver, settings("")), timeout)
+}
+
+fn spawn_on(
+    handle: Arc<ServerHandle>,
     timeout: Duration,
 ) -> (UnixStream, thread::JoinHandle<std::io::Result<()>>) {
     let (client, mut server) = UnixStream::pair().unwrap();
-    server.set_read_timeout(Some(timeout)).unwrap();
     server.set_write_timeout(Some(timeout)).unwrap();
-    let handle = thread::spawn(move || {
-        let strict = |map: &str| {
-            let mut options = MapOptions::new();
-            options.strict_testing = map == "strict";
-            options
-        };
-        serve_connection(&resolver, &mut server, &strict)
-    });
+    let handle = thread::spawn(move || serve_connection(&handle, &mut server, timeout));
     client
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
@@ -120,14 +145,140 @@ fn a_slow_client_is_cut_by_the_read_timeout() {
     let world = World::bundled().unwrap();
     let (resolver, _clock) = support::resolver(&world);
     let (mut client, server) = spawn_server(Arc::new(resolver), Duration::from_millis(300));
-    // Half a request, then nothing: the server gives up instead of waiting for ever.
+    // Half a request, then a byte every 100 ms: each read is bounded by what is left of the
+    // client's time, so the server gives up instead of waiting for ever.
     client.write_all(b"23:postfix s0").unwrap();
+    let dripping = thread::spawn(move || {
+        for byte in b"1.mtasts.test" {
+            thread::sleep(Duration::from_millis(100));
+            if client.write_all(&[*byte]).is_err() {
+                return;
+            }
+        }
+    });
     let err = server.join().unwrap().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    dripping.join().unwrap();
+}
+
+/// Polls `done` every 50 ms for at most `limit`.
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < until {
+        if done() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+#[test]
+fn an_answer_that_is_not_ready_in_time_is_temp_and_the_lookup_goes_on() {
+    let world = World::bundled().unwrap();
+    let (resolver, _clock) = support::resolver(&world);
+    // S-18's policy host drips one byte a second: the fetch takes its whole 3 s deadline.
+    let handle = handle(Arc::new(resolver), settings("serve.answer_timeout = 0.5\n"));
+    let (mut client, _server) = spawn_on(Arc::clone(&handle), Duration::from_secs(30));
+    client
+        .write_all(&netstring(b"postfix s18.mtasts.test"))
+        .unwrap();
+    let first = read_replies(&mut client, 1).remove(0);
     assert!(
-        matches!(
-            err.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ),
-        "{err}"
+        first.starts_with("TEMP s18.mtasts.test: no answer within 0.5 s"),
+        "{first}"
+    );
+    // The fetch went on, and its failure is remembered (the fetch backoff, R-FETCH-12): once
+    // it is over, the domain is answered as having no usable policy (RFC 8461 §5) without a
+    // second fetch.
+    let mut replies = Vec::new();
+    assert!(
+        wait_for(Duration::from_secs(15), || {
+            client
+                .write_all(&netstring(b"postfix s18.mtasts.test"))
+                .unwrap();
+            let reply = read_replies(&mut client, 1).remove(0);
+            replies.push(reply.clone());
+            reply == "NOTFOUND "
+        }),
+        "{replies:?}"
+    );
+    assert_eq!(world.policy_requests("s18.mtasts.test"), 1);
+}
+
+#[test]
+fn concurrent_requests_for_one_uncached_domain_make_one_fetch() {
+    let world = World::bundled().unwrap();
+    let (resolver, _clock) = support::resolver(&world);
+    let handle = handle(Arc::new(resolver), settings(""));
+    let clients: Vec<_> = (0..16)
+        .map(|_| spawn_on(Arc::clone(&handle), Duration::from_secs(30)))
+        .collect();
+    let replies: Vec<_> = thread::scope(|scope| {
+        let asked: Vec<_> = clients
+            .into_iter()
+            .map(|(mut client, _server)| {
+                scope.spawn(move || {
+                    client
+                        .write_all(&netstring(b"postfix s01.mtasts.test"))
+                        .unwrap();
+                    read_replies(&mut client, 1).remove(0)
+                })
+            })
+            .collect();
+        asked.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for reply in &replies {
+        assert_eq!(
+            reply,
+            "OK secure match=mail.example.com:.example.net servername=hostname"
+        );
+    }
+    assert_eq!(
+        world.policy_requests("s01.mtasts.test"),
+        1,
+        "S-42: one fetch"
+    );
+    let metrics = handle.current().metrics().render(0);
+    assert!(metrics.contains("mtasts_requests_total 16\n"), "{metrics}");
+    assert!(
+        metrics.contains("mtasts_answers_total{kind=\"secure\"} 16\n"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_reload_takes_effect_on_an_open_connection() {
+    let world = World::bundled().unwrap();
+    let (resolver, _clock) = support::resolver(&world);
+    let resolver = Arc::new(resolver);
+    let handle = handle(Arc::clone(&resolver), settings(""));
+    let (mut client, _server) = spawn_on(Arc::clone(&handle), Duration::from_secs(30));
+    let ask = |client: &mut UnixStream| {
+        client
+            .write_all(&netstring(b"postfix s01.mtasts.test"))
+            .unwrap();
+        read_replies(client, 1).remove(0)
+    };
+    assert!(ask(&mut client).ends_with(" servername=hostname"));
+    let old = handle.current();
+    handle.replace(PolicyServer::new(
+        resolver,
+        settings("serve.map.postfix.sni = no\n"),
+        Arc::clone(old.dane_cache()),
+        Arc::clone(old.metrics()),
+    ));
+    assert_eq!(
+        ask(&mut client),
+        "OK secure match=mail.example.com:.example.net",
+        "the same connection, the new settings"
+    );
+    assert!(
+        handle
+            .current()
+            .metrics()
+            .render(0)
+            .contains("mtasts_requests_total 2\n"),
+        "the counters survive the reload"
     );
 }
