@@ -15,6 +15,7 @@ mod logger;
 mod lookup;
 mod output;
 mod serve;
+mod system;
 mod verify;
 
 /// Exit status when every domain resolved without a failure (a policy or none published).
@@ -47,7 +48,7 @@ struct Cli {
 }
 
 #[derive(Args, Debug)]
-struct NetOptions {
+pub(crate) struct NetOptions {
     /// Settings file (the mtasts settings format: `key = value` lines; see the README).
     /// Default: /etc/mtasts/mtasts.conf when it exists. Options given here override it.
     #[arg(long, value_name = "FILE", global = true, env = "MTASTS_CONFIG")]
@@ -130,15 +131,7 @@ fn main() -> ExitCode {
         Command::Cache(command) => with_resolver(&|r| cache::run(r, command)),
         Command::Check(args) => check::check(&cli.net, args),
         Command::VerifyCert(args) => verify::verify_cert(&cli.net, args),
-        Command::Serve(args) => {
-            match config(&cli.net).and_then(|c| Resolver::new(c).map_err(|e| e.to_string())) {
-                Ok(resolver) => serve::serve(resolver, args),
-                Err(e) => {
-                    eprintln!("mtasts: {e}");
-                    EXIT_USAGE
-                }
-            }
-        }
+        Command::Serve(args) => serve::serve(&cli.net, args, cli.quiet),
         Command::Query(args) => serve::query(args),
     };
     ExitCode::from(code)
@@ -148,13 +141,23 @@ fn main() -> ExitCode {
 /// then the options given. Every value is read by the core's `Config::set`, as every face
 /// reads it.
 fn config(net: &NetOptions) -> Result<Config, String> {
-    let mut config = Config::default();
-    config.cache = CacheLocation::user_default().unwrap_or(CacheLocation::Memory);
-    let file = net.config.clone().or_else(|| {
+    config_with(net, |_| {})
+}
+
+/// The settings file in use: `--config`, or the default one when it exists.
+fn settings_file(net: &NetOptions) -> Option<PathBuf> {
+    net.config.clone().or_else(|| {
         let default = PathBuf::from(DEFAULT_CONFIG);
         default.exists().then_some(default)
-    });
-    if let Some(file) = file {
+    })
+}
+
+/// [`config`] with the command's own defaults (`defaults`) set before the file is read.
+fn config_with(net: &NetOptions, defaults: impl FnOnce(&mut Config)) -> Result<Config, String> {
+    let mut config = Config::default();
+    config.cache = CacheLocation::user_default().unwrap_or(CacheLocation::Memory);
+    defaults(&mut config);
+    if let Some(file) = settings_file(net) {
         config.load_file(&file).map_err(|e| e.to_string())?;
     }
     let mut set = |option: &str, key: &str, value: String| {

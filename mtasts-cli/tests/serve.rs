@@ -7,74 +7,11 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{exchange, start};
 use mtasts_testworld::World;
-
-struct Server {
-    child: Child,
-    socket: PathBuf,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn start(world: &World, tag: &str, extra: &[&str]) -> Server {
-    let dir = std::env::temp_dir().join(format!("mtasts-serve-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("socketmap.sock");
-    let child = common::mtasts(world)
-        .arg("serve")
-        .arg("--listen")
-        .arg(format!("unix:{}", socket.display()))
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server { child, socket, dir }
-}
-
-fn netstring(s: &str) -> Vec<u8> {
-    format!("{}:{s},", s.len()).into_bytes()
-}
-
-fn exchange(socket: &Path, requests: &[&str], replies: usize) -> Vec<String> {
-    let mut stream = UnixStream::connect(socket).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let all: Vec<u8> = requests.iter().flat_map(|r| netstring(r)).collect();
-    stream.write_all(&all).unwrap();
-    let mut buf = Vec::new();
-    let mut out = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while out.len() < replies {
-        if let Some((payload, used)) = mtasts_core::read_netstring(&buf, 100_000).unwrap() {
-            out.push(String::from_utf8(payload.to_vec()).unwrap());
-            buf.drain(..used);
-            continue;
-        }
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "closed after {} replies", out.len());
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    out
-}
 
 #[test]
 fn the_server_answers_postfix_and_query_prints_the_reply() {
