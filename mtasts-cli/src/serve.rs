@@ -42,10 +42,10 @@ pub struct ServeArgs {
     /// Permissions of a Unix socket, in octal (default 660).
     #[arg(long, value_name = "MODE")]
     socket_mode: Option<String>,
-    /// USER[:GROUP] that owns a Unix socket (e.g. `postfix` when Postfix's smtp runs as it).
+    /// `USER[:GROUP]` that owns a Unix socket (e.g. `postfix` when Postfix's smtp runs as it).
     #[arg(long, value_name = "USER[:GROUP]")]
     socket_owner: Option<String>,
-    /// USER[:GROUP] to run as once the sockets are open (when started as root).
+    /// `USER[:GROUP]` to run as once the sockets are open (when started as root).
     #[arg(long, value_name = "USER[:GROUP]")]
     user: Option<String>,
     /// A map name whose `testing` policies are answered as `enforce` (repeatable).
