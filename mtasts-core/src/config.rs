@@ -197,15 +197,7 @@ impl Config {
         let bad = |why: String| Error::Config {
             reason: format!("{key} = {value:?}: {why}"),
         };
-        let seconds = |allow_zero: bool| -> Result<Duration> {
-            let secs: f64 = value
-                .parse()
-                .map_err(|_| bad("expected a number of seconds".into()))?;
-            if !secs.is_finite() || secs < 0.0 || (secs == 0.0 && !allow_zero) {
-                return Err(bad("expected a positive number of seconds".into()));
-            }
-            Duration::try_from_secs_f64(secs).map_err(|e| bad(e.to_string()))
-        };
+        let seconds = |allow_zero: bool| parse_seconds(value, allow_zero).map_err(bad);
         let mut next = self.clone();
         match key {
             "cache" => next.cache = value.parse().map_err(|e: Error| bad(e.to_string()))?,
@@ -315,6 +307,21 @@ fn reason_of(e: Error) -> String {
 }
 
 /// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 when none is given.
+/// A number of seconds as the settings file writes it (fractions allowed; zero only when
+/// `allow_zero`).
+pub(crate) fn parse_seconds(
+    value: &str,
+    allow_zero: bool,
+) -> std::result::Result<Duration, String> {
+    let secs: f64 = value
+        .parse()
+        .map_err(|_| "expected a number of seconds".to_string())?;
+    if !secs.is_finite() || secs < 0.0 || (secs == 0.0 && !allow_zero) {
+        return Err("expected a positive number of seconds".into());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
 fn parse_nameserver(value: &str) -> std::result::Result<SocketAddr, String> {
     if let Ok(addr) = value.parse::<SocketAddr>() {
         return Ok(addr);

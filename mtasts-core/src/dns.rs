@@ -564,40 +564,14 @@ impl DnsResolver for HickoryDns {
 
     fn mx(&self, domain: &str) -> Result<DnsAnswer<Vec<MxRecord>>> {
         let answer = self.lookup(domain, RecordType::MX)?;
-        let mut answer = HickoryDns::select(answer, |data| match data {
-            RData::MX(mx) => Some(MxRecord {
-                preference: mx.preference,
-                exchange: mx
-                    .exchange
-                    .to_ascii()
-                    .trim_end_matches('.')
-                    .to_ascii_lowercase(),
-            }),
-            _ => None,
-        });
-        if let DnsAnswer::Found { records, .. } = &mut answer {
-            records.sort_by_key(|mx| mx.preference);
-        }
+        let mut answer = HickoryDns::select(answer, mx_record);
+        sort_by_preference(&mut answer);
         Ok(answer)
     }
 
     fn mx_authenticated(&self, domain: &str) -> Result<Authenticated<Vec<MxRecord>>> {
-        let mut found = self
-            .stub()
-            .lookup(domain, RecordType::MX, |data| match data {
-                RData::MX(mx) => Some(MxRecord {
-                    preference: mx.preference,
-                    exchange: mx
-                        .exchange
-                        .to_ascii()
-                        .trim_end_matches('.')
-                        .to_ascii_lowercase(),
-                }),
-                _ => None,
-            })?;
-        if let DnsAnswer::Found { records, .. } = &mut found.answer {
-            records.sort_by_key(|mx| mx.preference);
-        }
+        let mut found = self.stub().lookup(domain, RecordType::MX, mx_record)?;
+        sort_by_preference(&mut found.answer);
         Ok(found)
     }
 
@@ -612,6 +586,27 @@ impl DnsResolver for HickoryDns {
                 }),
                 _ => None,
             })
+    }
+}
+
+/// An MX record's data as mtasts keeps it: the host name in lower case, without the root dot.
+fn mx_record(data: &RData) -> Option<MxRecord> {
+    match data {
+        RData::MX(mx) => Some(MxRecord {
+            preference: mx.preference,
+            exchange: mx
+                .exchange
+                .to_ascii()
+                .trim_end_matches('.')
+                .to_ascii_lowercase(),
+        }),
+        _ => None,
+    }
+}
+
+fn sort_by_preference(answer: &mut DnsAnswer<Vec<MxRecord>>) {
+    if let DnsAnswer::Found { records, .. } = answer {
+        records.sort_by_key(|mx| mx.preference);
     }
 }
 

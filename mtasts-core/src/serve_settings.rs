@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::config::parse_seconds;
 use crate::error::{Error, Result};
 use crate::socketmap::{DaneMode, MapOptions};
 
@@ -211,13 +212,7 @@ impl ServeSettings {
             reason: format!("{key} = {value:?}: {why}"),
         };
         let seconds = |allow_zero: bool, max: Duration| -> Result<Duration> {
-            let secs: f64 = value
-                .parse()
-                .map_err(|_| bad("expected a number of seconds"))?;
-            if !secs.is_finite() || secs < 0.0 || (secs == 0.0 && !allow_zero) {
-                return Err(bad("expected a positive number of seconds"));
-            }
-            let duration = Duration::try_from_secs_f64(secs).map_err(|e| bad(&e.to_string()))?;
+            let duration = parse_seconds(value, allow_zero).map_err(|e| bad(&e))?;
             if duration > max {
                 return Err(bad(&format!("at most {} seconds", max.as_secs())));
             }
