@@ -176,17 +176,19 @@ fn sighup_reloads_the_file_on_open_connections_and_keeps_it_when_broken() {
 }
 
 #[test]
-fn sigterm_under_load_drains_and_exits() {
+fn sighup_then_sigterm_under_load_drop_nothing_then_drain_and_exit() {
     let world = World::bundled().unwrap();
     let mut server = start(&world, "term-load", &[]);
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicUsize::new(0));
+    let broken = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..8)
         .map(|_| {
-            let (socket, stop, answered) = (
+            let (socket, stop, answered, broken) = (
                 server.socket.clone(),
                 Arc::clone(&stop),
                 Arc::clone(&answered),
+                Arc::clone(&broken),
             );
             thread::spawn(move || {
                 let Ok(mut stream) = UnixStream::connect(&socket) else {
@@ -206,8 +208,11 @@ fn sigterm_under_load_drains_and_exits() {
                         return;
                     }
                     match stream.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => answered.fetch_add(1, Ordering::SeqCst),
+                        Ok(n) if n > 0 => answered.fetch_add(1, Ordering::SeqCst),
+                        _ => {
+                            broken.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
                     };
                 }
             })
@@ -230,6 +235,50 @@ fn sigterm_under_load_drains_and_exits() {
     }
     assert_eq!(status.code(), Some(0));
     assert!(!server.socket.exists(), "the socket is removed");
+}
+
+#[test]
+fn the_background_refresh_renews_due_policies() {
+    let world = World::bundled().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let metrics = format!("127.0.0.1:{port}");
+    // s01's policy has max_age 86400: expiring within a day, it is due at once (R-CACHE-6).
+    let server = start(
+        &world,
+        "refresh",
+        &["--refresh-interval", "1", "--metrics", &metrics],
+    );
+    assert_eq!(
+        exchange(&server.socket, &["postfix s01.mtasts.test"], 1),
+        [SECURE]
+    );
+    let until = Instant::now() + Duration::from_secs(20);
+    while world.policy_requests("s01.mtasts.test") < 3 && Instant::now() < until {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        world.policy_requests("s01.mtasts.test") >= 3,
+        "fetched by the request, then again by two refresh runs"
+    );
+    let mut stream = TcpStream::connect(&metrics).unwrap();
+    write!(stream, "GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let refreshed: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("mtasts_refreshes_total{outcome=\"refreshed\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(refreshed >= 2, "{text}");
+    // The answers stay as they were: a renewal never drops the policy.
+    assert_eq!(
+        exchange(&server.socket, &["postfix s01.mtasts.test"], 1),
+        [SECURE]
+    );
 }
 
 #[test]
