@@ -7,8 +7,6 @@ use std::sync::Mutex;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-/// The syslog socket.
-const DEV_LOG: &str = "/dev/log";
 /// Facility `mail` (RFC 5424 §6.2.1: 2), shifted as PRI wants it.
 const FACILITY_MAIL: u8 = 2 << 3;
 
@@ -73,11 +71,11 @@ pub fn init(verbosity: u8) {
     log::set_max_level(level);
 }
 
-/// Sends log lines to the local syslog daemon from now on. An error (no `/dev/log`) leaves
-/// them on stderr.
-pub fn to_syslog() -> std::io::Result<()> {
+/// Sends log lines to the local syslog daemon at `socket` (`/dev/log`) from now on. An error
+/// (no such socket) leaves them on stderr.
+pub fn to_syslog(path: &std::path::Path) -> std::io::Result<()> {
     let socket = UnixDatagram::unbound()?;
-    socket.connect(DEV_LOG)?;
+    socket.connect(path)?;
     *LOGGER.syslog.lock().unwrap_or_else(|p| p.into_inner()) = Some(socket);
     Ok(())
 }

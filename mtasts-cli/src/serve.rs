@@ -268,9 +268,12 @@ pub fn serve(net: &NetOptions, args: &ServeArgs, quiet: bool) -> u8 {
         log::set_max_level(config.log_level.filter().max(log::max_level()));
     }
     if settings.log == LogTarget::Syslog
-        && let Err(e) = crate::logger::to_syslog()
+        && let Err(e) = crate::logger::to_syslog(&settings.syslog_socket)
     {
-        eprintln!("mtasts: cannot log to syslog ({e}): logging to stderr");
+        eprintln!(
+            "mtasts: cannot log to syslog at {} ({e}): logging to stderr",
+            settings.syslog_socket.display()
+        );
     }
     // Still one thread: take systemd's sockets, or bind ours, then give up root.
     let mut listeners: Vec<Listener> = match system::listen_fds() {

@@ -415,6 +415,63 @@ fn the_metrics_listener_counts_what_was_answered() {
 }
 
 #[test]
+fn syslog_gets_one_line_per_event_with_the_domain_and_the_result_type() {
+    let world = World::bundled().unwrap();
+    let dir = serve_dir("syslog");
+    let log_path = dir.join("log");
+    let syslog = UnixDatagram::bind(&log_path).unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let conf = dir.join("mtasts.conf");
+    std::fs::write(
+        &conf,
+        format!("serve.syslog_socket = {}\n", log_path.display()),
+    )
+    .unwrap();
+    let socket = dir.join("socketmap.sock");
+    let mut cmd = common::mtasts(&world);
+    cmd.arg("--config")
+        .arg(&conf)
+        .args(["serve", "--syslog", "--listen"])
+        .arg(format!("unix:{}", socket.display()));
+    let server = start_command(cmd, socket.clone(), dir);
+    exchange(
+        &socket,
+        &["postfix s01.mtasts.test", "postfix s13.mtasts.test"],
+        2,
+    );
+    let pid = server.child.id();
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !lines.iter().any(|l: &String| l.contains("s13.mtasts.test")) {
+        let n = syslog.recv(&mut buf).expect("a log line");
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    // Anything else about s13 would have come with it; a short wait shows there is none.
+    syslog
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    while let Ok(n) = syslog.recv(&mut buf) {
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    // Facility mail (2), severity info (6): <22>; warning (4): <20>.
+    let fetched = format!("<22>mtasts[{pid}]: info: s01.mtasts.test: fetched policy id ");
+    assert!(lines.iter().any(|l| l.starts_with(&fetched)), "{lines:#?}");
+    let failed: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("s13.mtasts.test"))
+        .collect();
+    assert_eq!(failed.len(), 1, "one line per event: {failed:#?}");
+    assert!(
+        failed[0].starts_with(&format!("<20>mtasts[{pid}]: warning: s13.mtasts.test: "))
+            && failed[0].ends_with("; result type sts-policy-fetch-error"),
+        "{}",
+        failed[0]
+    );
+}
+
+#[test]
 fn systemd_socket_activation_and_readiness() {
     let world = World::bundled().unwrap();
     let dir = serve_dir("systemd");

@@ -390,7 +390,7 @@ impl Resolver {
             Err(e) => {
                 // R-DISC-7: a DNS failure is not "no record" (S-08, S-36). It is remembered
                 // for DNS_FAILURE_RECHECK, so the next lookups do not wait for DNS again.
-                log::warn!("{domain}: {e}");
+                log::warn!("{domain}: {e}{}", result_type_note(&e));
                 let until = now + DNS_FAILURE_RECHECK;
                 entry.next_check = until;
                 // A running fetch backoff that ends later is kept (it is reported instead).
@@ -495,9 +495,13 @@ impl Resolver {
                 entry.failures = entry.failures.saturating_add(1);
                 if entry.failures > 1 {
                     // R-CACHE-6: repeated failures are worth the postmaster's attention.
-                    log::warn!("{domain}: {e} ({} failures in a row)", entry.failures);
+                    log::warn!(
+                        "{domain}: {e}{} ({} failures in a row)",
+                        result_type_note(&e),
+                        entry.failures
+                    );
                 } else {
-                    log::warn!("{domain}: {e}");
+                    log::warn!("{domain}: {e}{}", result_type_note(&e));
                 }
                 entry.backoff = Some(Backoff {
                     id: record.id().to_string(),
@@ -603,4 +607,11 @@ impl Drop for Turn<'_> {
             self.inflight.done.notify_all();
         }
     }
+}
+
+/// `; result type <type>` for a log line about `e` (RFC 8460 §4.3), or nothing.
+fn result_type_note(e: &Error) -> String {
+    e.result_type()
+        .map(|t| format!("; result type {}", t.as_str()))
+        .unwrap_or_default()
 }

@@ -14,6 +14,7 @@
 //! | `serve.refresh_interval` | seconds between background refresh runs; 0 turns them off | 3600 |
 //! | `serve.metrics` | `IP:PORT` on loopback for the Prometheus metrics; `off` | `off` |
 //! | `serve.log` | `stderr` or `syslog` | `stderr` |
+//! | `serve.syslog_socket` | the syslog daemon's socket | `/dev/log` |
 //! | `serve.dane` | `auto`, `only` or `off`: DANE for map names without their own | `auto` |
 //! | `serve.map.NAME.strict_testing` | `yes` / `no`: answer `testing` as `enforce` | `no` |
 //! | `serve.map.NAME.tlsrpt` | `yes` / `no`: Postfix 3.10 TLSRPT attributes | `no` |
@@ -138,6 +139,8 @@ pub struct ServeSettings {
     pub metrics: Option<SocketAddr>,
     /// Where log lines go (`serve.log`).
     pub log: LogTarget,
+    /// The syslog daemon's datagram socket (`serve.syslog_socket`).
+    pub syslog_socket: PathBuf,
     /// DANE for map names without a `serve.map.NAME.dane` (`serve.dane`).
     pub dane: DaneMode,
     maps: BTreeMap<String, MapOverrides>,
@@ -156,6 +159,7 @@ impl Default for ServeSettings {
             refresh_interval: Some(Duration::from_secs(3600)),
             metrics: None,
             log: LogTarget::Stderr,
+            syslog_socket: PathBuf::from("/dev/log"),
             dane: DaneMode::Auto,
             maps: BTreeMap::new(),
         }
@@ -174,6 +178,7 @@ pub const SERVE_SETTINGS: &[&str] = &[
     "serve.refresh_interval",
     "serve.metrics",
     "serve.log",
+    "serve.syslog_socket",
     "serve.dane",
     "serve.map.NAME.strict_testing",
     "serve.map.NAME.tlsrpt",
@@ -296,6 +301,12 @@ impl ServeSettings {
                     _ => return Err(bad("expected stderr or syslog")),
                 };
             }
+            "serve.syslog_socket" => {
+                if !value.starts_with('/') {
+                    return Err(bad("expected an absolute path"));
+                }
+                next.syslog_socket = PathBuf::from(value);
+            }
             "serve.dane" => next.dane = dane()?,
             _ => {
                 let Some((map, option)) = key
@@ -394,6 +405,7 @@ mod tests {
             ("serve.refresh_interval", "0"),
             ("serve.metrics", "127.0.0.1:9461"),
             ("serve.log", "syslog"),
+            ("serve.syslog_socket", "/run/systemd/journal/dev-log"),
             ("serve.dane", "only"),
             ("serve.map.postfix.tlsrpt", "yes"),
             ("serve.map.strict.strict_testing", "yes"),
@@ -439,6 +451,7 @@ mod tests {
             ("serve.client_timeout", "-1", "positive"),
             ("serve.metrics", "0.0.0.0:9461", "loopback"),
             ("serve.log", "journal", "stderr or syslog"),
+            ("serve.syslog_socket", "dev/log", "absolute path"),
             ("serve.dane", "yes", "auto, only or off"),
             ("serve.map.postfix.tlsrpt", "maybe", "yes or no"),
             ("serve.map.postfix.strict", "yes", "a map name takes"),

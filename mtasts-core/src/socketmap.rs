@@ -499,36 +499,26 @@ impl PolicyServer {
     }
 }
 
-/// One log line for an answer that took network work and is worth telling: a fetch, a
-/// failure (with its RFC 8460 result type), a deferral, DANE.
+/// One log line for what the server decided beyond the resolution (the resolver logs its
+/// own events: a policy fetched, a DNS or fetch failure with its RFC 8460 result type): a
+/// `TEMP` answer, and DANE taking precedence.
 fn log_answer(
     domain: &Domain,
     reply: &Reply,
     dane: Option<&Result<Dane>>,
     resolution: Option<&Resolution>,
 ) {
-    let result_type = resolution
-        .and_then(|r| r.failure())
-        .and_then(|f| f.result_type())
-        .map_or("-", |t| t.as_str());
-    let answer = reply.payload();
-    let answer = answer.split(' ').next().unwrap_or_default();
-    match (reply, dane, resolution) {
-        (Reply::Temp(reason), _, _) => {
-            log::warn!("{domain}: answered TEMP ({reason}); result type {result_type}");
+    match (reply, dane) {
+        (Reply::Temp(reason), _) => {
+            let result_type = resolution
+                .and_then(|r| r.failure())
+                .and_then(|f| f.result_type())
+                .map(|t| format!("; result type {}", t.as_str()))
+                .unwrap_or_default();
+            log::warn!("{domain}: answered TEMP: {reason}{result_type}");
         }
-        (_, Some(Ok(Dane::Applies { .. } | Dane::Partial { .. })), _) => {
+        (_, Some(Ok(Dane::Applies { .. } | Dane::Partial { .. }))) => {
             log::info!("{domain}: DANE applies; answered {}", reply.payload());
-        }
-        (_, _, Some(r)) if r.failure().is_some() => {
-            let failure = r.failure().map(|f| f.to_string()).unwrap_or_default();
-            log::warn!(
-                "{domain}: {failure}; result type {result_type}; source {}; answered {answer}",
-                r.source()
-            );
-        }
-        (_, _, Some(r)) if r.source() == Source::Fetched => {
-            log::info!("{domain}: policy fetched; answered {answer}");
         }
         _ => {}
     }
