@@ -13,6 +13,10 @@ EXIM_DIR = os.path.join(ROOT, "integrations", "exim")
 # The shipped snippet, the default of --exim-snippet.
 DEFAULT_EXIM_SNIPPET = os.path.join(EXIM_DIR, "mtasts.conf")
 
+# Debian's postfix, unpacked by scripts/install-deps (the package cannot be installed beside
+# Exim): the Postfix sender.
+POSTFIX_ROOT = os.path.join(ROOT, "target", "rw-postfix")
+
 # The namespace's addresses (documentation ranges; they exist only inside the namespace, on its
 # own loopback interface).
 DNS_ADDR = "192.0.2.53"  # unbound, serving the test zones
