@@ -8,14 +8,17 @@ for failure reports."""
 import concurrent.futures
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
 
-from .common import DNS_ADDR, log, read_lines
+from .common import DNS_ADDR, PMSR_DAEMON, log, read_lines
 from .daemons import maildir_hosts, receiver_connections
 from .exim import compare_exim
-from .postfix import compare_postfix
+from .postfix import POLICY_MAP, PolicyServer, compare_postfix
+from .reference import (DEAD_REDIS, DEPARTURES, PMSR, PMSR_VERSION, STRICT_MAP, TLSRPT_MAP,
+                        ReferenceServer, ask_both, reference_questions, reply_matches)
 
 RECHECK_MIN = 60  # the resolver's shortest recheck interval (R-CACHE-5)
 STOP_PROMPT = 2.0  # seconds mtasts serve may take to stop when it is answering nothing
@@ -554,6 +557,104 @@ class Runner:
                                                     ".out"))[-10:])
         self.policy_server.start(cache=cache)
         self.postfix.start()
+
+    # -- the reference replies: mtasts serve against postfix-mta-sts-resolver ---------------
+
+    def reference_cases(self):
+        """The same socketmap questions to `mtasts serve` and to postfix-mta-sts-resolver's
+        daemon, each with a fresh memory cache, and to both with a cache that cannot be read
+        (a Redis where nothing listens): equal replies, except the DEPARTURES, each of which
+        must show exactly its listed pair of replies."""
+        questions = reference_questions(self.world, self.selected, self.args.k)
+        if not any(questions.values()):
+            return
+        got = {}
+        for pair, qs in questions.items():
+            if not qs:
+                continue
+            redis = DEAD_REDIS if pair == "dead-cache" else None
+            ours = PolicyServer(self.daemons, self.args.mtasts, self.tmp, "ref-mtasts-" + pair,
+                                redis or "memory", self.certs.ca_pem,
+                                ["--strict-testing", STRICT_MAP, "--tlsrpt", TLSRPT_MAP])
+            theirs = ReferenceServer(self.daemons, PMSR_DAEMON, self.tmp,
+                                     "ref-pmsr-" + pair, self.certs.ca_pem, redis)
+            if not got:
+                version = theirs.version()
+                if version != PMSR_VERSION:
+                    self.results.record(
+                        "reference: %s %s installed" % (PMSR, PMSR_VERSION),
+                        ["%s is %s; DEPARTURES lists %s's" % (PMSR, version, PMSR_VERSION)],
+                        {"cmd": PMSR_DAEMON, "code": 0, "stdout": "", "stderr": ""}, [])
+            ours.start()
+            theirs.start()
+            started = time.monotonic()
+            for q, replies in ask_both(ours, theirs, qs).items():
+                got[(pair,) + q] = replies
+            log("     (%d questions to both servers, %s cache, in %.1f s)" % (
+                len(qs), pair, time.monotonic() - started))
+            if pair == "memory":
+                self.stop_with_idle_client(ours)
+            else:
+                ours.stop()
+            theirs.stop()
+        with open(os.path.join(self.tmp, "reference-replies.json"), "w") as f:
+            json.dump([{"pair": q[0], "map": q[1], "key": q[2], "mtasts": o, PMSR: t}
+                       for q, (o, t) in sorted(got.items())], f, indent=1, ensure_ascii=False)
+        departures = {(d.pair, d.map, d.key): d for d in DEPARTURES}
+        alike = []
+        unlike = []
+        for q, (ours, theirs) in sorted(got.items()):
+            dep = departures.get(q)
+            if dep is None:
+                if ours == theirs:
+                    alike.append(q)
+                else:
+                    unlike.append("%s %s %r: mtasts %r, %s %r" % (q[0], q[1], q[2], ours,
+                                                                   PMSR, theirs))
+                continue
+            problems = []
+            if not reply_matches(ours, dep.ours):
+                problems.append("mtasts serve: %r, listed %r" % (ours, dep.ours))
+            if not reply_matches(theirs, dep.theirs):
+                problems.append("%s: %r, listed %r" % (PMSR, theirs, dep.theirs))
+            self.results.record(
+                "%s reference: %s %s departs for %r (%s cache): %s" % (
+                    dep.rule, PMSR, PMSR_VERSION, dep.key, dep.pair, dep.why),
+                problems, {"cmd": "socketmap %s %s" % (dep.map, dep.key), "code": 0,
+                           "stdout": "", "stderr": ""}, [])
+        self.results.record(
+            "R-SRV-1..7 reference: %d socketmap questions answered alike by mtasts serve and "
+            "%s %s" % (len(alike), PMSR, PMSR_VERSION), unlike,
+            {"cmd": "socketmap (%d questions)" % len(got), "code": 0, "stdout": "",
+             "stderr": ""}, [])
+
+    def stop_with_idle_client(self, server):
+        """SIGTERM to `server` while a client that has had its answer keeps the connection
+        open, as Postfix's smtp processes do between lookups: the server should stop at once
+        (nothing is being answered). Known: it waits out its whole drain time (10 s)."""
+        known = ("mtasts serve waits its whole 10 s drain for a connection that is between "
+                 "requests (Postfix keeps its socketmap connections open while idle)")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as idle:
+            idle.settimeout(5)
+            idle.connect(server.socket)
+            request = ("%s %s" % (POLICY_MAP, "s02.rw.test")).encode()
+            idle.sendall(b"%d:%s," % (len(request), request))
+            answered = idle.recv(4096)
+            started = time.monotonic()
+            code = server.stop()
+            took = time.monotonic() - started
+        label = "issue-13 mtasts serve stops on SIGTERM at once with an idle client (%.1f s)" % took
+        problems = [] if answered.endswith(b",") else ["no answer before the stop: %r" % answered]
+        if code != 0:
+            problems.append("exit status %s" % code)
+        slow = ["the stop took %.1f s, more than %.0f s" % (took, STOP_PROMPT)] \
+            if took > STOP_PROMPT else []
+        run = {"cmd": "kill -TERM mtasts serve", "code": code, "stdout": "", "stderr": ""}
+        if problems or not slow:
+            problems += [] if slow else ["passes now: remove its known deviation (%s)" % known]
+            self.results.record(label, problems, run, [])
+        else:
+            self.results.xfail(label, known, slow)
 
     def selected(self, d):
         k = self.args.k

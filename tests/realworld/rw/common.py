@@ -14,8 +14,10 @@ EXIM_DIR = os.path.join(ROOT, "integrations", "exim")
 DEFAULT_EXIM_SNIPPET = os.path.join(EXIM_DIR, "mtasts.conf")
 
 # Debian's postfix, unpacked by scripts/install-deps (the package cannot be installed beside
-# Exim): the Postfix sender.
+# Exim), and postfix-mta-sts-resolver's daemon in the venv install-deps makes: the Postfix sender
+# and the reference the socketmap answers of `mtasts serve` are compared with.
 POSTFIX_ROOT = os.path.join(ROOT, "target", "rw-postfix")
+PMSR_DAEMON = os.path.join(ROOT, "target", "rw-pmsr-venv", "bin", "mta-sts-daemon")
 
 # The namespace's addresses (documentation ranges; they exist only inside the namespace, on its
 # own loopback interface).
