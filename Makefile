@@ -103,10 +103,12 @@ test-python:
 	./scripts/test-python
 
 ## The real-daemon world (tests/realworld): unbound, nginx and one Exim receiver per MX host in
-## a network namespace of its own; the `mtasts` command, and an Exim sender with the ${dlfunc}
-## module and snippet installed by `make install install-exim` (into target/realworld), run
-## against them on ports 53, 443 and 25. Needs root; prints SKIPPED (and passes) where network
-## namespaces cannot be created.
+## a network namespace of its own; the `mtasts` command, an Exim sender with the ${dlfunc}
+## module and snippet installed by `make install install-exim` (into target/realworld), and a
+## Postfix sender asking `mtasts serve` (Postfix unpacked into target/rw-postfix by `make deps`),
+## run against them on ports 53, 443 and 25; `mtasts serve`'s replies compared with
+## postfix-mta-sts-resolver's (target/rw-pmsr-venv). Needs root; prints SKIPPED (and passes)
+## where network namespaces cannot be created.
 .PHONY: test-realworld
 test-realworld:
 	$(CARGO) build -p mtasts-cli --locked

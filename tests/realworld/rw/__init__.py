@@ -13,8 +13,14 @@ Modules, each importing only those listed before it:
              waiting for them to answer, what the receivers saw
 - exim       the Exim sender (EximSender) with the shipped snippet, the damaged cache,
              compare_exim()
+- postfix    `mtasts serve` (PolicyServer), a socketmap client, Postfix as the sender
+             (PostfixSender, run from the package scripts/install-deps unpacks),
+             compare_postfix()
+- reference  postfix-mta-sts-resolver's daemon (ReferenceServer), the questions asked of it
+             and of mtasts serve, its DEPARTURES from the rules
 - cases      Results and the Runner of the cases (lookup, python, check, the shared cache,
-             Exim deliveries and sequences) with compare_lookup() and compare_check()
+             Exim deliveries and sequences, Postfix deliveries, the reference replies) with
+             compare_lookup() and compare_check()
 - outer      the part of a run outside the namespace: makes it, runs the inner part in it,
              tears it down
 - inner      the part of a run inside the namespace: the daemons up, the cases, the report

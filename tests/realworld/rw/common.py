@@ -13,6 +13,12 @@ EXIM_DIR = os.path.join(ROOT, "integrations", "exim")
 # The shipped snippet, the default of --exim-snippet.
 DEFAULT_EXIM_SNIPPET = os.path.join(EXIM_DIR, "mtasts.conf")
 
+# Debian's postfix, unpacked by scripts/install-deps (the package cannot be installed beside
+# Exim), and postfix-mta-sts-resolver's daemon in the venv install-deps makes: the Postfix sender
+# and the reference the socketmap answers of `mtasts serve` are compared with.
+POSTFIX_ROOT = os.path.join(ROOT, "target", "rw-postfix")
+PMSR_DAEMON = os.path.join(ROOT, "target", "rw-pmsr-venv", "bin", "mta-sts-daemon")
+
 # The namespace's addresses (documentation ranges; they exist only inside the namespace, on its
 # own loopback interface).
 DNS_ADDR = "192.0.2.53"  # unbound, serving the test zones

@@ -290,10 +290,10 @@ class Daemons:
         self.tmp = tmp
         self.procs = {}  # name -> Popen
 
-    def start(self, name, argv):
+    def start(self, name, argv, env=None):
         out = open(os.path.join(self.tmp, name.replace("/", "_") + ".out"), "wb")
         self.procs[name] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
+                                            stdin=subprocess.DEVNULL, env=env)
         out.close()
 
     def alive(self, name):

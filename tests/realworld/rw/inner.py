@@ -1,8 +1,8 @@
 """The inner part of a run, inside the namespace (the entry point run again with `--inside
 DIR`): the world's addresses, certificates, signed zone and configurations; unbound, nginx and
 the Exim receivers started and waited for; the reload into the attacker's world (S-39); the
-Exim senders; the cases in their order; then the report (the failed cases with their logs) and
-the last line, `realworld: N passed, M failed`."""
+Exim senders; Postfix and the `mtasts serve` it asks; the cases in their order; then the report
+(the failed cases with their logs) and the last line, `realworld: N passed, M failed`."""
 
 import json
 import os
@@ -13,12 +13,13 @@ import sys
 import time
 
 from .cases import Runner
-from .common import (BLACKHOLE_NET, DNS_ADDR, DNS_OUT_ADDR, HTTPS_ADDR, UNREACHABLE_ADDR, log,
-                     read_lines, sh)
+from .common import (BLACKHOLE_NET, DNS_ADDR, DNS_OUT_ADDR, HTTPS_ADDR, POSTFIX_ROOT,
+                     UNREACHABLE_ADDR, log, read_lines, sh)
 from .daemons import (Daemons, dns_query, https_generation, nginx_conf, receiver_conf, tcp_open,
                       unbound_conf, wait_until)
 from .exim import MISSING_HOST_CONF, MISSING_MODULE, EximSender, damage_cache
 from .namespace import add_addresses, children, process_state
+from .postfix import PolicyServer, PostfixSender
 from .pki import Certs, SignedZone, in_signed_zone, tlsa_311
 from .world import World
 
@@ -123,18 +124,36 @@ def inner(args):
             damage_cache(args.mtasts, runner.exim_bad_cache.cache_file, certs.ca_pem)
         else:
             log("realworld: no --exim-module: the Exim sender cases are not run")
+        if any("postfix" in d and runner.selected(d) for d in world.domains):
+            # Postfix's TLS policy map: mtasts serve with a SQLite cache of its own, restarted
+            # on the same file after the attack (S-39).
+            runner.policy_server = PolicyServer(daemons, args.mtasts, tmp, "mtasts-serve",
+                                                os.path.join(tmp, "serve-cache.db"),
+                                                certs.ca_pem)
+            runner.policy_server.start()
+            runner.postfix = PostfixSender(tmp, POSTFIX_ROOT, runner.policy_server.socket,
+                                           certs.ca_pem)
+            runner.postfix.start()
+            log("realworld: Postfix %s up, its TLS policy map mtasts serve (%s)" % (
+                runner.postfix.version(), runner.policy_server.socket))
         runner.shared_cache_first()
         runner.exim_cases(attacked=True)
+        runner.postfix_cases(attacked=True)
         runner.lookup_cases()
         runner.python_cases()
         runner.check_cases()
         runner.exim_cases(attacked=False)
         runner.exim_sequences()
+        runner.postfix_cases(attacked=False)
+        runner.reference_cases()
         runner.shared_cache_after_attack(reconfigure)
         runner.exim_after_attack()
+        runner.postfix_after_attack()
     except Exception as e:  # a broken world or a daemon that did not start
         startup_error = "%s: %s" % (type(e).__name__, e)
     finally:
+        if runner is not None and runner.postfix is not None:
+            runner.postfix.stop()
         dead = [n for n in daemons.procs if not daemons.alive(n)]
         daemons.stop()
     passed = results.passed if results else 0

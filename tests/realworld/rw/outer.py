@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 
-from .common import log
+from .common import PMSR_DAEMON, POSTFIX_ROOT, ROOT, log
 from .namespace import NAME_PREFIX, create_namespace, delete_namespace, sweep_stale_namespaces
 
 INNER_LIMIT = 270  # seconds the whole run inside the namespace may take
@@ -34,6 +34,10 @@ def outer(args, entry):
         missing = [c for c in ("unbound", "nginx", "openssl") if not shutil.which(c)]
         if not (shutil.which("exim4") or shutil.which("exim")):
             missing.append("exim4")
+        for what, path in (("postfix", os.path.join(POSTFIX_ROOT, "usr", "sbin", "postfix")),
+                           ("postfix-mta-sts-resolver", PMSR_DAEMON)):
+            if not os.access(path, os.X_OK):
+                missing.append("%s (%s)" % (what, os.path.relpath(path, ROOT)))
         if missing:
             log("realworld: missing %s (scripts/install-deps installs them)" % ", ".join(missing))
             log("realworld: 0 passed, 1 failed")
