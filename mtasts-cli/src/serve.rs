@@ -396,16 +396,20 @@ pub fn serve(net: &NetOptions, args: &ServeArgs, quiet: bool) -> u8 {
             thread::sleep(POLL);
         }
         system::notify("STOPPING=1");
+        handle.stop();
     });
-    // Stopped: no new connections; the ones being served get a bounded time to finish.
-    let deadline = Instant::now() + DRAIN;
-    while live.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        thread::sleep(POLL);
-    }
+    // Stopped: the accept loops are done; the socket goes at once, so new connections fail
+    // fast instead of waiting in the backlog. Connections between requests close; the ones
+    // being answered get a bounded time to finish.
     for listener in &listeners {
         if let Listener::Unix(_, Some(path)) = listener {
             let _ = std::fs::remove_file(path);
         }
+    }
+    drop(listeners);
+    let deadline = Instant::now() + DRAIN;
+    while live.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        thread::sleep(POLL);
     }
     log::info!("stopped");
     eprintln!("mtasts: stopped");

@@ -282,6 +282,35 @@ fn the_background_refresh_renews_due_policies() {
 }
 
 #[test]
+fn sigterm_closes_idle_connections_at_once_and_the_socket_goes_first() {
+    let world = World::bundled().unwrap();
+    let mut server = start(&world, "term-idle", &[]);
+    // As Postfix's smtp processes do: answered, then kept open for the next lookup.
+    let mut idle = connect(&server.socket);
+    assert_eq!(
+        exchange_on(&mut idle, &["postfix s02.mtasts.test"], 1),
+        ["NOTFOUND "]
+    );
+    let started = Instant::now();
+    signal(&server.child, "TERM");
+    let mut rest = Vec::new();
+    assert_eq!(
+        idle.read_to_end(&mut rest).unwrap(),
+        0,
+        "closed by the server"
+    );
+    let status = wait_exit(&mut server.child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0));
+    // Not the 10 s drain: the idle connection is closed within its next look (200 ms).
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    assert!(!server.socket.exists());
+}
+
+#[test]
 fn five_hundred_and_twelve_connections_at_once_and_the_next_is_refused() {
     let world = World::bundled().unwrap();
     let server = start(&world, "c512", &[]);

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -531,7 +531,12 @@ fn log_answer(
 pub struct ServerHandle {
     generation: AtomicU64,
     current: RwLock<Arc<PolicyServer>>,
+    stopping: AtomicBool,
 }
+
+/// How often a connection waiting for its next request looks whether the server is
+/// stopping.
+const IDLE_POLL: Duration = Duration::from_millis(200);
 
 impl ServerHandle {
     /// A handle on `server`.
@@ -539,7 +544,19 @@ impl ServerHandle {
         ServerHandle {
             generation: AtomicU64::new(0),
             current: RwLock::new(Arc::new(server)),
+            stopping: AtomicBool::new(false),
         }
+    }
+
+    /// Starts the stop: connections between requests close (within [`IDLE_POLL`]); one
+    /// whose request has begun gets its answer first.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`ServerHandle::stop`] was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// The current server.
@@ -580,8 +597,9 @@ impl Connection for std::net::TcpStream {
     }
 }
 
-/// Serves one socketmap connection until the peer closes it: requests answered in order,
-/// pipelined or not. Returns `Err` (and the caller closes the connection, R-SRV-1) for a
+/// Serves one socketmap connection until the peer closes it, or until the server stops
+/// ([`ServerHandle::stop`]) while the connection is between requests: requests answered in
+/// order, pipelined or not. Returns `Err` (and the caller closes the connection, R-SRV-1) for a
 /// malformed netstring, an oversized request, a failed write, or a client that took longer
 /// than `client_timeout` since its last complete request (or since it connected) to send
 /// the next one: each read waits only for what is left of that time, so a client dripping
@@ -609,6 +627,10 @@ pub fn serve_connection<S: Connection>(
             deadline = Instant::now() + client_timeout;
         }
         stream.flush()?;
+        let idle = buf.is_empty();
+        if idle && handle.is_stopping() {
+            return Ok(());
+        }
         let left = deadline
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
@@ -621,10 +643,27 @@ pub fn serve_connection<S: Connection>(
                     ),
                 )
             })?;
-        stream.set_read_limit(left)?;
+        // Between requests, wake up now and then to see whether the server is stopping.
+        let waited = if idle { left.min(IDLE_POLL) } else { left };
+        stream.set_read_limit(waited)?;
         let n = match stream.read(&mut chunk) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            Err(e)
+                if idle
+                    && waited < left
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+            {
+                continue;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!(

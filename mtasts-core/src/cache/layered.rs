@@ -161,9 +161,18 @@ impl Store for LayeredStore {
         }
         match failed {
             // R-CACHE-7: a layer that could not be read may hold a policy: not "no entry".
-            Some(e) => Err(Error::Cache {
-                reason: format!("the shared policy cache could not be read for {domain}: {e}"),
-            }),
+            Some(e) => {
+                // The layer's own error is a cache error too: its reason, not its prefix again.
+                let why = match e {
+                    Error::Cache { reason } => reason,
+                    other => other.to_string(),
+                };
+                Err(Error::Cache {
+                    reason: format!(
+                        "the shared policy cache could not be read for {domain}: {why}"
+                    ),
+                })
+            }
             // No shared layer has it: what this process knows is the answer.
             None => self.front.get(domain),
         }
