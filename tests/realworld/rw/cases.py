@@ -650,6 +650,35 @@ class Runner:
         run = {"cmd": "kill -TERM mtasts serve", "code": code, "stdout": "", "stderr": ""}
         self.results.record(label, problems, run, [])
 
+    def serve_dane_cases(self):
+        """S-76, S-77 through `mtasts serve` asking the world's validating unbound: for each
+        domain with a `serve` expectation, the reply under `--dane auto` (the default), `only`
+        and `off`, each server with a fresh memory cache. A listed reply ending in "..." is
+        a prefix."""
+        domains = [d for d in self.world.domains if "serve" in d and self.selected(d)]
+        if not domains:
+            return
+        for mode in ("auto", "only", "off"):
+            server = PolicyServer(self.daemons, self.args.mtasts, self.tmp, "dane-" + mode,
+                                  "memory", self.certs.ca_pem, ["--dane", mode])
+            server.start()
+            try:
+                for d in domains:
+                    want = d["serve"][mode]
+                    got = server.query(d["name"])
+                    ok = got.startswith(want[:-3]) if want.endswith("...") else got == want
+                    problems = [] if ok else ["replied %r, expected %r" % (got, want)]
+                    scenario = "S-77" if want.startswith("TEMP") else \
+                        "S-76" if want.startswith("OK dane") else d.get("scenario", "-")
+                    self.results.record(
+                        "%s serve --dane %s answers %s: %s" % (
+                            scenario, mode, d["name"], want),
+                        problems, {"cmd": "socketmap %s %s" % (POLICY_MAP, d["name"]),
+                                   "code": 0, "stdout": got, "stderr": ""},
+                        self.domain_logs(d) if problems else [])
+            finally:
+                server.stop()
+
     def selected(self, d):
         k = self.args.k
         return not k or k in d["name"] or k == d.get("scenario")

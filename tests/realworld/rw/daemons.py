@@ -36,6 +36,7 @@ def unbound_conf(tmp, world, attacked, generation, signed=None, tlsa=None):
     data = []  # local-data RRs
     stubs = []  # (name, address)
     rr = data.append
+    bogus = []  # owners in the signed zone whose signatures are spoilt after signing
     rr("%s 300 IN SOA ns.%s hostmaster.%s 1 3600 600 86400 60" % (ZONE, ZONE, ZONE))
     rr("generation.%s 0 IN TXT \"%d\"" % (ZONE, generation))
     for d0 in world.domains:
@@ -72,14 +73,17 @@ def unbound_conf(tmp, world, attacked, generation, signed=None, tlsa=None):
             if not mx.get("implicit"):
                 rr("%s 300 IN MX %d %s." % (name, mx["pref"], mx["host"].rstrip(".")))
             if mx.get("tlsa"):
-                rr("_25._tcp.%s. 300 IN TLSA %s" % (mx["host"].lower().rstrip("."), tlsa))
+                owner = "_25._tcp.%s." % mx["host"].lower().rstrip(".")
+                rr("%s 300 IN TLSA %s" % (owner, tlsa))
+                if mx["tlsa"] == "bogus":
+                    bogus.append(owner)
         data.extend(d["dns"])
     for host, h in world.mx_hosts.items():
         rr("%s. 300 IN A %s" % (host, h["address"]))
     # Names under the signed zone go into its zone file, not into local-data (unsigned).
     zone_rrs = [ln for ln in data if in_signed_zone(ln.split()[0])]
     data = [ln for ln in data if not in_signed_zone(ln.split()[0])]
-    zone_file = signed.sign(zone_rrs, generation) if signed and zone_rrs else None
+    zone_file = signed.sign(zone_rrs, generation, bogus) if signed and zone_rrs else None
     seen = set()
     lines = [
         "server:",

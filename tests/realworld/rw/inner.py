@@ -145,6 +145,7 @@ def inner(args):
         runner.exim_cases(attacked=False)
         runner.exim_sequences()
         runner.postfix_cases(attacked=False)
+        runner.serve_dane_cases()
         runner.reference_cases()
         runner.shared_cache_after_attack(reconfigure)
         runner.exim_after_attack()

@@ -2,6 +2,7 @@
 second CA nobody trusts and a leaf per (host, case) (Certs); the keys and signing of the
 DNSSEC zone under SIGNED_ZONE (SignedZone); the TLSA 3 1 1 data of the leaves' shared key."""
 
+import base64
 import hashlib
 import os
 import shutil
@@ -108,7 +109,10 @@ class SignedZone:
         with open(self.keys[0] + ".key") as f:
             self.trust_anchor = " ".join(f.read().split())
 
-    def sign(self, rrs, generation):
+    def sign(self, rrs, generation, bogus=()):
+        """The signed zone file for `rrs`; the RRSIGs of the owners in `bogus` are spoilt
+        (one byte of each signature changed), so a validating resolver finds them bogus and
+        answers SERVFAIL (S-77)."""
         zone = os.path.join(self.dir, "zone-%d" % generation)
         with open(zone, "w") as f:
             f.write("$ORIGIN %s\n" % SIGNED_ZONE)
@@ -125,8 +129,30 @@ class SignedZone:
                             zone, self.keys[1], self.keys[0]], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError("ldns-signzone: %s" % r.stderr.strip())
+        if bogus:
+            spoil_signatures(zone + ".signed", bogus)
         os.chmod(zone + ".signed", 0o644)
         return zone + ".signed"
+
+
+def spoil_signatures(path, owners):
+    """Changes one byte of the signature of every RRSIG owned by one of `owners` in the
+    signed zone file at `path` (ldns-signzone's one-record-per-line output)."""
+    owners = {o.lower() for o in owners}
+    out, spoilt = [], 0
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 12 and fields[0].lower() in owners and fields[3] == "RRSIG":
+                sig = base64.b64decode("".join(fields[12:]))
+                sig = bytes([sig[0] ^ 0xff]) + sig[1:]
+                line = "\t".join(fields[:12] + [base64.b64encode(sig).decode()]) + "\n"
+                spoilt += 1
+            out.append(line)
+    if spoilt < len(owners):
+        raise RuntimeError("spoil_signatures: found %d RRSIGs for %s" % (spoilt, sorted(owners)))
+    with open(path, "w") as f:
+        f.writelines(out)
 
 
 def tlsa_311(key_pem):

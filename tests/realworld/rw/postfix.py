@@ -98,6 +98,10 @@ class PolicyServer:
             self.mtasts, "--nameserver", DNS_ADDR + ":53", "--trust-roots", self.ca_pem,
             "--cache", self.cache] + SERVE_ARGS + [
             "serve", "--listen", "unix:" + self.socket,
+            # No background refresh: each case decides when a policy is looked at again (the
+            # S-39 recheck must be the delivery's own); the refresh is tested in
+            # mtasts-cli/tests/serve_ops.rs.
+            "--refresh-interval", "0",
             # Postfix's smtp processes run as the postfix user.
             "--socket-mode", "666"] + self.options)
         wait_for_socket("mtasts serve (%s)" % self.current, self.socket,
@@ -204,6 +208,10 @@ class PostfixSender:
             ("smtp_tls_CAfile", ca_pem),
             ("smtp_tls_loglevel", "1"),
             ("smtp_tls_policy_maps", "socketmap:unix:%s:%s" % (policy_socket, POLICY_MAP)),
+            # For the `dane` answers (S-76): Postfix does the DANE lookups itself, through the
+            # namespace's validating unbound (resolv.conf: options trust-ad).
+            ("smtp_dns_support_level", "dnssec"),
+            ("smtp_host_lookup", "dns"),
             # Each message its own connection: a case's outcome is its own.
             ("smtp_connection_cache_on_demand", "no"),
             ("smtp_connect_timeout", "5s"),

@@ -75,6 +75,13 @@ DEPARTURES = [
               "mx_host_pattern=mail.s01.rw.test { policy_string = mx: mail.s01.rw.test } "
               "{ policy_string = version: STSv1 } { policy_string = mode: enforce } "
               "{ policy_string = max_age: 86400 }"),
+    Departure("memory", POLICY_MAP, "dane1.dnssec.test", "R-SRV-6",
+              "it knows no DANE: the MX host's validated TLSA record does not take precedence",
+              "OK dane", "OK secure match=mx.dane1.dnssec.test servername=hostname"),
+    Departure("memory", POLICY_MAP, "danebogus.dnssec.test", "R-SRV-6",
+              "it knows no DANE: a TLSA lookup that fails (a bogus signature) does not defer",
+              "TEMP DANE lookup failed: ...",
+              "OK secure match=mx.danebogus.dnssec.test servername=hostname"),
     Departure("dead-cache", POLICY_MAP, "s02.rw.test", "R-SRV-7",
               "when its cache cannot be read it answers as if nothing were cached (fails "
               "open) instead of deferring",
