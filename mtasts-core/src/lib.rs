@@ -50,8 +50,10 @@ mod refresh;
 mod resolution;
 mod resolver;
 mod serve_settings;
+mod smtpd_table;
 mod socketmap;
 mod verdict;
+mod within;
 
 pub use batch::{BatchItem, MAX_CONCURRENCY};
 pub use cache::{
@@ -97,12 +99,18 @@ pub use serve_settings::{
     Listen, LogTarget, MAX_ANSWER_TIMEOUT, MAX_CONNECTIONS_LIMIT, SERVE_PREFIX, SERVE_SETTINGS,
     ServeSettings,
 };
+pub use smtpd_table::{
+    MAX_KEY, TableAnswer, TableOp, TableProtocolError, TableQuery, TableRole, TableService,
+    V6_API_VERSION, V6_HEADER, V6_MAX_FRAME, V6Frame, V6Message, V7_MAX_LINE, V7_PROTOCOL, V7Line,
+    check_answer, read_frame, relay_answer, v6_open_ok, v6_reply, v7_register, v7_reply,
+};
 pub use socketmap::{
     Connection, DaneMode, MAX_REPLY, MAX_REQUEST, MapOptions, NetstringError, PolicyServer, Reply,
     Request, ServerHandle, dane_reply, netstring, policy_domain, read_netstring, serve_connection,
     tls_policy_reply,
 };
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
+pub use within::run_within;
 
 /// DER certificates as taken and returned by [`CertVerifier`] (from rustls-pki-types).
 pub use rustls_pki_types::CertificateDer;

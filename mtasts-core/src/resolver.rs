@@ -214,6 +214,26 @@ impl Resolver {
         self.answer_from_cache(domain, self.clock.now())
     }
 
+    /// The unexpired policy the cache holds for `domain`, even when its TXT record is due for
+    /// a check (RFC 8461 §5.1: a cached policy is in force until it expires), with no DNS
+    /// lookup and no fetch. `None` when no such policy is cached (nothing, no policy, an
+    /// expired one, or a cache that cannot be read). What a caller that cannot wait for
+    /// [`Resolver::resolve_domain`] (the policy server after its answer deadline, an
+    /// OpenSMTPD table) may apply meanwhile.
+    pub fn resolve_cached_policy(&self, domain: &Domain) -> Option<Resolution> {
+        let now = self.clock.now();
+        let entry = self.load(domain, now)?;
+        let policy = entry.policy.clone().filter(|p| p.is_valid_at(now))?;
+        Some(Resolution {
+            domain: domain.clone(),
+            source: Source::Cache,
+            policy: Some(policy),
+            failure: None,
+            notice: None,
+            domain_not_found: false,
+        })
+    }
+
     /// Re-checks and re-fetches `domain` now, even if its cached answer is current
     /// (R-CACHE-6); the one step of [`Resolver::refresh_due`].
     pub(crate) fn renew_domain(&self, domain: &Domain) -> Resolution {

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, mpsc};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::dane::{Dane, DaneCache};
@@ -19,6 +19,7 @@ use crate::policy::Mode;
 use crate::resolution::{Resolution, Source};
 use crate::resolver::Resolver;
 use crate::serve_settings::ServeSettings;
+use crate::within::run_within;
 
 /// R-SRV-1: the largest request accepted, in bytes (the netstring's payload).
 pub const MAX_REQUEST: usize = 10_000;
@@ -447,29 +448,34 @@ impl PolicyServer {
             );
         }
         // The network path, within the answer deadline.
-        let (tx, rx) = mpsc::sync_channel(1);
         let (resolver, cache) = (Arc::clone(&self.resolver), Arc::clone(&self.dane));
         let lookup = domain.clone();
-        let spawned = std::thread::Builder::new()
-            .name("mtasts-resolve".into())
-            .spawn(move || {
-                let dane = want_dane.then(|| cache.status(resolver.dns().as_ref(), &lookup));
-                // DANE decided alone (it applies, or its lookup failed): no MTA-STS needed.
-                let resolution = match &dane {
-                    Some(Ok(Dane::Applies { .. }) | Err(_)) => None,
-                    _ => Some(resolver.resolve_domain(&lookup)),
-                };
-                let _ = tx.send((dane, resolution));
-            });
-        if let Err(e) = spawned {
-            log::warn!("{domain}: cannot start a lookup: {e}: answered TEMP");
-            return (
-                Reply::Temp(format!("{domain}: the server cannot start a lookup")),
-                nothing(),
-            );
-        }
         let timeout = self.settings.answer_timeout;
-        let Ok((dane, resolution)) = rx.recv_timeout(timeout) else {
+        let done = run_within(timeout, "mtasts-resolve", move || {
+            let dane = want_dane.then(|| cache.status(resolver.dns().as_ref(), &lookup));
+            // DANE decided alone (it applies, or its lookup failed): no MTA-STS needed.
+            let resolution = match &dane {
+                Some(Ok(Dane::Applies { .. }) | Err(_)) => None,
+                _ => Some(resolver.resolve_domain(&lookup)),
+            };
+            (dane, resolution)
+        });
+        let Some((dane, resolution)) = done else {
+            // RFC 8461 §5.1: an unexpired cached policy is in force while its recheck runs.
+            if let Some(cached) = self.resolver.resolve_cached_policy(&domain) {
+                log::info!(
+                    "{domain}: no fresh answer within {} s: the cached policy is applied meanwhile",
+                    timeout.as_secs_f64()
+                );
+                let reply = tls_policy_reply(&cached, &options);
+                return (
+                    reply,
+                    Work {
+                        cache_hit: true,
+                        resolution: Some(cached),
+                    },
+                );
+            }
             log::warn!(
                 "{domain}: no answer within {} s (serve.answer_timeout): answered TEMP; \
                  the lookup goes on",

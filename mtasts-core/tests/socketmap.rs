@@ -282,3 +282,32 @@ fn a_reload_takes_effect_on_an_open_connection() {
         "the counters survive the reload"
     );
 }
+
+#[test]
+fn an_unexpired_cached_policy_is_applied_while_its_late_recheck_runs() {
+    let world = World::bundled().unwrap();
+    let (resolver, clock) = support::resolver(&world);
+    let handle = handle(Arc::new(resolver), settings("serve.answer_timeout = 0.5\n"));
+    let (mut client, _server) = spawn_on(Arc::clone(&handle), Duration::from_secs(30));
+    let ask = |client: &mut UnixStream| {
+        client
+            .write_all(&netstring(b"postfix s01.mtasts.test"))
+            .unwrap();
+        read_replies(client, 1).remove(0)
+    };
+    let secure = "OK secure match=mail.example.com:.example.net servername=hostname";
+    assert_eq!(ask(&mut client), secure);
+    // An hour on, the TXT record is due for a check (R-CACHE-5), and DNS now hangs: the
+    // answer cannot wait for the check, and the policy (max_age one day) is still in force.
+    clock.advance(Duration::from_secs(3601));
+    world.zone().set_behaviour(
+        "_mta-sts.s01.mtasts.test",
+        mtasts_testworld::Behaviour::Timeout,
+    );
+    assert_eq!(
+        ask(&mut client),
+        secure,
+        "RFC 8461 §5.1: the cached policy applies"
+    );
+    // Without a cached policy the same wait is TEMP (s18 above): never NOTFOUND.
+}
