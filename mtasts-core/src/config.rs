@@ -19,6 +19,7 @@
 //! | `memory_entries` | most entries kept in this process's memory | 50000 |
 //! | `log_level` | `off`, `error`, `warn`, `info` or `debug` (applied by the face's log sink) | `warn` |
 //! | `policy_port` | tests only: fetch policies from this port | 443 |
+//! | `smtpd.*` | the OpenSMTPD table backend's settings ([`SmtpdSettings`](crate::SmtpdSettings)); other faces ignore them | |
 //! | `serve.*` | the policy server's settings ([`ServeSettings`](crate::ServeSettings)); other faces ignore them | |
 //!
 //! ```rust
@@ -240,6 +241,8 @@ impl Config {
             // The policy server's keys: checked by `ServeSettings`, which `mtasts serve` (and
             // its --check-config) reads from the same file.
             _ if key.starts_with(crate::serve_settings::SERVE_PREFIX) => return Ok(()),
+            // The OpenSMTPD table backend's keys: checked by `SmtpdSettings`.
+            _ if key.starts_with(crate::smtpd_table::SMTPD_PREFIX) => return Ok(()),
             _ => {
                 return Err(Error::Config {
                     reason: format!("unknown setting {key:?} (known: {})", SETTINGS.join(", ")),

@@ -40,6 +40,7 @@ mod error;
 mod failure;
 mod fetch;
 mod json;
+mod log_sink;
 mod metrics;
 mod mx;
 mod policy;
@@ -82,6 +83,7 @@ pub use json::{
     FailedRefreshView, FailureView, JSON_VERSION, MxCheckView, MxLookupView, PolicyView, ProbeView,
     ProblemView, RefreshView, ResolutionView, TimingsView, TxtView, to_json,
 };
+pub use log_sink::{install_log_sink, log_to_syslog};
 pub use metrics::{AnswerKind, Answered, LATENCY_BUCKETS, Metrics};
 pub use mx::{MxPattern, MxRecord};
 pub use policy::{CachedPolicy, MAX_AGE_LIMIT, MAX_WARNINGS, Mode, Policy};
@@ -100,9 +102,10 @@ pub use serve_settings::{
     ServeSettings,
 };
 pub use smtpd_table::{
-    MAX_KEY, TableAnswer, TableOp, TableProtocolError, TableQuery, TableRole, TableService,
-    V6_API_VERSION, V6_HEADER, V6_MAX_FRAME, V6Frame, V6Message, V7_MAX_LINE, V7_PROTOCOL, V7Line,
-    check_answer, read_frame, relay_answer, v6_open_ok, v6_reply, v7_register, v7_reply,
+    MAX_KEY, MAX_TABLE_TIMEOUT, SMTPD_PREFIX, SmtpdSettings, SmtpdTable, TABLE_SERVICES,
+    TableAnswer, TableOp, TableProtocolError, TableQuery, TableRole, TableService, V6_API_VERSION,
+    V6_HEADER, V6_MAX_FRAME, V6Frame, V6Message, V7_MAX_LINE, V7_PROTOCOL, V7Line, check_answer,
+    read_frame, relay_answer, table_role, v6_open_ok, v6_reply, v7_register, v7_reply,
 };
 pub use socketmap::{
     Connection, DaneMode, MAX_REPLY, MAX_REQUEST, MapOptions, NetstringError, PolicyServer, Reply,

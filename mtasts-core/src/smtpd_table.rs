@@ -19,12 +19,22 @@
 //! (`PROC_TABLE_API_VERSION` 2: [`read_frame`], [`V6Message`], [`v6_reply`]) and OpenSMTPD
 //! 7.6's line protocol (smtpd-tables(7): [`V7Line`], [`v7_reply`], [`v7_register`]).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::io::{BufRead, Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use crate::dns::DnsAnswer;
+use crate::domain::Domain;
+use crate::error::{Error, Result};
 use crate::mx::MxRecord;
 use crate::policy::Mode;
 use crate::resolution::Resolution;
+use crate::resolver::Resolver;
 use crate::verdict::MxPlan;
+use crate::within::run_within;
 
 /// The 6.x table API version this backend speaks (`PROC_TABLE_API_VERSION`).
 pub const V6_API_VERSION: u32 = 2;
@@ -589,6 +599,379 @@ pub fn relay_answer(
         "smtp"
     };
     TableAnswer::Found(Some(format!("{scheme}://{host}:25")))
+}
+
+// ---------------------------------------------------------------------------------------
+// The backend: settings, answers within the bound, the protocol loops.
+
+/// The prefix of the table backend's keys in the settings file.
+pub const SMTPD_PREFIX: &str = "smtpd.";
+/// The longest `smtpd.timeout`: smtpd is frozen while it waits for a table.
+pub const MAX_TABLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The table backend's settings: the `smtpd.*` keys of the settings file.
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `smtpd.timeout` | seconds a lookup may take before it is answered without the network (R-SMTPD-4); at most 10 | 1 |
+/// | `smtpd.strict_testing` | `yes`/`no`: apply `testing` policies as `enforce` | `no` |
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SmtpdSettings {
+    /// How long a lookup may take (`smtpd.timeout`).
+    pub timeout: Duration,
+    /// Apply `testing` as `enforce` (`smtpd.strict_testing`).
+    pub strict_testing: bool,
+}
+
+impl Default for SmtpdSettings {
+    fn default() -> SmtpdSettings {
+        SmtpdSettings {
+            timeout: Duration::from_secs(1),
+            strict_testing: false,
+        }
+    }
+}
+
+impl SmtpdSettings {
+    /// Applies one `smtpd.*` setting.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the key, for an unknown key or a bad value.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let value = value.trim();
+        let bad = |why: &str| Error::Config {
+            reason: format!("{key} = {value:?}: {why}"),
+        };
+        match key {
+            "smtpd.timeout" => {
+                let timeout = crate::config::parse_seconds(value, false).map_err(|e| bad(&e))?;
+                if timeout > MAX_TABLE_TIMEOUT {
+                    return Err(bad("at most 10 seconds: smtpd waits for its tables"));
+                }
+                self.timeout = timeout;
+            }
+            "smtpd.strict_testing" => {
+                self.strict_testing = match value {
+                    "yes" | "true" | "on" => true,
+                    "no" | "false" | "off" => false,
+                    _ => return Err(bad("expected yes or no")),
+                };
+            }
+            _ => {
+                return Err(Error::Config {
+                    reason: format!(
+                        "unknown setting {key:?} (known: smtpd.timeout, smtpd.strict_testing)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the `smtpd.*` lines of the settings file at `path` (the resolver's keys are
+    /// [`Config`](crate::Config)'s).
+    ///
+    /// # Errors
+    /// An unreadable file, or a bad `smtpd.*` line (named with its line number).
+    pub fn load_file(&mut self, path: &Path) -> Result<()> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            reason: format!("cannot read {}: {e}", path.display()),
+        })?;
+        for (n, line) in text.lines().enumerate() {
+            let content = line.split('#').next().unwrap_or_default().trim();
+            if let Some((key, value)) = content.split_once('=')
+                && key.trim().starts_with(SMTPD_PREFIX)
+            {
+                self.set(key.trim(), value).map_err(|e| Error::Config {
+                    reason: format!("{}:{}: {e}", path.display(), n + 1),
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The role a table plays, from its name in smtpd.conf: a name ending in `_late` (or
+/// `-late`) is the late table, any other the enforce table.
+pub fn table_role(name: &str) -> TableRole {
+    if name.ends_with("_late") || name.ends_with("-late") {
+        TableRole::Late
+    } else {
+        TableRole::Enforce
+    }
+}
+
+/// The services a backend registers (7.x) and answers.
+pub const TABLE_SERVICES: [&str; 2] = ["domain", "relayhost"];
+
+/// One table backend: smtpd starts one process per table declaration, each answering from
+/// the shared cache (R-SMTPD-4).
+#[derive(Debug)]
+pub struct SmtpdTable {
+    /// `Err`: no resolver could be built (the reason); every answer is then "cannot tell".
+    resolver: std::result::Result<Arc<Resolver>, String>,
+    role: TableRole,
+    settings: SmtpdSettings,
+    /// Relay-host lookups per domain so far, for the rotation (R-SMTPD-2).
+    attempts: Mutex<HashMap<String, usize>>,
+}
+
+impl SmtpdTable {
+    /// A backend for a table in `role`, resolving with `resolver`.
+    pub fn new(resolver: Arc<Resolver>, role: TableRole, settings: SmtpdSettings) -> SmtpdTable {
+        SmtpdTable {
+            resolver: Ok(resolver),
+            role,
+            settings,
+            attempts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A backend that cannot resolve (its configuration did not load: `reason`) and still
+    /// answers every question, as "cannot tell": the enforce table finds nothing, the late
+    /// table finds every domain, and every relay-host lookup is an error, so messages wait
+    /// in the queue (never fail open) and smtpd keeps running (a backend that exits stops
+    /// it).
+    pub fn unavailable(role: TableRole, reason: String) -> SmtpdTable {
+        SmtpdTable {
+            resolver: Err(reason),
+            role,
+            settings: SmtpdSettings::default(),
+            attempts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The answer to one question.
+    pub fn answer(&self, query: &TableQuery) -> TableAnswer {
+        let key = query.key.as_deref().unwrap_or_default();
+        match (query.op, &query.service) {
+            (TableOp::Update, _) => TableAnswer::Found(None),
+            (TableOp::Check, Some(TableService::Domain)) => {
+                // smtpd asks about every recipient domain; one that is not a host name has no
+                // policy (and is the usual relay's to refuse).
+                let Ok(domain) = Domain::new(key) else {
+                    return TableAnswer::NotFound;
+                };
+                let resolution = self.resolution(&domain);
+                check_answer(self.role, resolution.as_ref(), self.settings.strict_testing)
+            }
+            (TableOp::Lookup, Some(TableService::RelayHost)) => {
+                let Ok(domain) = Domain::new(key) else {
+                    return TableAnswer::Error(format!("{key:?} is not a domain name"));
+                };
+                let resolution = self.resolution(&domain);
+                let mx = self.mx(&domain);
+                let attempt = {
+                    let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+                    if attempts.len() > 100_000 {
+                        attempts.clear();
+                    }
+                    let n = attempts.entry(domain.as_str().to_string()).or_insert(0);
+                    *n += 1;
+                    *n - 1
+                };
+                relay_answer(
+                    self.role,
+                    resolution.as_ref(),
+                    mx.as_deref().map_err(Clone::clone),
+                    self.settings.strict_testing,
+                    attempt,
+                )
+            }
+            (op, service) => TableAnswer::Error(format!(
+                "table-mtasts answers check domain and lookup relayhost, not {op:?} {service:?}"
+            )),
+        }
+    }
+
+    /// The resolution of `domain` within the bound: the cache's own answer, else the
+    /// network's if it comes in time, else an unexpired cached policy (RFC 8461 §5.1), else
+    /// `None` (not known in time; the lookup goes on and caches what it finds).
+    fn resolution(&self, domain: &Domain) -> Option<Resolution> {
+        let resolver = self.resolver.as_ref().ok()?;
+        if let Some(resolution) = resolver.resolve_from_cache(domain) {
+            return Some(resolution);
+        }
+        let (background, lookup) = (Arc::clone(resolver), domain.clone());
+        run_within(self.settings.timeout, "mtasts-resolve", move || {
+            background.resolve_domain(&lookup)
+        })
+        .or_else(|| resolver.resolve_cached_policy(domain))
+    }
+
+    /// The MX records of `domain` within the bound (the DNS answers are cached by TTL).
+    fn mx(&self, domain: &Domain) -> std::result::Result<Vec<MxRecord>, String> {
+        let resolver = Arc::clone(self.resolver.as_ref().map_err(Clone::clone)?);
+        let name = domain.as_str().to_string();
+        let answer = run_within(self.settings.timeout, "mtasts-mx", move || {
+            resolver.dns().mx(&name)
+        })
+        .ok_or_else(|| format!("{domain}: no MX answer within the bound"))?;
+        match answer {
+            Ok(DnsAnswer::Found { records, .. }) => Ok(records),
+            Ok(DnsAnswer::NoData { .. }) => Ok(Vec::new()),
+            Ok(DnsAnswer::NxDomain { .. }) => Err(format!("{domain}: no such domain")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Serves smtpd on `input` until it closes the table: the protocol is told by the first
+    /// bytes (6.x sends a binary OPEN message, 7.x a `config|` line). 6.x replies go to
+    /// `v6_out` (the same socket as the input), 7.x replies to `v7_out` (standard output).
+    ///
+    /// # Errors
+    /// A read or write that failed, or a message smtpd could not have sent (logged; there is
+    /// no well-formed reply to it, and smtpd stops the table either way).
+    pub fn serve(
+        &self,
+        input: impl Read,
+        v6_out: impl Write,
+        v7_out: impl Write,
+    ) -> std::io::Result<()> {
+        let mut input = std::io::BufReader::new(input);
+        let first = input.fill_buf()?;
+        if first.is_empty() {
+            return Ok(());
+        }
+        if first.starts_with(b"config|") {
+            self.serve_v7(input, v7_out)
+        } else {
+            self.serve_v6(input, v6_out)
+        }
+    }
+
+    fn serve_v6(&self, mut input: impl Read, mut out: impl Write) -> std::io::Result<()> {
+        let invalid =
+            |e: TableProtocolError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        let mut buf: Vec<u8> = Vec::with_capacity(V6_MAX_FRAME);
+        let mut chunk = [0u8; 8192];
+        loop {
+            while let Some((frame, used)) = read_frame(&buf).map_err(invalid)? {
+                buf.drain(..used);
+                let message = match frame.message() {
+                    Ok(message) => message,
+                    // A question whose key cannot be read (too long, not UTF-8) still gets a
+                    // well-formed reply: an error (R-SMTPD-4).
+                    Err(e) if matches!(frame.kind, V6_CHECK | V6_LOOKUP | V6_FETCH) => {
+                        log::warn!("answering a malformed question with an error: {e}");
+                        out.write_all(&v6_frame(V6_OK, &(-1i32).to_ne_bytes()))?;
+                        out.flush()?;
+                        continue;
+                    }
+                    Err(e) => return Err(invalid(e)),
+                };
+                match message {
+                    V6Message::Open { version, name } => {
+                        if version != V6_API_VERSION {
+                            return Err(invalid(TableProtocolError::Version(format!(
+                                "table API {version} (this backend speaks {V6_API_VERSION})"
+                            ))));
+                        }
+                        log::info!("table {name}: serving ({:?})", self.role);
+                        out.write_all(&v6_open_ok())?;
+                    }
+                    V6Message::Query(query) => {
+                        let answer = self.answer(&query);
+                        log_answer(&query, &answer);
+                        out.write_all(&v6_reply(&query, &answer))?;
+                    }
+                    V6Message::Close => return Ok(()),
+                }
+                out.flush()?;
+            }
+            let n = input.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn serve_v7(&self, mut input: impl BufRead, mut out: impl Write) -> std::io::Result<()> {
+        let invalid =
+            |e: TableProtocolError| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        loop {
+            // One line at a time, never more than V7_MAX_LINE bytes of it in memory.
+            let mut raw = Vec::new();
+            let limit = u64::try_from(V7_MAX_LINE + 1).unwrap_or(u64::MAX);
+            let n = (&mut input).take(limit).read_until(b'\n', &mut raw)?;
+            if n == 0 {
+                return Ok(()); // smtpd closed the table
+            }
+            if raw.last() != Some(&b'\n') {
+                return Err(invalid(if raw.len() > V7_MAX_LINE {
+                    TableProtocolError::Malformed(format!("a line over {V7_MAX_LINE} bytes"))
+                } else {
+                    TableProtocolError::Malformed("the input ended inside a line".into())
+                }));
+            }
+            raw.pop();
+            let line = String::from_utf8_lossy(&raw);
+            let reply = match V7Line::parse(&line) {
+                Ok(V7Line::Config { key, value }) => {
+                    log::debug!("smtpd config {key}: {value}");
+                    continue;
+                }
+                Ok(V7Line::ConfigReady) => v7_register(&TABLE_SERVICES),
+                Ok(V7Line::Query { query, .. }) => {
+                    let answer = self.answer(&query);
+                    log_answer(&query, &answer);
+                    v7_reply(&query, &answer)
+                }
+                // A question that names its operation and id gets an error reply
+                // (R-SMTPD-4); anything else cannot be answered at all.
+                Err(e) => match v7_error_reply(&line, &e) {
+                    Some(reply) => {
+                        log::warn!("answering a malformed question with an error: {e}");
+                        reply
+                    }
+                    None => return Err(invalid(e)),
+                },
+            };
+            out.write_all(reply.as_bytes())?;
+            out.flush()?;
+        }
+    }
+}
+
+/// The error reply to a 7.x question that could not be parsed, when its operation and
+/// request id can still be read from it.
+fn v7_error_reply(line: &str, e: &TableProtocolError) -> Option<String> {
+    let fields: Vec<&str> = line.splitn(8, '|').collect();
+    if fields.first() != Some(&"table") || fields.get(1) != Some(&V7_PROTOCOL) {
+        return None;
+    }
+    let op = match *fields.get(4)? {
+        "check" => TableOp::Check,
+        "lookup" => TableOp::Lookup,
+        "fetch" => TableOp::Fetch,
+        "update" => TableOp::Update,
+        _ => return None,
+    };
+    let id = match op {
+        TableOp::Update => fields.get(5)?,
+        _ => fields.get(6)?,
+    };
+    let query = TableQuery {
+        op,
+        service: None,
+        key: None,
+        id: Some(valid_id(id)?),
+    };
+    Some(v7_reply(&query, &TableAnswer::Error(e.to_string())))
+}
+
+/// A log line for an answer worth telling: an error (smtpd defers), or a relay host given.
+fn log_answer(query: &TableQuery, answer: &TableAnswer) {
+    let key = query.key.as_deref().unwrap_or("-");
+    match answer {
+        TableAnswer::Error(why) => {
+            log::warn!("{key}: {:?} answered with an error: {why}", query.op)
+        }
+        TableAnswer::Found(Some(url)) => log::info!("{key}: relay {url}"),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -554,7 +554,7 @@ impl ServerHandle {
         }
     }
 
-    /// Starts the stop: connections between requests close (within [`IDLE_POLL`]); one
+    /// Starts the stop: connections between requests close (within 200 ms); one
     /// whose request has begun gets its answer first.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
