@@ -24,7 +24,7 @@ use std::fmt;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::dns::DnsAnswer;
 use crate::domain::Domain;
@@ -715,7 +715,13 @@ pub struct SmtpdTable {
     settings: SmtpdSettings,
     /// Relay-host lookups per domain so far, for the rotation (R-SMTPD-2).
     attempts: Mutex<HashMap<String, usize>>,
+    /// MX answers by domain until their TTL ends, so a relay-host lookup needs no thread
+    /// (and no DNS) while they hold.
+    mx_memo: Mutex<HashMap<String, (Vec<MxRecord>, Instant)>>,
 }
+
+/// The most MX answers [`SmtpdTable`] keeps.
+const MX_MEMO_ENTRIES: usize = 16_384;
 
 impl SmtpdTable {
     /// A backend for a table in `role`, resolving with `resolver`.
@@ -725,6 +731,7 @@ impl SmtpdTable {
             role,
             settings,
             attempts: Mutex::new(HashMap::new()),
+            mx_memo: Mutex::new(HashMap::new()),
         }
     }
 
@@ -739,6 +746,7 @@ impl SmtpdTable {
             role,
             settings: SmtpdSettings::default(),
             attempts: Mutex::new(HashMap::new()),
+            mx_memo: Mutex::new(HashMap::new()),
         }
     }
 
@@ -803,17 +811,39 @@ impl SmtpdTable {
     /// The MX records of `domain` within the bound (the DNS answers are cached by TTL).
     fn mx(&self, domain: &Domain) -> std::result::Result<Vec<MxRecord>, String> {
         let resolver = Arc::clone(self.resolver.as_ref().map_err(Clone::clone)?);
+        let now = Instant::now();
+        {
+            let memo = self.mx_memo.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((records, until)) = memo.get(domain.as_str())
+                && now < *until
+            {
+                return Ok(records.clone());
+            }
+        }
         let name = domain.as_str().to_string();
         let answer = run_within(self.settings.timeout, "mtasts-mx", move || {
             resolver.dns().mx(&name)
         })
         .ok_or_else(|| format!("{domain}: no MX answer within the bound"))?;
-        match answer {
-            Ok(DnsAnswer::Found { records, .. }) => Ok(records),
-            Ok(DnsAnswer::NoData { .. }) => Ok(Vec::new()),
-            Ok(DnsAnswer::NxDomain { .. }) => Err(format!("{domain}: no such domain")),
-            Err(e) => Err(e.to_string()),
+        let (records, ttl) = match answer {
+            Ok(DnsAnswer::Found { records, ttl }) => (records, ttl),
+            Ok(DnsAnswer::NoData { ttl }) => (Vec::new(), ttl.unwrap_or(0)),
+            Ok(DnsAnswer::NxDomain { .. }) => return Err(format!("{domain}: no such domain")),
+            Err(e) => return Err(e.to_string()),
+        };
+        let ttl = ttl.min(crate::dns::DNS_CACHE_MAX_TTL);
+        if ttl > 0 {
+            let mut memo = self.mx_memo.lock().unwrap_or_else(|p| p.into_inner());
+            if memo.len() >= MX_MEMO_ENTRIES {
+                memo.retain(|_, (_, until)| now < *until);
+                if memo.len() >= MX_MEMO_ENTRIES {
+                    memo.clear();
+                }
+            }
+            let until = now + Duration::from_secs(u64::from(ttl));
+            memo.insert(domain.as_str().to_string(), (records.clone(), until));
         }
+        Ok(records)
     }
 
     /// Serves smtpd on `input` until it closes the table: the protocol is told by the first
