@@ -53,6 +53,7 @@ mod resolver;
 mod serve_settings;
 mod smtpd_table;
 mod socketmap;
+mod tlsrpt;
 mod verdict;
 mod within;
 
@@ -111,6 +112,10 @@ pub use socketmap::{
     Connection, DaneMode, MAX_REPLY, MAX_REQUEST, MapOptions, NetstringError, PolicyServer, Reply,
     Request, ServerHandle, dane_reply, netstring, policy_domain, read_netstring, serve_connection,
     tls_policy_reply,
+};
+pub use tlsrpt::{
+    ReportRecordAnswer, ReportUri, TLSRPT_VERSION, TlsRptRecord, discover_report_record,
+    parse_report_record, select_report_record,
 };
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 pub use within::run_within;
