@@ -53,7 +53,7 @@ endif
 # `make install PREFIX=/usr/local` installs include/mtasts.h, libmtasts.so.VERSION (soname
 # libmtasts.so.MAJOR, with the usual symlinks), libmtasts.a and lib/pkgconfig/mtasts.pc.
 # FFI_PROFILE=debug installs the debug build instead of a release build (what test-c uses).
-.PHONY: header install install-exim test-c
+.PHONY: header install install-exim install-opensmtpd test-c
 PREFIX ?= /usr/local
 FFI_PROFILE ?= release
 MTASTS_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
@@ -88,6 +88,17 @@ install-exim:
 	install -m 644 integrations/exim/mtasts.conf $(DESTDIR)$(PREFIX)/share/mtasts/exim/mtasts.conf
 	install -m 644 integrations/exim/mtasts-router.conf \
 		$(DESTDIR)$(PREFIX)/share/mtasts/exim/mtasts-router.conf
+
+## The OpenSMTPD table backend and the documented smtpd.conf (docs/opensmtpd.md), a release
+## build: PREFIX/libexec/opensmtpd/table-mtasts (smtpd runs /usr/libexec/opensmtpd/table-NAME
+## for `table T NAME:...`, so PREFIX=/usr for Debian's opensmtpd) and
+## PREFIX/share/mtasts/opensmtpd/smtpd.conf.
+install-opensmtpd:
+	$(CARGO) build --release -p mtasts-opensmtpd --locked
+	install -d $(DESTDIR)$(PREFIX)/libexec/opensmtpd $(DESTDIR)$(PREFIX)/share/mtasts/opensmtpd
+	install -m 755 target/release/table-mtasts $(DESTDIR)$(PREFIX)/libexec/opensmtpd/table-mtasts
+	install -m 644 integrations/opensmtpd/smtpd.conf \
+		$(DESTDIR)$(PREFIX)/share/mtasts/opensmtpd/smtpd.conf
 
 ## The C examples and the C test program, built with pkg-config from a temporary install,
 ## run against the test world plainly, under ASan+UBSan and under valgrind; then the Exim
