@@ -115,16 +115,20 @@ test-python:
 
 ## The real-daemon world (tests/realworld): unbound, nginx and one Exim receiver per MX host in
 ## a network namespace of its own; the `mtasts` command, an Exim sender with the ${dlfunc}
-## module and snippet installed by `make install install-exim` (into target/realworld), and a
+## module and snippet installed by `make install install-exim` (into target/realworld), a
 ## Postfix sender asking `mtasts serve` (Postfix unpacked into target/rw-postfix by `make deps`),
-## run against them on ports 53, 443 and 25; `mtasts serve`'s replies compared with
-## postfix-mta-sts-resolver's (target/rw-pmsr-venv). Needs root; prints SKIPPED (and passes)
-## where network namespaces cannot be created.
+## and OpenSMTPD senders with the shipped smtpd.conf and table-mtasts (OpenSMTPD unpacked into
+## target/rw-opensmtpd by `make deps`), run against them on ports 53, 443 and 25; `mtasts
+## serve`'s replies compared with postfix-mta-sts-resolver's (target/rw-pmsr-venv). Needs root;
+## prints SKIPPED (and passes) where network namespaces cannot be created.
 .PHONY: test-realworld
 test-realworld:
 	$(CARGO) build -p mtasts-cli --locked
+	$(CARGO) build -p mtasts-opensmtpd --locked
 	$(MAKE) -s install install-exim PREFIX=$(CURDIR)/target/realworld FFI_PROFILE=debug
 	python3 tests/realworld/run --mtasts target/debug/mtasts \
 		$(if $(wildcard target/python-venv/bin/python),--python target/python-venv/bin/python) \
 		--exim-module target/realworld/lib/mtasts/mtasts_exim.so \
-		--exim-snippet target/realworld/share/mtasts/exim/mtasts.conf
+		--exim-snippet target/realworld/share/mtasts/exim/mtasts.conf \
+		--table-mtasts target/debug/table-mtasts \
+		--opensmtpd-snippet integrations/opensmtpd/smtpd.conf
