@@ -15,9 +15,10 @@ propagation: nothing is seen outside it, and it ends with smtpd): a read-only ov
 /var/spool whose upper directory is the run's, a tmpfs on /run. The host's /etc, /usr and /var
 are never written. smtpd runs in the foreground (-d) and logs to stderr (-v; -T lookup shows
 every table question and answer, -T rules which rule chose the action), which the table
-backends share. The namespace's /etc/resolv.conf points at the world's unbound; its
-/etc/ssl/certs/ca-certificates.crt, the file the shipped `ca mtasts` line names, holds the
-test CA alone. smtpd's own resolver (the bundled libasr) skips 127.0.0.1 for its AI_ADDRCONFIG
+backends share. The namespace's /etc/resolv.conf points at the world's unbound. The shipped
+`ca mtasts` line is pointed at the test CA, and the system bundle (which 6.8 trusts besides a
+`ca`) is an empty file in smtpd's mount namespace: smtpd can verify the receivers'
+certificates only through the `ca` of its relay actions. smtpd's own resolver (the bundled libasr) skips 127.0.0.1 for its AI_ADDRCONFIG
 test; the world's other addresses on lo satisfy it."""
 
 import os
@@ -39,9 +40,11 @@ START_LIMIT = 10.0  # seconds smtpd gets to listen
 # address for 15 s; smtpd ends the attempt (TempFail) about 11 s after it started.
 ATTEMPT_LIMIT = 40.0
 QUEUE_LIMIT = 5.0  # seconds a message gets to leave `inflight` in `smtpctl show queue`
-# What the test changes in the shipped smtpd.conf (each must be there; the last two once): the
-# tables' settings file, the listener, the aliases file.
+# What the test changes in the shipped smtpd.conf (each must be there; all but the first once):
+# the tables' settings file, the trust store of `ca mtasts`, the listener, the aliases file.
 SNIPPET_SETTINGS = "mtasts:/etc/mtasts/mtasts.conf"
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+SNIPPET_CA = 'cert "%s"' % SYSTEM_BUNDLE
 SNIPPET_LISTEN = "listen on localhost"
 SNIPPET_ALIASES = "file:/etc/aliases"
 
@@ -85,6 +88,7 @@ class OpenSmtpd:
         with open(snippet) as f:
             text = f.read()
         for old, new, once in ((SNIPPET_SETTINGS, "mtasts:" + self.settings, False),
+                               (SNIPPET_CA, 'cert "%s"' % ca_pem, True),
                                (SNIPPET_LISTEN, "listen on 127.0.0.1 port %d" % port, True),
                                (SNIPPET_ALIASES, "file:" + aliases, True)):
             if (text.count(old) != 1) if once else (text.count(old) == 0):
@@ -95,6 +99,10 @@ class OpenSmtpd:
         self.conf = os.path.join(self.dir, "smtpd.conf")
         with open(self.conf, "w") as f:
             f.write("# the shipped %s, with the run's paths and port\n" % snippet + text)
+        # The system bundle (OpenSSL's default paths, which 6.8 adds to a `ca`) empty in smtpd's
+        # mount namespace: only the `ca` of the relay actions can make it trust the test CA.
+        empty_bundle = os.path.join(self.dir, "empty-bundle.crt")
+        open(empty_bundle, "w").close()
         self.setup = os.path.join(self.dir, "mounts.sh")
         with open(self.setup, "w") as f:
             f.write("\n".join([
@@ -108,6 +116,7 @@ class OpenSmtpd:
                 "/var/spool" % (os.path.join(self.dir, "spool"),
                                 os.path.join(self.dir, "spool-work")),
                 "mount -t tmpfs -o mode=0755 tmpfs /run",
+                "mount --bind %s %s" % (empty_bundle, SYSTEM_BUNDLE),
                 "exec %s -d -v -T lookup -T rules -f %s" % (self.smtpd, self.conf), ""]))
         self.count = 0
 
