@@ -53,7 +53,7 @@ endif
 # `make install PREFIX=/usr/local` installs include/mtasts.h, libmtasts.so.VERSION (soname
 # libmtasts.so.MAJOR, with the usual symlinks), libmtasts.a and lib/pkgconfig/mtasts.pc.
 # FFI_PROFILE=debug installs the debug build instead of a release build (what test-c uses).
-.PHONY: header install install-exim test-c
+.PHONY: header install install-exim install-opensmtpd test-c
 PREFIX ?= /usr/local
 FFI_PROFILE ?= release
 MTASTS_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
@@ -89,6 +89,17 @@ install-exim:
 	install -m 644 integrations/exim/mtasts-router.conf \
 		$(DESTDIR)$(PREFIX)/share/mtasts/exim/mtasts-router.conf
 
+## The OpenSMTPD table backend and the documented smtpd.conf (docs/opensmtpd.md), a release
+## build: PREFIX/libexec/opensmtpd/table-mtasts (smtpd runs /usr/libexec/opensmtpd/table-NAME
+## for `table T NAME:...`, so PREFIX=/usr for Debian's opensmtpd) and
+## PREFIX/share/mtasts/opensmtpd/smtpd.conf.
+install-opensmtpd:
+	$(CARGO) build --release -p mtasts-opensmtpd --locked
+	install -d $(DESTDIR)$(PREFIX)/libexec/opensmtpd $(DESTDIR)$(PREFIX)/share/mtasts/opensmtpd
+	install -m 755 target/release/table-mtasts $(DESTDIR)$(PREFIX)/libexec/opensmtpd/table-mtasts
+	install -m 644 integrations/opensmtpd/smtpd.conf \
+		$(DESTDIR)$(PREFIX)/share/mtasts/opensmtpd/smtpd.conf
+
 ## The C examples and the C test program, built with pkg-config from a temporary install,
 ## run against the test world plainly, under ASan+UBSan and under valgrind; then the Exim
 ## ${dlfunc} module in a real Exim (examples/c/run-tests.sh, integrations/exim/tests/run.sh;
@@ -104,16 +115,20 @@ test-python:
 
 ## The real-daemon world (tests/realworld): unbound, nginx and one Exim receiver per MX host in
 ## a network namespace of its own; the `mtasts` command, an Exim sender with the ${dlfunc}
-## module and snippet installed by `make install install-exim` (into target/realworld), and a
+## module and snippet installed by `make install install-exim` (into target/realworld), a
 ## Postfix sender asking `mtasts serve` (Postfix unpacked into target/rw-postfix by `make deps`),
-## run against them on ports 53, 443 and 25; `mtasts serve`'s replies compared with
-## postfix-mta-sts-resolver's (target/rw-pmsr-venv). Needs root; prints SKIPPED (and passes)
-## where network namespaces cannot be created.
+## and OpenSMTPD senders with the shipped smtpd.conf and table-mtasts (OpenSMTPD unpacked into
+## target/rw-opensmtpd by `make deps`), run against them on ports 53, 443 and 25; `mtasts
+## serve`'s replies compared with postfix-mta-sts-resolver's (target/rw-pmsr-venv). Needs root;
+## prints SKIPPED (and passes) where network namespaces cannot be created.
 .PHONY: test-realworld
 test-realworld:
 	$(CARGO) build -p mtasts-cli --locked
+	$(CARGO) build -p mtasts-opensmtpd --locked
 	$(MAKE) -s install install-exim PREFIX=$(CURDIR)/target/realworld FFI_PROFILE=debug
 	python3 tests/realworld/run --mtasts target/debug/mtasts \
 		$(if $(wildcard target/python-venv/bin/python),--python target/python-venv/bin/python) \
 		--exim-module target/realworld/lib/mtasts/mtasts_exim.so \
-		--exim-snippet target/realworld/share/mtasts/exim/mtasts.conf
+		--exim-snippet target/realworld/share/mtasts/exim/mtasts.conf \
+		--table-mtasts target/debug/table-mtasts \
+		--opensmtpd-snippet integrations/opensmtpd/smtpd.conf

@@ -16,11 +16,15 @@ Modules, each importing only those listed before it:
 - postfix    `mtasts serve` (PolicyServer), a socketmap client, Postfix as the sender
              (PostfixSender, run from the package scripts/install-deps unpacks),
              compare_postfix()
+- opensmtpd  OpenSMTPD as the sender (OpenSmtpd: Debian's smtpd run from the package
+             scripts/install-deps unpacks, in a mount namespace of its own, with the shipped
+             smtpd.conf and table-mtasts), one delivery attempt read from its log (Attempt),
+             compare_opensmtpd()
 - reference  postfix-mta-sts-resolver's daemon (ReferenceServer), the questions asked of it
              and of mtasts serve, its DEPARTURES from the rules
 - cases      Results and the Runner of the cases (lookup, python, check, the shared cache,
-             Exim deliveries and sequences, Postfix deliveries, the reference replies) with
-             compare_lookup() and compare_check()
+             Exim deliveries and sequences, Postfix and OpenSMTPD deliveries, the reference
+             replies) with compare_lookup() and compare_check()
 - outer      the part of a run outside the namespace: makes it, runs the inner part in it,
              tears it down
 - inner      the part of a run inside the namespace: the daemons up, the cases, the report

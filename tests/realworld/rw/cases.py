@@ -1,9 +1,9 @@
 """The cases, run inside the namespace against the daemons: Results (passed, failed with their
 logs, known deviations) and the Runner of every kind of case (`mtasts lookup`, the Python
 wheel's resolve, `mtasts check`, the shared SQLite cache before and after the attack, Exim
-deliveries and ordered Exim sequences), with the comparisons of lookup and check outcomes
-against world.json (compare_lookup, compare_check) and a domain's lines of every daemon's log
-for failure reports."""
+deliveries and ordered Exim sequences, Postfix and OpenSMTPD deliveries, the reference replies),
+with the comparisons of lookup and check outcomes against world.json (compare_lookup,
+compare_check) and a domain's lines of every daemon's log for failure reports."""
 
 import concurrent.futures
 import json
@@ -16,6 +16,7 @@ import time
 from .common import DNS_ADDR, PMSR_DAEMON, log, read_lines
 from .daemons import maildir_hosts, receiver_connections
 from .exim import compare_exim
+from .opensmtpd import TABLE_USER, compare_opensmtpd
 from .postfix import POLICY_MAP, PolicyServer, compare_postfix
 from .reference import (DEAD_REDIS, DEPARTURES, PMSR, PMSR_VERSION, STRICT_MAP, TLSRPT_MAP,
                         ReferenceServer, ask_both, reference_questions, reply_matches)
@@ -73,10 +74,16 @@ class Runner:
         self.postfix_first_at = 0.0
         self.postfix_runs = {}  # queue id -> the sendmail run that submitted it
         self.postfix_msgids = {}  # queue id -> Message-ID
+        self.opensmtpd = None  # the OpenSmtpd whose tables share a SQLite cache
+        self.opensmtpd_bad_cache = None  # the one whose tables' cache cannot be read
+        self.opensmtpd_control = None  # the one whose tables have a memory cache (S-39)
+        self.opensmtpd_first_at = 0.0
 
-    def mtasts(self, argv, cache="memory", timeout=60):
+    def mtasts(self, argv, cache="memory", timeout=60, user=None):
         cmd = [self.args.mtasts, "--nameserver", DNS_ADDR + ":53", "--trust-roots",
                self.certs.ca_pem, "--cache", cache] + LOOKUP_ARGS + argv
+        if user:
+            cmd = ["runuser", "-u", user, "--"] + cmd
         started = time.monotonic()
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -111,8 +118,9 @@ class Runner:
 
     # -- mtasts lookup ------------------------------------------------------------------------
 
-    def lookup_case(self, d, expect, cache="memory"):
-        run = self.mtasts(["lookup", "--json", d.get("lookup", d["name"])], cache=cache)
+    def lookup_case(self, d, expect, cache="memory", user=None):
+        run = self.mtasts(["lookup", "--json", d.get("lookup", d["name"])], cache=cache,
+                          user=user)
         problems = []
         got = None
         try:
@@ -242,8 +250,8 @@ class Runner:
     def shared_cache_after_attack(self, reconfigure):
         if not self.attack_domains:
             return
-        wait = max(self.first_lookup_at, self.exim_first_at, self.postfix_first_at) \
-            + RECHECK_MIN + 1.5 - time.monotonic()
+        wait = max(self.first_lookup_at, self.exim_first_at, self.postfix_first_at,
+                   self.opensmtpd_first_at) + RECHECK_MIN + 1.5 - time.monotonic()
         if wait > 0:
             log("     (waiting %.0f s: the recheck interval of the cached entries)" % wait)
             time.sleep(wait)
@@ -557,6 +565,139 @@ class Runner:
                                                     ".out"))[-10:])
         self.policy_server.start(cache=cache)
         self.postfix.start()
+
+    # -- OpenSMTPD as the sender, with table-mtasts as its tables ---------------------------
+
+    def opensmtpd_prime(self):
+        """S-39 through smtpd, first half: the policy of each attacked domain with an
+        `opensmtpd_cached` expectation is put into the tables' SQLite file by `mtasts lookup`,
+        run as the tables' user (as `mtasts refresh` would be). smtpd itself never asks about
+        the domain before the attack: after it, only the shared file can make it enforce."""
+        if not self.opensmtpd:
+            return
+        for d in self.attack_domains:
+            if "opensmtpd_cached" not in d["expect_attack"]:
+                continue
+            self.opensmtpd_first_at = time.monotonic()
+            run, got, problems = self.lookup_case(d, d["expect"], cache=self.opensmtpd.cache,
+                                                  user=TABLE_USER)
+            self.results.record("%s shared cache: %s cached for smtpd's tables by mtasts lookup "
+                                "as user %s, in their SQLite file" % (
+                                    d["scenario"], d["name"], TABLE_USER),
+                                problems, run, self.domain_logs(d) if problems else [])
+
+    def opensmtpd_cases(self):
+        """Messages through smtpd to the domains with an `opensmtpd` expectation (never an
+        attacked one: the S-39 case must find the policy in the shared file, not in what the
+        tables learnt themselves), then through the smtpd whose tables' cache cannot be read
+        to those with `opensmtpd_bad_cache`."""
+        if not self.opensmtpd:
+            return
+        started = time.monotonic()
+        label = "%s opensmtpd delivers to %s"
+        self.opensmtpd_batch(self.opensmtpd, [
+            (d, d["opensmtpd"], label % (d.get("scenario", "-"), d["name"]))
+            for d in self.world.domains
+            if "opensmtpd" in d and self.selected(d) and not d.get("attack")])
+        label = "%s opensmtpd whose tables' cache cannot be read, a message to %s"
+        self.opensmtpd_batch(self.opensmtpd_bad_cache, [
+            (d, d["opensmtpd_bad_cache"], label % (d.get("scenario", "-"), d["name"]))
+            for d in self.world.domains if "opensmtpd_bad_cache" in d and self.selected(d)])
+        log("     (the OpenSMTPD deliveries in %.1f s)" % (time.monotonic() - started))
+
+    def opensmtpd_after_attack(self):
+        """S-39 through smtpd, second half: after the attacker's reload, a message to each
+        attacked domain goes through the smtpd whose tables share the file `mtasts lookup`
+        filled (it must still be enforced, the tables having queried the TXT record again),
+        then, as the control, through the one whose tables have a memory cache."""
+        if not self.opensmtpd:
+            return
+        for d in self.attack_domains:
+            exp = d["expect_attack"]
+            attacked = self.world.attacked(d)
+            if "opensmtpd_cached" in exp:
+                self.opensmtpd_batch(self.opensmtpd, [(
+                    attacked, dict(exp["opensmtpd_cached"], txt_queries_before=self.counts(d)[0]),
+                    "S-39 %s: after the attack, smtpd's tables still apply the policy mtasts "
+                    "lookup cached in their SQLite file" % d["name"])])
+            if "opensmtpd_uncached" in exp:
+                self.opensmtpd_batch(self.opensmtpd_control, [(
+                    attacked, exp["opensmtpd_uncached"],
+                    "S-39 %s: control, smtpd whose tables have a memory cache falls for the "
+                    "attacker" % d["name"])])
+
+    def opensmtpd_batch(self, smtpd, jobs):
+        """Each job (domain as the world now is, expectation, label) is one message, submitted
+        one after the other (so that the rule each was queued by can be read from the log);
+        then every first delivery attempt is awaited (bounded) and held to its expectation;
+        then the next attempt of those with a `retried` expectation is forced (smtpctl
+        schedule) and held to that. The receivers' connection counts are taken around each
+        round: no other sender delivers meanwhile."""
+        if not jobs:
+            return
+        hosts = {h: v["address"] for h, v in self.world.mx_hosts.items()}
+
+        def counts():
+            return {h: receiver_connections(self.tmp, h) for h in hosts}
+
+        before = counts()
+        sent = []
+        for d, expect, label in jobs:
+            primed = self.opensmtpd_primed(smtpd, d) if expect.get("primed") else None
+            sent.append((d, expect, label, smtpd.send(d["name"], "os-" + d["name"].split(".")[0]),
+                         primed))
+        for _, _, _, att, _ in sent:
+            att.wait()
+        after = counts()
+        retries = []
+        for d, expect, label, att, primed in sent:
+            self.opensmtpd_record(smtpd, d, expect, label, att, hosts, before, after, primed)
+            if "retried" in expect:
+                retries.append((d, expect["retried"],
+                                label + ", then its next attempt (smtpctl schedule)", att.retry()))
+        if not retries:
+            return
+        for _, _, _, att in retries:
+            att.wait()
+        again = counts()
+        for d, expect, label, att in retries:
+            self.opensmtpd_record(smtpd, d, expect, label, att, hosts, after, again, None)
+
+    def opensmtpd_primed(self, smtpd, d):
+        """A `primed` domain's policy put into the tables' cache by `mtasts lookup` as their
+        user, just before the message: returns that lookup's problems and the domain's (TXT
+        queries, HTTPS requests) after it, which the smtpd delivery must leave unchanged."""
+        run, got, problems = self.lookup_case(d, {"source": "fetched"}, cache=smtpd.cache,
+                                              user=TABLE_USER)
+        return problems, self.counts(d), run
+
+    def opensmtpd_record(self, smtpd, d, expect, label, att, hosts, before, after, primed):
+        landed = self.landed(att.header_id, expect)
+        problems = compare_opensmtpd(expect, att, hosts, landed, before, after)
+        if primed is not None:
+            label += ", its tables answering from the cache mtasts lookup filled"
+            lookup_problems, counts, run = primed
+            problems += ["mtasts lookup (as %s) into the tables' cache: %s" % (TABLE_USER, p)
+                         for p in lookup_problems]
+            if self.counts(d) != counts:
+                problems.append("smtpd's tables made queries/requests of their own: (TXT "
+                                "queries, HTTPS requests) %s -> %s" % (counts, self.counts(d)))
+        if "txt_queries_before" in expect and self.counts(d)[0] <= expect["txt_queries_before"]:
+            # The tables asked DNS again (S-39): the attacker's answer was seen.
+            problems.append("the tables did not query the TXT record (unbound log): the "
+                            "recheck was not exercised")
+        xfail = expect.get("xfail")
+        if xfail and problems:
+            self.results.xfail(label, xfail, problems)
+            return
+        if xfail:
+            problems = ["passes now: remove its xfail (%s)" % xfail]
+        addresses = {hosts.get(m["host"].lower().rstrip(".")) for m in d["mx"]}
+        logs = (self.domain_logs(d) + ["--- smtpd %s, this message" % smtpd.name] +
+                att.own_lines(addresses) + ["--- smtpctl show queue: %s" % (
+                    att.entry and att.entry["line"])] +
+                ["--- smtpd %s (last 15 lines)" % smtpd.name] + smtpd.log()[-15:])
+        self.results.record(label, problems, att.run, logs if problems else [])
 
     # -- the reference replies: mtasts serve against postfix-mta-sts-resolver ---------------
 

@@ -1,6 +1,6 @@
 """What every part of the real-daemon world shares: the repository's paths (with the one
-constant naming the Exim integration's directory), the namespace's addresses, and the small
-helpers log(), read_lines() and sh()."""
+constant naming the Exim integration's directory, and the one naming OpenSMTPD's), the
+namespace's addresses, and the small helpers log(), read_lines() and sh()."""
 
 import os
 import subprocess
@@ -12,6 +12,14 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 EXIM_DIR = os.path.join(ROOT, "integrations", "exim")
 # The shipped snippet, the default of --exim-snippet.
 DEFAULT_EXIM_SNIPPET = os.path.join(EXIM_DIR, "mtasts.conf")
+
+# The OpenSMTPD integration: the shipped smtpd.conf, the default of --opensmtpd-snippet (its
+# table backend, table-mtasts, is built by cargo: --table-mtasts).
+OPENSMTPD_DIR = os.path.join(ROOT, "integrations", "opensmtpd")
+DEFAULT_OPENSMTPD_SNIPPET = os.path.join(OPENSMTPD_DIR, "smtpd.conf")
+# Debian's opensmtpd (6.8), unpacked by scripts/install-deps (the package cannot be installed
+# beside Exim either): the OpenSMTPD sender.
+OPENSMTPD_ROOT = os.path.join(ROOT, "target", "rw-opensmtpd")
 
 # Debian's postfix, unpacked by scripts/install-deps (the package cannot be installed beside
 # Exim), and postfix-mta-sts-resolver's daemon in the venv install-deps makes: the Postfix sender

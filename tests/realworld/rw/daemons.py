@@ -200,6 +200,11 @@ def nginx_conf(tmp, world, certs, attacked, generation, need_echo):
             out.append("      default_type \"%s\";" % ctype)
             for line in policy_body(d).decode().splitlines() + ["x-pad: a"] * 20:
                 out += ["      echo \"%s\";" % line, "      echo_flush;", "      echo_sleep 1;"]
+        elif "delay" in http:
+            # The whole response after `delay` seconds (the echo module): slower than a short
+            # bound (the OpenSMTPD tables'), well within the fetch deadline.
+            out += ["      default_type \"%s\";" % ctype, "      echo_sleep %s;" % http["delay"]]
+            out += ["      echo \"%s\";" % line for line in policy_body(d).decode().splitlines()]
         else:
             path = os.path.join(www, d["name"] + ".txt")
             with open(path, "wb") as f:

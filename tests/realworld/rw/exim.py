@@ -194,12 +194,12 @@ class EximSender:
         return run, msgid, self.own_lines(self.queue_id(msgid))
 
 
-def damage_cache(mtasts, path, ca_pem):
-    """Makes `path` a policy cache that opens but cannot be read: a lookup as the Exim user
-    creates it (the library checkpoints the WAL into the file when it closes), then the first
-    bytes of pages 2 and 3 (the entries table and its index) are overwritten, as
-    examples/c/test_mtasts.c does."""
-    sh(["runuser", "-u", "Debian-exim", "--", mtasts, "--nameserver", DNS_ADDR + ":53",
+def damage_cache(mtasts, path, ca_pem, user="Debian-exim"):
+    """Makes `path` a policy cache that opens but cannot be read: a lookup as `user` (the Exim
+    user, or smtpd's table user) creates it (the library checkpoints the WAL into the file when
+    it closes), then the first bytes of pages 2 and 3 (the entries table and its index) are
+    overwritten, as examples/c/test_mtasts.c does."""
+    sh(["runuser", "-u", user, "--", mtasts, "--nameserver", DNS_ADDR + ":53",
         "--trust-roots", ca_pem, "--cache", path, "lookup", CACHE_SEED_DOMAIN])
     with open(path, "r+b") as f:
         for page in (2, 3):

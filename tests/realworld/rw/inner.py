@@ -1,8 +1,9 @@
 """The inner part of a run, inside the namespace (the entry point run again with `--inside
 DIR`): the world's addresses, certificates, signed zone and configurations; unbound, nginx and
 the Exim receivers started and waited for; the reload into the attacker's world (S-39); the
-Exim senders; Postfix and the `mtasts serve` it asks; the cases in their order; then the report
-(the failed cases with their logs) and the last line, `realworld: N passed, M failed`."""
+Exim senders; Postfix and the `mtasts serve` it asks; the OpenSMTPD senders; the cases in their
+order; then the report (the failed cases with their logs) and the last line, `realworld: N
+passed, M failed`."""
 
 import json
 import os
@@ -13,12 +14,13 @@ import sys
 import time
 
 from .cases import Runner
-from .common import (BLACKHOLE_NET, DNS_ADDR, DNS_OUT_ADDR, HTTPS_ADDR, POSTFIX_ROOT,
-                     UNREACHABLE_ADDR, log, read_lines, sh)
+from .common import (BLACKHOLE_NET, DNS_ADDR, DNS_OUT_ADDR, HTTPS_ADDR, OPENSMTPD_ROOT,
+                     POSTFIX_ROOT, UNREACHABLE_ADDR, log, read_lines, sh)
 from .daemons import (Daemons, dns_query, https_generation, nginx_conf, receiver_conf, tcp_open,
                       unbound_conf, wait_until)
 from .exim import MISSING_HOST_CONF, MISSING_MODULE, EximSender, damage_cache
 from .namespace import add_addresses, children, process_state
+from .opensmtpd import TABLE_USER, OpenSmtpd
 from .postfix import PolicyServer, PostfixSender
 from .pki import Certs, SignedZone, in_signed_zone, tlsa_311
 from .world import World
@@ -43,7 +45,8 @@ def inner(args):
             for dd in (d, world.attacked(d)):
                 if dd["address"] == "https" or isinstance(dd["address"], dict):
                     certs.cert("mta-sts." + dd["name"], dd["cert"])
-        need_echo = any(d["http"].get("transfer") == "drip" for d in world.domains)
+        need_echo = any(d["http"].get("transfer") == "drip" or "delay" in d["http"]
+                        for d in world.domains)
 
         signed = SignedZone(tmp) if any(in_signed_zone(d["name"]) for d in world.domains) \
             else None
@@ -136,7 +139,28 @@ def inner(args):
             runner.postfix.start()
             log("realworld: Postfix %s up, its TLS policy map mtasts serve (%s)" % (
                 runner.postfix.version(), runner.policy_server.socket))
+        wanted = {key for d in world.domains if runner.selected(d)
+                  for key in list(d) + list(d.get("expect_attack", {}))}
+        if wanted & {"opensmtpd", "opensmtpd_bad_cache", "opensmtpd_cached",
+                     "opensmtpd_uncached"}:
+            # OpenSMTPD with the shipped smtpd.conf, each instance in a mount namespace of its
+            # own: tables sharing a SQLite cache with `mtasts lookup` (S-39), tables whose
+            # cache cannot be read, tables with a memory cache (the S-39 control).
+            instances = []
+            for attr, name, port, cache in (("opensmtpd", "main", 25, "cache.db"),
+                                            ("opensmtpd_bad_cache", "badcache", 2525, "cache.db"),
+                                            ("opensmtpd_control", "nocache", 2526, "memory")):
+                smtpd = OpenSmtpd(daemons, tmp, OPENSMTPD_ROOT, name, port, args.table_mtasts,
+                                  args.opensmtpd_snippet, certs.ca_pem, cache)
+                if name == "badcache":
+                    damage_cache(args.mtasts, smtpd.cache, certs.ca_pem, user=TABLE_USER)
+                smtpd.start()
+                setattr(runner, attr, smtpd)
+                instances.append("%s 127.0.0.1:%d" % (name, port))
+            log("realworld: OpenSMTPD %s up (%s), its tables table-mtasts" % (
+                runner.opensmtpd.version(), ", ".join(instances)))
         runner.shared_cache_first()
+        runner.opensmtpd_prime()
         runner.exim_cases(attacked=True)
         runner.postfix_cases(attacked=True)
         runner.lookup_cases()
@@ -145,11 +169,13 @@ def inner(args):
         runner.exim_cases(attacked=False)
         runner.exim_sequences()
         runner.postfix_cases(attacked=False)
+        runner.opensmtpd_cases()
         runner.serve_dane_cases()
         runner.reference_cases()
         runner.shared_cache_after_attack(reconfigure)
         runner.exim_after_attack()
         runner.postfix_after_attack()
+        runner.opensmtpd_after_attack()
     except Exception as e:  # a broken world or a daemon that did not start
         startup_error = "%s: %s" % (type(e).__name__, e)
     finally:

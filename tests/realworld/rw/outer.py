@@ -3,12 +3,13 @@ where that cannot be done), runs the entry point again inside it (`--inside DIR`
 part), and tears everything down afterwards, also on failure, Ctrl-C or SIGTERM."""
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
 import tempfile
 
-from .common import PMSR_DAEMON, POSTFIX_ROOT, ROOT, log
+from .common import OPENSMTPD_ROOT, PMSR_DAEMON, POSTFIX_ROOT, ROOT, log
 from .namespace import NAME_PREFIX, create_namespace, delete_namespace, sweep_stale_namespaces
 
 INNER_LIMIT = 270  # seconds the whole run inside the namespace may take
@@ -35,15 +36,22 @@ def outer(args, entry):
         if not (shutil.which("exim4") or shutil.which("exim")):
             missing.append("exim4")
         for what, path in (("postfix", os.path.join(POSTFIX_ROOT, "usr", "sbin", "postfix")),
+                           ("opensmtpd", os.path.join(OPENSMTPD_ROOT, "usr", "sbin", "smtpd")),
                            ("postfix-mta-sts-resolver", PMSR_DAEMON)):
             if not os.access(path, os.X_OK):
                 missing.append("%s (%s)" % (what, os.path.relpath(path, ROOT)))
+        for user in ("opensmtpd", "opensmtpq"):
+            try:
+                pwd.getpwnam(user)
+            except KeyError:
+                missing.append("the system user %s (OpenSMTPD's)" % user)
         if missing:
             log("realworld: missing %s (scripts/install-deps installs them)" % ", ".join(missing))
             log("realworld: 0 passed, 1 failed")
             return 1
         cmd = ["ip", "netns", "exec", ns, sys.executable, entry,
-               "--inside", tmp, "--mtasts", args.mtasts, "--world", args.world]
+               "--inside", tmp, "--mtasts", args.mtasts, "--world", args.world,
+               "--table-mtasts", args.table_mtasts, "--opensmtpd-snippet", args.opensmtpd_snippet]
         if args.k:
             cmd += ["-k", args.k]
         if args.shell:
