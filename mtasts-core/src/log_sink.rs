@@ -49,7 +49,10 @@ impl Log for Sink {
                 return;
             }
         }
-        eprintln!("{}: {level}: {}", self.tag, record.args());
+        // One write per line, so lines from the processes sharing a stderr (smtpd and its
+        // table backends) never interleave.
+        let line = format!("{}: {level}: {}\n", self.tag, record.args());
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
     }
 
     fn flush(&self) {}
