@@ -114,6 +114,7 @@ pub use socketmap::{
     tls_policy_reply,
 };
 pub use tlsrpt::{
+    FailureDetail, PolicySummary, PolicyType, Report, ReportError, ReportPolicy,
     ReportRecordAnswer, ReportUri, TLSRPT_VERSION, TlsRptRecord, discover_report_record,
     parse_report_record, select_report_record,
 };

@@ -1,8 +1,11 @@
-//! TLS reporting (RFC 8460): the reporting record (R-RPT-1, R-RPT-2).
+//! TLS reporting (RFC 8460): the reporting record (R-RPT-1, R-RPT-2) and the aggregate
+//! report's data (R-RPT-6).
 
 mod record;
+mod report;
 
 pub use record::{
     ReportRecordAnswer, ReportUri, TLSRPT_VERSION, TlsRptRecord, discover_report_record,
     parse_report_record, select_report_record,
 };
+pub use report::{FailureDetail, PolicySummary, PolicyType, Report, ReportError, ReportPolicy};
