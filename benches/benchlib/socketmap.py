@@ -22,7 +22,7 @@ import socket
 import subprocess
 import time
 
-from .common import DRIVERS, MTASTS, PMSR, PMSR_VERSION, ROOT, VENV, VENV_PY, log, run, \
+from .common import DRIVERS, MTASTS, PMSR, PMSR_VERSION, ROOT, VENV, VENV_PY, Load, log, run, \
     write_lines
 from .measure import proc_cpu
 
@@ -30,9 +30,9 @@ LOAD = os.path.join(ROOT, "target", "release", "socketmap-load")
 SOCKETMAP = "socketmap"
 MEMORY = "socketmap-memory"
 HEADERS = ["world", "server", "load", "queries", "queries/s", "p50", "p99", "server CPU/q",
-           "client CPU/q", "ok"]
+           "client CPU/q", "others", "ok"]
 MEMORY_HEADERS = ["server", "policies", "filled by", "RSS at start", "RSS filled",
-                  "per policy", "ok"]
+                  "per policy", "OK secure"]
 # Connections of the cold batches, each with a fresh server: 48 stays under the hermetic
 # world's limit of 64 connections at once (tests/world/src/conns.rs).
 COLD_LEVELS = (16, 48)
@@ -49,11 +49,12 @@ def bench_cpu():
     return sorted(os.sched_getaffinity(0))[-1]
 
 
-def pinned(argv):
-    """argv run by taskset on the bench CPU (unpinned when taskset is missing)."""
+def pinned(argv, cpu=None):
+    """argv run by taskset on `cpu` (default the bench CPU; unpinned when taskset is
+    missing)."""
     if not shutil.which("taskset"):
         return argv
-    return ["taskset", "-c", str(bench_cpu())] + argv
+    return ["taskset", "-c", str(bench_cpu() if cpu is None else cpu)] + argv
 
 
 def rss_kib(pid):
@@ -100,12 +101,12 @@ class Server:
     def cpu(self):
         return proc_cpu(self.proc.pid)
 
-    def pin(self):
-        """Pins every thread of the server to the bench CPU; the threads it starts later
-        inherit it."""
+    def pin(self, cpu=None):
+        """Pins every thread of the server to `cpu` (default the bench CPU); the threads it
+        starts later inherit it."""
         for tid in os.listdir("/proc/%d/task" % self.proc.pid):
             try:
-                os.sched_setaffinity(int(tid), {bench_cpu()})
+                os.sched_setaffinity(int(tid), {bench_cpu() if cpu is None else cpu})
             except ProcessLookupError:  # a thread that just ended
                 pass
 
@@ -167,16 +168,22 @@ def pmsr_server(target, tmp, name, cache_size, stub_flag=None):
 
 def drive(server, domains_file, connections, depth=1, once=False, seconds=3.0,
           requests=2000000, limit=300, pin=False):
-    """Runs the load generator against `server` (with `pin`, on the bench CPU); returns (data
-    or None, Run, server CPU)."""
+    """Runs the load generator against `server` (with `pin`, on the bench CPU, or on the CPU
+    `pin` names); returns (data or None, Run, server CPU)."""
     argv = [LOAD, "--server", "unix:" + server.sock, "--domains", domains_file,
             "--connections", str(connections), "--depth", str(depth), "--seconds", str(seconds),
             "--requests", str(requests), "--timeout", "30", "--deadline", str(limit - 5)]
     if once:
         argv.append("--once")
-    cpu0 = server.cpu()
-    r = run(pinned(argv) if pin else argv, limit)
-    return r.json(), r, server.cpu() - cpu0
+    cpu0, busy0 = server.cpu(), Load.busy()
+    cpu = None if pin is True else pin
+    r = run(pinned(argv, cpu) if pin is not False else argv, limit)
+    server_cpu = server.cpu() - cpu0
+    data = r.json()
+    if data:
+        # The machine's CPU the server and the load generator did not use meanwhile.
+        data["others"] = max(0.0, Load.busy() - busy0 - server_cpu - r.cpu) / max(r.wall, 1e-3)
+    return data, r, server_cpu
 
 
 def us(seconds):
@@ -193,7 +200,7 @@ def load_row(world, label, what, data, r, server_cpu, expect):
     lat = data["latency_us"]
     cells = [world, label, what, str(n), "%.0f" % data["qps"], "%.1f us" % lat["p50"],
              "%.1f us" % lat["p99"], us(server_cpu / max(n, 1)), us(r.cpu / max(n, 1)),
-             "%d/%d" % (ok, expect if expect is not None else n)]
+             "%.0f%%" % (100 * data["others"]), "%d/%d" % (ok, expect if expect is not None else n)]
     if data["errors"]:
         cells[-1] += " (%d connections failed: %s)" % (data["errors"],
                                                        data["error_samples"][0][:120])
@@ -217,6 +224,10 @@ def section(report, n, levels, seconds):
                 "cross-CPU wake-ups, on this project's VM slower than the servers' work (see "
                 "benches/README.md)" % (bench_cpu(), "" if shutil.which("taskset") else
                                         " (the load generator unpinned: no taskset)"))
+    report.note(SOCKETMAP, "others: the CPU the rest of the machine used during the load, in "
+                "% of one core (/proc/stat less the server's and the load generator's): the "
+                "worlds' servers during cold batches, anything else running; a figure taken "
+                "beside another busy process is worse than the machine can do")
     report.note(SOCKETMAP, "request/reply: each connection sends a request and waits for its "
                 "answer before the next (Postfix's way); pipelined: %d requests outstanding per "
                 "connection. Latency: from before the request's write to its answer's end, over "
@@ -229,17 +240,20 @@ def section(report, n, levels, seconds):
 
 
 def server_rows(report, world, label, make, domains_file, n, levels, seconds, results,
-                cold=True):
+                cold=True, cross_cpu=False):
     """One server kind: a fresh server (`make(name)`) for the first cold batch, the check that
     every domain is then cached, and the warm loads; a fresh one for each further cold batch.
     results[label] gets the figures for the ratios. Without `cold`, the warm loads only (the
-    floor server)."""
+    floor server); with `cross_cpu`, one more load with the server and the client on
+    different CPUs."""
     mine = results.setdefault(label, {})
     try:
         with make("a") as server:
             if not cold or cold_rows(report, world, label, server, domains_file, n,
                                      COLD_LEVELS[0], mine, check=True):
                 warm_rows(report, world, label, server, domains_file, levels, seconds, mine)
+                if cross_cpu:
+                    cross_cpu_row(report, world, label, server, domains_file, seconds)
         for i, c in enumerate(COLD_LEVELS[1:] if cold else ()):
             with make("b%d" % i) as server:
                 cold_rows(report, world, label, server, domains_file, n, c, mine, check=False)
@@ -286,6 +300,19 @@ def warm_rows(report, world, label, server, domains_file, levels, seconds, mine)
                                    % (c, depth), data, r, cpu, None))
     if data and not data["errors"]:
         mine["pipelined"] = dict(data, cpu=cpu)
+
+
+def cross_cpu_row(report, world, label, server, domains_file, seconds):
+    """One connection with the server and the load generator on different CPUs: what the
+    cross-CPU wake-ups cost on this machine."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or not shutil.which("taskset"):
+        return
+    server.pin(cpus[-1])
+    data, r, cpu = drive(server, domains_file, 1, seconds=seconds, pin=cpus[0])
+    report.row(SOCKETMAP, load_row(world, label, "warm, 1 connection, request/reply, server "
+                                   "on CPU %d, client on CPU %d" % (cpus[-1], cpus[0]), data, r,
+                                   cpu, None))
 
 
 def cpu_q(data):
@@ -351,7 +378,7 @@ def world_rows(report, target, built, n, levels, seconds, floor=False):
             return Server(FLOOR_LABEL, [LOAD, "--fixed-server", "unix:" + sock], sock,
                           os.path.join(tmp, "floor-%s.log" % name))
         server_rows(report, target.label, FLOOR_LABEL, make_floor, path, n, levels, seconds,
-                    results, cold=False)
+                    results, cold=False, cross_cpu=True)
         report.note(SOCKETMAP, "floor: a socketmap server that does no work, with the shape of "
                     "mtasts serve (a thread per connection, blocking reads, a write per "
                     "answer), answering every request with mtasts serve's answer for these "
@@ -419,16 +446,13 @@ def memory_rows(report, world, target, built, m):
         rss0 = server.rss()
         log("memory: mtasts serve, filling %d policies from the hermetic world" % m)
         data, r, _ = drive(server, path, mtasts_fill, once=True, seconds=1200, limit=1300)
-        filled = data and data["answers"].get("OK secure", 0) == m
         world.__exit__(None, None, None)  # no more fetches possible
         check, rc, _ = drive(server, path, 16, once=True, seconds=300, limit=330)
         rss1 = server.rss()
-        ok = check["answers"].get("OK secure", 0) if check else 0
         how = ("%d cold socketmap queries, %d connections, each fetched from the hermetic "
                "world (%.0f s)" % (m, mtasts_fill, data["wall"]) if data else
                "failed: " + r.why())
-        report.row(MEMORY, memory_cells(MTASTS_LABEL, m, how, rss0, rss1,
-                                        ok if filled else 0, check, rc))
+        report.row(MEMORY, memory_cells(MTASTS_LABEL, m, how, rss0, rss1, data, check, rc))
     report.note(MEMORY, "mtasts serve: cache = memory, memory_entries = %d (the memory store's "
                 "bound is split evenly over its shards: twice the policies, so none is evicted)"
                 % (2 * m))
@@ -442,16 +466,13 @@ def memory_rows(report, world, target, built, m):
         rss0 = server.rss()
         log("memory: %s, filling %d policies (fetch stubbed)" % (PMSR, m))
         data, r, _ = drive(server, path, 16, once=True, seconds=1200, limit=1300)
-        filled = data and data["answers"].get("OK secure", 0) == m
         with open(flag, "w"):
             pass
         check, rc, _ = drive(server, path, 16, once=True, seconds=300, limit=330)
         rss1 = server.rss()
-        ok = check["answers"].get("OK secure", 0) if check else 0
         how = ("%d socketmap queries, 16 connections, its fetch stubbed (%.0f s)" % (
             m, data["wall"]) if data else "failed: " + r.why())
-        report.row(MEMORY, memory_cells(label, m, how, rss0, rss1, ok if filled else 0, check,
-                                        rc))
+        report.row(MEMORY, memory_cells(label, m, how, rss0, rss1, data, check, rc))
     report.note(MEMORY, "%s: internal cache of %d; it cannot be pointed at the hermetic world "
                 "and %d fetches in the real-daemon world would take minutes, so its fetch is "
                 "replaced by the policy and id it would store, parsed by its own code on every "
@@ -461,11 +482,17 @@ def memory_rows(report, world, target, built, m):
     memory_target_note(report)
 
 
-def memory_cells(label, m, how, rss0, rss1, ok, check, rc):
+def memory_cells(label, m, how, rss0, rss1, fill, check, rc):
+    """A memory row; its last cell: how many of the fill's answers were `OK secure`, and how
+    many of the second pass's (from the cache)."""
+    ok = lambda d: d["answers"].get("OK secure", 0) if d else 0  # noqa: E731
     cells = [label, str(m), how, "%.1f MiB" % (rss0 / 1024.0), "%.1f MiB" % (rss1 / 1024.0),
-             "%.0f B" % ((rss1 - rss0) * 1024.0 / m), "%d/%d" % (ok, m)]
+             "%.0f B" % ((rss1 - rss0) * 1024.0 / m),
+             "fill %d/%d, cached %d/%d" % (ok(fill), m, ok(check), m)]
     if not check:
-        cells[-1] = "check failed: " + rc.why()
+        cells[-1] += " (the second pass failed: %s)" % rc.why()
+    elif ok(fill) != m:
+        cells[-1] += " (fill answers: %s)" % fill["answers"] if fill else ""
     return cells
 
 
