@@ -15,11 +15,13 @@ project's VM cost more than the servers' own work. A server that does no work
 (`socketmap-load --fixed-server`, the floor rows) shows what the machine's sockets and
 scheduler cost alone. Each adds its rows to a Report."""
 
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 from .common import DRIVERS, MTASTS, PMSR, PMSR_VERSION, ROOT, VENV, VENV_PY, Load, log, run, \
@@ -57,6 +59,15 @@ def pinned(argv, cpu=None):
     return ["taskset", "-c", str(bench_cpu() if cpu is None else cpu)] + argv
 
 
+LIBC = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent():
+    """In the child before exec: SIGKILL when this script ends, however it ends (Linux)."""
+    LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -67,9 +78,11 @@ def rss_kib(pid):
 
 class Server:
     """A socketmap server of this run on a Unix socket; `with` starts it (unpinned) and waits
-    until it answers connections, and stops it (SIGTERM, then SIGKILL)."""
+    until it answers connections, and stops it (SIGTERM, then SIGKILL). It is killed after
+    LIMIT seconds, or when this script ends."""
 
     START_LIMIT = 60.0
+    LIMIT = 900.0  # the longest use of one server (the memory fill) takes about a minute
 
     def __init__(self, label, argv, sock, log_path, env=None):
         self.label, self.argv, self.sock, self.log_path, self.env = label, argv, sock, \
@@ -80,8 +93,11 @@ class Server:
         logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=logf, stderr=subprocess.STDOUT, env=self.env,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         logf.close()
+        self.deadline = threading.Timer(self.LIMIT, self.kill)
+        self.deadline.daemon = True
+        self.deadline.start()
         deadline = time.monotonic() + self.START_LIMIT
         while True:
             try:
@@ -113,8 +129,17 @@ class Server:
     def rss(self):
         return rss_kib(self.proc.pid)
 
+    def kill(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
     def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None:
+            return
+        self.deadline.cancel()
+        if self.proc.poll() is not None:
             return
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
