@@ -1,7 +1,8 @@
-"""Everything bench-compare runs, built or installed: the release `mtasts` command and test world,
-libmtasts installed into target/bench-prefix, the two C helpers, and the venv target/bench-venv
-with postfix-mta-sts-resolver (from PyPI) and the mtasts wheel (release build). Then which of
-the batch interfaces (`lookup --jobs`, `resolve_many`) this tree has."""
+"""Everything bench-compare runs, built or installed: the release `mtasts` command, test world and
+socketmap load generator, libmtasts installed into target/bench-prefix, the two C helpers, and
+the venv target/bench-venv with postfix-mta-sts-resolver (from PyPI) and the mtasts wheel
+(release build). Then which of the batch interfaces (`lookup --jobs`, `resolve_many`) this tree
+has."""
 
 import hashlib
 import os
@@ -43,38 +44,17 @@ def step(what, argv, limit, env=None):
 
 def build_all(args):
     b = Built()
-    r = step("cargo build --release -p mtasts-cli -p mtasts-testworld",
+    r = step("cargo build --release -p mtasts-cli -p mtasts-testworld -p socketmap-load",
              [CARGO, "build", "--release", "--locked", "-q", "-p", "mtasts-cli", "-p",
-              "mtasts-testworld"], BUILD_LIMIT)
+              "mtasts-testworld", "-p", "socketmap-load"], BUILD_LIMIT)
     if r.status != 0:
         raise SystemExit("bench-compare: the release build failed: " + r.why())
     b.versions["mtasts"] = run([MTASTS, "--version"], 10).out.strip()
 
-    r = step("make install PREFIX=target/bench-prefix FFI_PROFILE=release",
-             ["make", "-s", "install", "PREFIX=" + PREFIX, "FFI_PROFILE=release"], BUILD_LIMIT)
-    if r.status != 0:
-        b.c_missing = "make install failed: " + r.why()
+    if args.need_c:
+        c_helpers(b)
     else:
-        os.makedirs(WORK, exist_ok=True)
-        inc = os.path.join(PREFIX, "include")
-        for src, out, extra in (("fresh-process.c", FRESH_PROCESS, ["-ldl"]),
-                                ("spawn-times.c", SPAWN_TIMES, [])):
-            r = step("gcc %s" % src, ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", inc,
-                                      "-o", out, os.path.join(BENCHES, src)] + extra, 120)
-            if r.status != 0:
-                b.c_missing = "gcc %s failed: %s" % (src, r.why())
-                break
-        with open(os.path.join(inc, "mtasts.h")) as f:
-            has_many = "mtasts_resolver_resolve_many" in f.read()
-        if has_many and not b.c_missing:
-            lib = os.path.join(PREFIX, "lib")
-            r = step("gcc resolve-many.c", ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", inc,
-                                            "-o", RESOLVE_MANY,
-                                            os.path.join(BENCHES, "resolve-many.c"), "-L", lib,
-                                            "-Wl,-rpath," + lib, "-lmtasts"], 120)
-            b.c_resolve_many = r.status == 0
-            if r.status != 0:
-                b.c_many_missing = "gcc resolve-many.c failed: " + r.why()
+        b.c_missing = b.c_many_missing = "not needed for these sections"
 
     if args.need_python:
         venv(b, args)
@@ -89,6 +69,35 @@ def build_all(args):
                 30)
         b.py_resolve_many = r.out.strip() == "True"
     return b
+
+
+def c_helpers(b):
+    """libmtasts installed into target/bench-prefix and the C helpers built against it."""
+    r = step("make install PREFIX=target/bench-prefix FFI_PROFILE=release",
+             ["make", "-s", "install", "PREFIX=" + PREFIX, "FFI_PROFILE=release"], BUILD_LIMIT)
+    if r.status != 0:
+        b.c_missing = "make install failed: " + r.why()
+        return
+    os.makedirs(WORK, exist_ok=True)
+    inc = os.path.join(PREFIX, "include")
+    for src, out, extra in (("fresh-process.c", FRESH_PROCESS, ["-ldl"]),
+                            ("spawn-times.c", SPAWN_TIMES, [])):
+        r = step("gcc %s" % src, ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", inc,
+                                  "-o", out, os.path.join(BENCHES, src)] + extra, 120)
+        if r.status != 0:
+            b.c_missing = "gcc %s failed: %s" % (src, r.why())
+            break
+    with open(os.path.join(inc, "mtasts.h")) as f:
+        has_many = "mtasts_resolver_resolve_many" in f.read()
+    if has_many and not b.c_missing:
+        lib = os.path.join(PREFIX, "lib")
+        r = step("gcc resolve-many.c", ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", inc,
+                                        "-o", RESOLVE_MANY,
+                                        os.path.join(BENCHES, "resolve-many.c"), "-L", lib,
+                                        "-Wl,-rpath," + lib, "-lmtasts"], 120)
+        b.c_resolve_many = r.status == 0
+        if r.status != 0:
+            b.c_many_missing = "gcc resolve-many.c failed: " + r.why()
 
 
 def wheel_sources_hash():

@@ -31,9 +31,10 @@ from rw.namespace import (NAME_PREFIX, add_addresses, create_namespace,  # noqa:
 from rw.pki import Certs  # noqa: E402
 from rw.world import World  # noqa: E402
 
-from . import measure  # noqa: E402
+from . import measure, socketmap  # noqa: E402
 
-INNER_LIMIT = 420  # seconds the part inside the namespace may take
+INNER_LIMIT = 420  # seconds the part inside the namespace may take (sections 1 and 2)
+SOCKETMAP_LIMIT = 240  # seconds more for section 5
 
 
 def outer(report, params, entry):
@@ -55,7 +56,7 @@ def outer(report, params, entry):
             json.dump(params, f)
         log("real-daemon world: namespace %s" % ns)
         r = run(["ip", "netns", "exec", ns, sys.executable, entry, "--inside-realworld", tmp],
-                INNER_LIMIT + 30)
+                INNER_LIMIT + (SOCKETMAP_LIMIT if "socketmap" in params["sections"] else 0) + 30)
         for ln in r.err.splitlines():
             print(ln, file=sys.stderr)
         try:
@@ -117,6 +118,9 @@ def inner(tmp):
             measure.cpu_rows(report, target, built, p["cpu_n"], p["reps"])
         if "throughput" in p["sections"]:
             measure.throughput_rows(report, target, built, p["batch_n"], p["concurrency"])
+        if "socketmap" in p["sections"]:
+            socketmap.world_rows(report, target, built, p["sm_n"], p["sm_levels"],
+                                 p["sm_seconds"])
         for key in report.order:
             report.note(key, "real daemons: unbound (one thread) and nginx (one worker) in a "
                         "namespace; nginx has a server and its own certificate (P-256, one "
@@ -147,6 +151,8 @@ def measure_built(d):
 
 def params(built, args, sections):
     """What inner() needs, as JSON: what is built, the counts, the sections to run."""
-    return {"built": built.__dict__, "domains": max(args.cpu_n, args.batch_n),
+    n = max(args.cpu_n, args.batch_n, args.sm_n if "socketmap" in sections else 0)
+    return {"built": built.__dict__, "domains": n, "sm_n": args.sm_n,
             "cpu_n": args.cpu_n, "reps": args.reps, "batch_n": args.batch_n,
-            "concurrency": args.concurrency, "sections": sorted(sections)}
+            "concurrency": args.concurrency, "sm_levels": list(args.sm_levels),
+            "sm_seconds": args.sm_seconds, "sections": sorted(sections)}
