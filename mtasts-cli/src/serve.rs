@@ -24,8 +24,10 @@ use mtasts_core::{
 use crate::system::{self, Inherited};
 use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE, NetOptions};
 
-/// How often the accept loops and the main loop look at the stop and reload flags.
+/// How often the main loop looks at the stop and reload flags.
 const POLL: Duration = Duration::from_millis(20);
+/// The longest an accept loop waits for a connection before it looks at the stop flag.
+const ACCEPT_WAIT: Duration = Duration::from_millis(100);
 /// How long a stop waits for the connections being served.
 const DRAIN: Duration = Duration::from_secs(10);
 /// The metrics listener's limits per request.
@@ -533,6 +535,7 @@ struct Served<'a> {
 }
 
 fn accept_loop(listener: &Listener, stop: &AtomicBool, served: &Served<'_>) {
+    use std::os::fd::AsFd;
     while !stop.load(Ordering::SeqCst) {
         let accepted: io::Result<Box<dyn Stream>> = match listener {
             Listener::Tcp(l) => l.accept().map(|(s, _)| Box::new(s) as Box<dyn Stream>),
@@ -540,7 +543,15 @@ fn accept_loop(listener: &Listener, stop: &AtomicBool, served: &Served<'_>) {
         };
         match accepted {
             Ok(stream) => admit(stream, served),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(POLL),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Sleep until a connection arrives (taken at once), looking at the stop flag
+                // at least every ACCEPT_WAIT.
+                let fd = match listener {
+                    Listener::Tcp(l) => l.as_fd(),
+                    Listener::Unix(l, _) => l.as_fd(),
+                };
+                system::wait_readable(fd, ACCEPT_WAIT);
+            }
             Err(e) => {
                 log::warn!("accepting a connection failed: {e}");
                 thread::sleep(POLL);

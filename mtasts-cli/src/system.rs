@@ -210,3 +210,19 @@ pub fn drop_privileges(ids: Ids) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Waits until `fd` is readable (a listener: a connection is waiting) or `limit` passes;
+/// `true` when readable. What the accept loops sleep in, so a new connection is taken at
+/// once while the loop still looks at the stop flag now and then.
+pub fn wait_readable(fd: std::os::fd::BorrowedFd<'_>, limit: std::time::Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one pollfd, valid for the call; `fd` is borrowed, so it stays open meanwhile.
+    let ready = unsafe { libc::poll(&raw mut poll, 1, millis) };
+    ready > 0
+}

@@ -98,10 +98,34 @@ pub fn read_netstring(buf: &[u8], limit: usize) -> Result<Option<(&[u8], usize)>
 
 /// `payload` as a netstring.
 pub fn netstring(payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("{}:", payload.len()).into_bytes();
-    out.extend_from_slice(payload);
-    out.push(b',');
+    let mut out = Vec::with_capacity(payload.len() + 8);
+    push_netstring(&mut out, &[payload]);
     out
+}
+
+/// Appends the netstring of the concatenated `parts` to `out` (no intermediate copies: the
+/// policy server writes every reply this way).
+fn push_netstring(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    let length: usize = parts.iter().map(|p| p.len()).sum();
+    // The length's decimal digits, without `format!`.
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = length;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reserve(digits.len() - at + length + 2);
+    out.extend_from_slice(&digits[at..]);
+    out.push(b':');
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out.push(b',');
 }
 
 /// One socketmap request: `NAME KEY` (R-SRV-1).
@@ -217,8 +241,30 @@ impl Reply {
 
     /// The reply as a netstring, ready to write.
     pub fn to_netstring(&self) -> Vec<u8> {
-        netstring(self.payload().as_bytes())
+        let mut out = Vec::new();
+        self.write_netstring(&mut out);
+        out
     }
+
+    /// Appends the reply's netstring to `out`: the same bytes as [`Reply::to_netstring`],
+    /// built without intermediate strings for `OK` and `NOTFOUND` (every cached answer).
+    pub fn write_netstring(&self, out: &mut Vec<u8>) {
+        match self {
+            Reply::Ok(data) if "OK ".len() + data.len() <= MAX_REPLY => {
+                push_netstring(out, &[b"OK ", data.as_bytes()]);
+            }
+            Reply::NotFound => push_netstring(out, &[b"NOTFOUND "]),
+            other => push_netstring(out, &[other.payload().as_bytes()]),
+        }
+    }
+}
+
+/// Whether `text` is an IP address (R-SRV-4); most patterns are host names, told apart
+/// without a parse by their last character (an IPv4 address ends in a digit, an IPv6 address
+/// holds a colon).
+fn looks_like_ip(text: &str) -> bool {
+    let could_be = text.contains(':') || text.ends_with(|c: char| c.is_ascii_digit());
+    could_be && text.parse::<IpAddr>().is_ok()
 }
 
 /// A reason on one line, control characters replaced (a reason is untrusted text).
@@ -249,14 +295,11 @@ pub fn tls_policy_reply(resolution: &Resolution, options: &MapOptions) -> Reply 
     }
     // R-SRV-2: policy order, each pattern once; `*.x` is `.x` for Postfix. R-SRV-4: an IP
     // literal never reaches `match=` (the parser drops those already).
-    let mut matches: Vec<String> = Vec::new();
+    let mut matches: Vec<&str> = Vec::with_capacity(policy.mx().len());
     for pattern in policy.mx() {
         let text = pattern.as_str();
-        let entry = match text.strip_prefix('*') {
-            Some(suffix) => suffix.to_string(),
-            None => text.to_string(),
-        };
-        if entry.trim_start_matches('.').parse::<IpAddr>().is_err() && !matches.contains(&entry) {
+        let entry = text.strip_prefix('*').unwrap_or(text);
+        if !looks_like_ip(entry.trim_start_matches('.')) && !matches.contains(&entry) {
             matches.push(entry);
         }
     }
@@ -268,7 +311,14 @@ pub fn tls_policy_reply(resolution: &Resolution, options: &MapOptions) -> Reply 
             resolution.domain()
         ));
     }
-    let mut data = format!("secure match={}", matches.join(":"));
+    let mut data = String::with_capacity(64 + matches.iter().map(|m| m.len() + 1).sum::<usize>());
+    data.push_str("secure match=");
+    for (i, entry) in matches.iter().enumerate() {
+        if i > 0 {
+            data.push(':');
+        }
+        data.push_str(entry);
+    }
     if options.sni {
         data.push_str(" servername=hostname");
     }
@@ -618,6 +668,7 @@ pub fn serve_connection<S: Connection>(
 ) -> std::io::Result<()> {
     let mut held = (handle.generation.load(Ordering::Acquire), handle.current());
     let mut buf: Vec<u8> = Vec::with_capacity(512);
+    let mut out: Vec<u8> = Vec::with_capacity(512);
     let mut chunk = [0u8; 4096];
     let mut deadline = Instant::now() + client_timeout;
     loop {
@@ -628,7 +679,9 @@ pub fn serve_connection<S: Connection>(
             let Some((payload, used)) = parsed else { break };
             handle.refresh(&mut held);
             let reply = held.1.answer(payload);
-            stream.write_all(&reply.to_netstring())?;
+            out.clear();
+            reply.write_netstring(&mut out);
+            stream.write_all(&out)?;
             buf.drain(..used);
             deadline = Instant::now() + client_timeout;
         }
