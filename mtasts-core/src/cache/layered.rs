@@ -140,6 +140,13 @@ impl Store for LayeredStore {
         }
     }
 
+    fn with_entry(&self, domain: &Domain, f: &mut dyn FnMut(&Entry)) -> Result<bool> {
+        if self.front.with_entry(domain, f)? {
+            return Ok(true);
+        }
+        Ok(self.reload(domain)?.map(|entry| f(&entry)).is_some())
+    }
+
     fn reload(&self, domain: &Domain) -> Result<Option<Arc<Entry>>> {
         let mut failed = None;
         for (i, layer) in self.shared.iter().enumerate() {

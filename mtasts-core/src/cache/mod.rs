@@ -292,6 +292,15 @@ pub trait Store: Send + Sync + Debug {
     /// The entry for `domain`, if there is one.
     fn get(&self, domain: &Domain) -> Result<Option<Arc<Entry>>>;
 
+    /// Calls `f` with the entry for `domain`, if there is one; true if there was. Reads as
+    /// [`Store::get`] does, but lends the entry instead of handing out a reference to it: the
+    /// engine's cached path reads this way, so threads reading one entry at once do not all
+    /// write its reference count (issue 13, item 6). `f` must not write to the store. The
+    /// default lends what [`Store::get`] returns.
+    fn with_entry(&self, domain: &Domain, f: &mut dyn FnMut(&Entry)) -> Result<bool> {
+        Ok(self.get(domain)?.map(|entry| f(&entry)).is_some())
+    }
+
     /// The entry for `domain` as the shared storage has it now, bypassing any in-process
     /// layer. The engine calls this before it refreshes a domain, so it sees what other
     /// processes wrote. The default is [`Store::get`].
