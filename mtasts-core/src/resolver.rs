@@ -177,32 +177,41 @@ impl Resolver {
     /// (or defer) according to it.
     pub fn resolve(&self, domain: &str) -> Result<Resolution> {
         let domain = Domain::new(domain)?;
-        Ok(self.resolve_domain(&domain))
+        // The cached answer takes this domain rather than a copy of it.
+        Ok(match self.answer_from_cache(&domain, self.clock.now()) {
+            Some(fresh) => fresh.resolution(domain),
+            None => self.resolve_uncached(&domain),
+        })
     }
 
     /// [`Resolver::resolve`] for an already normalised domain.
     pub fn resolve_domain(&self, domain: &Domain) -> Resolution {
-        let now = self.clock.now();
-        if let Some(answer) = self.answer_from_cache(domain, now) {
-            return answer;
+        match self.answer_from_cache(domain, self.clock.now()) {
+            Some(fresh) => fresh.resolution(domain.clone()),
+            None => self.resolve_uncached(domain),
         }
+    }
+
+    /// [`Resolver::resolve_domain`] once the cache had no current answer.
+    fn resolve_uncached(&self, domain: &Domain) -> Resolution {
         // One refresh per domain at a time (S-42); the others wait, then read its result.
         let _turn = self.inflight.wait_turn(domain, self.max_wait);
         let now = self.clock.now();
         // A thread that waited finds the refresh it waited for in this process's layer: no
         // shared-store read, and the same `Arc<CachedPolicy>` as the refreshing thread.
-        if let Some(answer) = self.answer_from_cache(domain, now) {
-            return answer;
+        if let Some(fresh) = self.answer_from_cache(domain, now) {
+            return fresh.resolution(domain.clone());
         }
         // Read what the shared store holds now: another process may have refreshed it.
         let loaded = self.reload(domain, now);
         if loaded.unreadable.is_none()
-            && let Some(answer) = loaded
-                .entry
-                .as_ref()
-                .and_then(|e| self.fresh_answer(e, now))
+            && let Some(entry) = &loaded.entry
+            && let Some(fresh) = self.fresh_answer(domain, entry, now)
         {
-            return answer;
+            if let Some(touched) = Resolver::touched(entry, now) {
+                self.save(touched);
+            }
+            return fresh.resolution(domain.clone());
         }
         self.refresh(domain, loaded, now, false)
     }
@@ -212,6 +221,7 @@ impl Resolver {
     /// when it would need the network. What the policy server answers without waiting.
     pub fn resolve_from_cache(&self, domain: &Domain) -> Option<Resolution> {
         self.answer_from_cache(domain, self.clock.now())
+            .map(|fresh| fresh.resolution(domain.clone()))
     }
 
     /// The unexpired policy the cache holds for `domain`, even when its TXT record is due for
@@ -222,8 +232,19 @@ impl Resolver {
     /// OpenSMTPD table) may apply meanwhile.
     pub fn resolve_cached_policy(&self, domain: &Domain) -> Option<Resolution> {
         let now = self.clock.now();
-        let entry = self.load(domain, now)?;
-        let policy = entry.policy.clone().filter(|p| p.is_valid_at(now))?;
+        let mut policy = None;
+        // A failing read is `None` as well: nothing known to be in force.
+        let _ = self.store.with_entry(domain, &mut |entry| {
+            let clamped;
+            let entry = if entry.within_bounds(now) {
+                entry
+            } else {
+                clamped = Entry::clone(entry).clamped(now);
+                &clamped
+            };
+            policy = entry.policy.clone().filter(|p| p.is_valid_at(now));
+        });
+        let policy = policy?;
         Some(Resolution {
             domain: domain.clone(),
             source: Source::Cache,
@@ -248,15 +269,6 @@ impl Resolver {
         self.clock.now()
     }
 
-    /// The cached entry (this process's layer first), bounded relative to `now` (R-CACHE-1,
-    /// R-CACHE-5, R-FETCH-10; see [`Entry::clamped`]). A failing read gives `None` here: the
-    /// slow path ([`Resolver::reload`]) reads again and records the failure.
-    fn load(&self, domain: &Domain, now: SystemTime) -> Option<Arc<Entry>> {
-        let entry = self.store.get(domain).ok().flatten()?;
-        // The cached path: no copy of an entry that is within bounds (every one we write).
-        Some(Entry::bounded(&entry, now))
-    }
-
     /// The entry as the shared store holds it now ([`Store::reload`]), bounded relative to
     /// `now`. When the shared store cannot be read, what this process holds in memory and
     /// the failure.
@@ -279,18 +291,58 @@ impl Resolver {
     }
 
     /// R-CACHE-5: within the recheck interval the entry alone is the answer.
-    fn answer_from_cache(&self, domain: &Domain, now: SystemTime) -> Option<Resolution> {
-        let entry = self.load(domain, now)?;
-        self.fresh_answer(&entry, now)
+    ///
+    /// The cached entry (this process's layer first) is read in place ([`Store::with_entry`]),
+    /// bounded relative to `now` (R-CACHE-1, R-CACHE-5, R-FETCH-10; see [`Entry::clamped`]).
+    /// A failing read gives `None` here: the slow path ([`Resolver::reload`]) reads again and
+    /// records the failure.
+    fn answer_from_cache(&self, domain: &Domain, now: SystemTime) -> Option<Fresh> {
+        let mut answer = None;
+        let mut touched = None;
+        let read = self.store.with_entry(domain, &mut |entry| {
+            // The cached path: no copy of an entry that is within bounds (every one we write).
+            let clamped;
+            let entry = if entry.within_bounds(now) {
+                entry
+            } else {
+                clamped = Entry::clone(entry).clamped(now);
+                &clamped
+            };
+            answer = self.fresh_answer(domain, entry, now);
+            if answer.is_some() {
+                touched = Resolver::touched(entry, now);
+            }
+        });
+        read.ok()?;
+        // Written once the store has lent the entry back (a store's reader may not write).
+        if let Some(touched) = touched {
+            self.save(touched);
+        }
+        answer
     }
 
-    /// The answer `entry` gives on its own at `now`, if it is not due for a TXT check.
+    /// R-CACHE-8: the entry with `last_used` set to `now`, when it was last marked used long
+    /// enough ago to be written back.
+    fn touched(entry: &Entry, now: SystemTime) -> Option<Entry> {
+        // `now - last_used >= TOUCH_INTERVAL` as one comparison (every cached lookup runs it).
+        if now
+            .checked_sub(TOUCH_INTERVAL)
+            .is_none_or(|due| entry.last_used > due)
+        {
+            return None;
+        }
+        let mut touched = entry.clone();
+        touched.last_used = now;
+        Some(touched)
+    }
+
+    /// The answer `entry` (the entry of `domain`) gives on its own at `now`, if it is not due
+    /// for a TXT check.
     ///
     /// While a backoff runs (within [`DNS_FAILURE_RECHECK`] of a temporary DNS failure, or
     /// [`FETCH_BACKOFF`] of a failed fetch) the answer carries that failure, as the lookup
     /// that failed did (R-DISC-7, R-FETCH-12: never a silent "no policy").
-    fn fresh_answer(&self, entry: &Entry, now: SystemTime) -> Option<Resolution> {
-        let domain = &entry.domain;
+    fn fresh_answer(&self, domain: &Domain, entry: &Entry, now: SystemTime) -> Option<Fresh> {
         if now >= entry.next_check {
             return None;
         }
@@ -310,18 +362,10 @@ impl Resolver {
             (false, None) => Source::NoPolicy,
             (false, Some(_)) => Source::Unavailable,
         };
-        if now.duration_since(entry.last_used).unwrap_or_default() >= TOUCH_INTERVAL {
-            let mut touched = entry.clone();
-            touched.last_used = now;
-            self.save(touched);
-        }
-        Some(Resolution {
-            domain: domain.clone(),
+        Some(Fresh {
             source,
             policy: entry.policy.clone().filter(|_| usable),
             failure,
-            notice: None,
-            domain_not_found: false,
         })
     }
 
@@ -546,6 +590,27 @@ impl Resolver {
         self.recheck_interval.unwrap_or_else(|| {
             Duration::from_secs(u64::from(ttl.unwrap_or(0))).clamp(MIN_RECHECK, MAX_RECHECK)
         })
+    }
+}
+
+/// The answer a cached entry gives on its own ([`Resolver::fresh_answer`]): a [`Resolution`]
+/// but for its domain, which the caller hands over (the cached path copies none).
+struct Fresh {
+    source: Source,
+    policy: Option<Arc<CachedPolicy>>,
+    failure: Option<Error>,
+}
+
+impl Fresh {
+    fn resolution(self, domain: Domain) -> Resolution {
+        Resolution {
+            domain,
+            source: self.source,
+            policy: self.policy,
+            failure: self.failure,
+            notice: None,
+            domain_not_found: false,
+        }
     }
 }
 

@@ -140,6 +140,13 @@ impl Store for LayeredStore {
         }
     }
 
+    fn with_entry(&self, domain: &Domain, f: &mut dyn FnMut(&Entry)) -> Result<bool> {
+        if self.front.with_entry(domain, f)? {
+            return Ok(true);
+        }
+        Ok(self.reload(domain)?.map(|entry| f(&entry)).is_some())
+    }
+
     fn reload(&self, domain: &Domain) -> Result<Option<Arc<Entry>>> {
         let mut failed = None;
         for (i, layer) in self.shared.iter().enumerate() {
@@ -184,6 +191,11 @@ impl Store for LayeredStore {
 
     fn put(&self, entry: Entry) -> Result<()> {
         let domain = entry.domain.clone();
+        // Memory first: a thread of this process that finds the entry in a shared layer (its
+        // first look in memory came just before this write) then finds it in memory too, and
+        // answers with this caller's policy rather than a copy parsed from the shared layer
+        // (S-42: all answer with one `Arc<CachedPolicy>`).
+        self.front.put(entry.clone())?;
         let written = self.each("writing", |layer| layer.put(entry.clone()));
         // Memory mirrors what the nearest working shared layer holds after its merge. When
         // that is the policy just written, keep the caller's copy: no second parse, and every
@@ -195,18 +207,16 @@ impl Store for LayeredStore {
                 .find_map(|layer| layer.get(&domain).ok().flatten()),
             _ => None,
         };
-        match merged {
-            Some(merged) => {
-                let mut merged = Arc::unwrap_or_clone(merged);
-                if let (Some(mine), Some(stored)) = (&entry.policy, &merged.policy)
-                    && mine.id == stored.id
-                    && mine.fetched_at == stored.fetched_at
-                {
-                    merged.policy = Some(Arc::clone(mine));
-                }
-                self.front.insert(Arc::new(merged));
+        // When no shared layer took the write, memory keeps what this process learnt.
+        if let Some(merged) = merged {
+            let mut merged = Arc::unwrap_or_clone(merged);
+            if let (Some(mine), Some(stored)) = (&entry.policy, &merged.policy)
+                && mine.id == stored.id
+                && mine.fetched_at == stored.fetched_at
+            {
+                merged.policy = Some(Arc::clone(mine));
             }
-            None => self.front.put(entry)?,
+            self.front.insert(Arc::new(merged));
         }
         Ok(())
     }
@@ -249,5 +259,100 @@ impl Store for LayeredStore {
         }
         let shared: Vec<String> = self.shared.iter().map(|l| l.location()).collect();
         shared.join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Barrier;
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::*;
+    use crate::cache::CachedPolicy;
+
+    fn at(s: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s)
+    }
+
+    /// A shared layer that hands out its own copy of each policy (as SQLite and Redis parse
+    /// theirs) and, once armed, holds a write back after storing it until told to go on.
+    #[derive(Debug)]
+    struct Paused {
+        inner: MemoryStore,
+        armed: AtomicBool,
+        stored: Barrier,
+        resume: Barrier,
+    }
+
+    impl Store for Paused {
+        fn get(&self, domain: &Domain) -> Result<Option<Arc<Entry>>> {
+            Ok(self.inner.get(domain)?.map(|entry| {
+                let mut copy = Entry::clone(&entry);
+                copy.policy = copy.policy.map(|p| Arc::new(CachedPolicy::clone(&p)));
+                Arc::new(copy)
+            }))
+        }
+        fn put(&self, entry: Entry) -> Result<()> {
+            self.inner.put(entry)?;
+            if self.armed.swap(false, Ordering::SeqCst) {
+                self.stored.wait();
+                self.resume.wait();
+            }
+            Ok(())
+        }
+        fn remove(&self, domain: &Domain) -> Result<bool> {
+            self.inner.remove(domain)
+        }
+        fn entries(&self) -> Result<Vec<Arc<Entry>>> {
+            self.inner.entries()
+        }
+        fn location(&self) -> String {
+            "paused".into()
+        }
+    }
+
+    /// S-42 through a shared layer: a thread that looks while another thread's write is in
+    /// the shared layer but the writer has not returned answers with the writer's policy.
+    #[test]
+    fn a_read_during_a_write_answers_with_the_writers_policy() {
+        let shared = Arc::new(Paused {
+            inner: MemoryStore::new(),
+            armed: AtomicBool::new(true),
+            stored: Barrier::new(2),
+            resume: Barrier::new(2),
+        });
+        let layered = Arc::new(LayeredStore::new(vec![shared.clone() as Arc<dyn Store>]));
+        let domain = Domain::new("example.com").unwrap();
+        let policy = Arc::new(
+            CachedPolicy::from_stored(
+                "a".into(),
+                "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n",
+                at(0),
+                at(86_400),
+            )
+            .unwrap(),
+        );
+        let entry = Entry {
+            policy: Some(Arc::clone(&policy)),
+            next_check: at(60),
+            ..Entry::new(domain.clone(), at(0))
+        };
+        let writer = {
+            let layered = Arc::clone(&layered);
+            std::thread::spawn(move || layered.put(entry))
+        };
+        shared.stored.wait();
+        let mut read = None;
+        assert!(
+            layered
+                .with_entry(&domain, &mut |e| read = e.policy.clone())
+                .unwrap()
+        );
+        shared.resume.wait();
+        writer.join().unwrap().unwrap();
+        assert!(Arc::ptr_eq(&read.unwrap(), &policy), "the writer's policy");
+        let after = layered.get(&domain).unwrap().unwrap();
+        assert!(Arc::ptr_eq(after.policy.as_ref().unwrap(), &policy));
     }
 }

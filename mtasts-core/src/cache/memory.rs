@@ -1,10 +1,12 @@
 //! The in-process store: fast, shared by all threads, gone when the process ends, bounded.
 
-use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use hashbrown::HashTable;
 
 use super::{Entry, Store};
 use crate::domain::Domain;
@@ -13,8 +15,13 @@ use crate::error::Result;
 /// The default bound of a [`MemoryStore`], in entries (about 40 MB of policies at most).
 pub const MEMORY_ENTRIES: usize = 50_000;
 
-/// The most shards a [`MemoryStore`] is split into.
-const SHARDS: usize = 16;
+/// The most entries of the bound one shard holds. A write copies its shard's table, so this
+/// bounds what one write costs (a few microseconds).
+const SHARD_ENTRIES: usize = 256;
+
+/// The most shards: the shard is chosen by bits 32 to 47 of a domain's hash, which the
+/// shard's table does not use to place it (low bits) or to tag it (top seven bits).
+const MAX_SHARDS: usize = 1 << 16;
 
 /// A cache in this process's memory: fast, shared by all threads, gone when the process ends.
 /// Used alone (`memory`), or as the front layer of a [`super::LayeredStore`].
@@ -23,11 +30,15 @@ const SHARDS: usize = 16;
 /// 60 MB): when a new domain would pass the bound, entries without a policy whose next check
 /// is due go first (they answer nothing any more), then the least recently used eighth.
 ///
-/// Large stores are split into shards, each with its own lock and its share of the bound, so
-/// threads looking up different domains do not contend for one lock (issue 13, item 6).
+/// Reads take no lock and write no memory other readers use (only the reading thread's own
+/// [`ArcSwap`] slot, and an entry's use mark once after each insertion), so cached lookups on
+/// several cores do not slow each other down (issue 13, item 6): each shard's table is an
+/// immutable snapshot, read through an [`ArcSwap`], and a write replaces the snapshot with an
+/// edited copy. Writers of one shard take turns (its mutex). The bound is split evenly between
+/// shards of at most 256 entries, so a small store keeps one bound exactly.
 #[derive(Debug)]
 pub struct MemoryStore {
-    shards: Vec<RwLock<HashMap<Domain, Slot>>>,
+    shards: Box<[Shard]>,
     hasher: RandomState,
     /// The bound of each shard.
     capacity: usize,
@@ -35,10 +46,35 @@ pub struct MemoryStore {
     epoch: AtomicU64,
 }
 
+/// A shard's entries, found by the hash of their domain.
+type Table = HashTable<Slot>;
+
+#[derive(Debug)]
+struct Shard {
+    /// What readers see, replaced whole by every write.
+    table: ArcSwap<Table>,
+    /// Held while a write copies, edits and publishes `table`, so no write is lost.
+    writer: Mutex<()>,
+}
+
 #[derive(Debug)]
 struct Slot {
+    /// The hash of `entry.domain` (computed once per lookup, for the shard and the table).
+    hash: u64,
     entry: Arc<Entry>,
     used: AtomicU64,
+}
+
+/// The copy a write edits. A reader marking the old snapshot while the copy is made may lose
+/// that one mark: the entry then looks as old as its previous use until its next lookup.
+impl Clone for Slot {
+    fn clone(&self) -> Slot {
+        Slot {
+            hash: self.hash,
+            entry: Arc::clone(&self.entry),
+            used: AtomicU64::new(self.used.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl Default for MemoryStore {
@@ -56,11 +92,17 @@ impl MemoryStore {
     /// An empty store holding at most `capacity` entries (at least 1).
     pub fn with_capacity(capacity: usize) -> MemoryStore {
         let capacity = capacity.max(1);
-        // One shard per 1024 entries of the bound, at most SHARDS: a small store keeps one
-        // bound exactly, a large one divides it evenly.
-        let shards = (capacity / 1024).clamp(1, SHARDS);
+        let shards = capacity
+            .div_ceil(SHARD_ENTRIES)
+            .next_power_of_two()
+            .min(MAX_SHARDS);
         MemoryStore {
-            shards: (0..shards).map(|_| RwLock::new(HashMap::new())).collect(),
+            shards: (0..shards)
+                .map(|_| Shard {
+                    table: ArcSwap::from_pointee(HashTable::new()),
+                    writer: Mutex::new(()),
+                })
+                .collect(),
             hasher: RandomState::new(),
             capacity: capacity.div_ceil(shards),
             epoch: AtomicU64::new(0),
@@ -69,25 +111,7 @@ impl MemoryStore {
 
     /// How many entries the store holds now.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len())
-            .sum()
-    }
-
-    fn shard(&self, domain: &Domain) -> &RwLock<HashMap<Domain, Slot>> {
-        let index = self.hasher.hash_one(domain) as usize % self.shards.len();
-        &self.shards[index]
-    }
-
-    fn read(&self, domain: &Domain) -> RwLockReadGuard<'_, HashMap<Domain, Slot>> {
-        self.shard(domain).read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self, domain: &Domain) -> RwLockWriteGuard<'_, HashMap<Domain, Slot>> {
-        self.shard(domain)
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        self.shards.iter().map(|s| s.table.load().len()).sum()
     }
 
     /// True when the store holds no entry.
@@ -95,62 +119,108 @@ impl MemoryStore {
         self.len() == 0
     }
 
+    /// The hash of `domain` and its shard.
+    fn locate(&self, domain: &Domain) -> (u64, &Shard) {
+        let hash = self.hasher.hash_one(domain);
+        // The shard count is a power of two, at most MAX_SHARDS.
+        let index = (hash >> 32) as usize & (self.shards.len() - 1);
+        (hash, &self.shards[index])
+    }
+
+    /// The slot of `domain` in `table`, marked as used now (for the least-recently-used
+    /// eviction). The mark is written only when it changes, i.e. after an insertion: a store
+    /// on every hit would bounce the cache line between threads reading neighbouring entries.
+    fn find<'t>(&self, table: &'t Table, hash: u64, domain: &Domain) -> Option<&'t Slot> {
+        let slot = table.find(hash, |slot| slot.entry.domain == *domain)?;
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        if slot.used.load(Ordering::Relaxed) != epoch {
+            slot.used.store(epoch, Ordering::Relaxed);
+        }
+        Some(slot)
+    }
+
+    /// Runs `edit` on a copy of the table of `shard` and publishes the copy, unless `edit`
+    /// returns `None` (nothing changed). Writers of the shard take turns.
+    fn update<T>(shard: &Shard, edit: impl FnOnce(&mut Table) -> Option<T>) -> Option<T> {
+        // A poisoned lock only means another writer panicked; the published table is whole
+        // (it is only ever replaced), so writing goes on.
+        let _turn = shard.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = Table::clone(&shard.table.load());
+        let changed = edit(&mut table)?;
+        shard.table.store(Arc::new(table));
+        Some(changed)
+    }
+
     /// Stores `entry` as it is, without merging (for a front layer copying what a shared
     /// store holds).
     pub(crate) fn insert(&self, entry: Arc<Entry>) {
-        let mut map = self.write(&entry.domain);
-        self.place(&mut map, entry);
+        let (hash, shard) = self.locate(&entry.domain);
+        MemoryStore::update(shard, |table| {
+            self.place(table, hash, entry);
+            Some(())
+        });
     }
 
-    /// Inserts or replaces under the write lock, making room first for a new domain.
-    fn place(&self, map: &mut HashMap<Domain, Slot>, entry: Arc<Entry>) {
+    /// Inserts or replaces in a shard's table, making room first for a new domain.
+    fn place(&self, table: &mut Table, hash: u64, entry: Arc<Entry>) {
         let epoch = self.epoch.fetch_add(1, Ordering::Relaxed) + 1;
-        if !map.contains_key(&entry.domain) && map.len() >= self.capacity {
-            self.make_room(map, &entry);
+        let slot = Slot {
+            hash,
+            entry,
+            used: AtomicU64::new(epoch),
+        };
+        let same = |stored: &Slot| stored.entry.domain == slot.entry.domain;
+        if let Ok(mut stored) = table.find_entry(hash, same) {
+            *stored.get_mut() = slot;
+            return;
         }
-        map.insert(
-            entry.domain.clone(),
-            Slot {
-                entry,
-                used: AtomicU64::new(epoch),
-            },
-        );
+        if table.len() >= self.capacity {
+            self.make_room(table, &slot.entry);
+        }
+        table.insert_unique(hash, slot, |slot| slot.hash);
     }
 
     /// Drops what answers nothing any more (no policy, check due as of the incoming entry's
-    /// time), then, if the store is still full, the least recently used eighth.
-    fn make_room(&self, map: &mut HashMap<Domain, Slot>, incoming: &Entry) {
+    /// time), then, if the shard is still full, its least recently used eighth.
+    fn make_room(&self, table: &mut Table, incoming: &Entry) {
         let now = incoming.last_used;
-        map.retain(|_, slot| slot.entry.policy.is_some() || slot.entry.next_check > now);
-        if map.len() < self.capacity {
+        table.retain(|slot| slot.entry.policy.is_some() || slot.entry.next_check > now);
+        if table.len() < self.capacity {
             return;
         }
-        let mut ages: Vec<(u64, Domain)> = map
+        let mut ages: Vec<(u64, u64, Arc<Entry>)> = table
             .iter()
-            .map(|(domain, slot)| (slot.used.load(Ordering::Relaxed), domain.clone()))
+            .map(|slot| {
+                let used = slot.used.load(Ordering::Relaxed);
+                (used, slot.hash, Arc::clone(&slot.entry))
+            })
             .collect();
         let drop = (self.capacity / 8).max(1).min(ages.len());
-        ages.select_nth_unstable_by_key(drop - 1, |(used, _)| *used);
-        for (_, domain) in ages.into_iter().take(drop) {
-            map.remove(&domain);
+        ages.select_nth_unstable_by_key(drop - 1, |(used, _, _)| *used);
+        for (_, hash, entry) in ages.into_iter().take(drop) {
+            if let Ok(slot) = table.find_entry(hash, |slot| Arc::ptr_eq(&slot.entry, &entry)) {
+                slot.remove();
+            }
         }
     }
 }
 
-// A poisoned lock only means another thread panicked mid-call; the map itself is always
-// consistent (entries are replaced whole), so every method keeps using it.
 impl Store for MemoryStore {
     fn get(&self, domain: &Domain) -> Result<Option<Arc<Entry>>> {
-        let map = self.read(domain);
-        Ok(map.get(domain).map(|slot| {
-            // Written only when it changes: a store on every hit would bounce the cache
-            // line between threads reading neighbouring entries.
-            let epoch = self.epoch.load(Ordering::Relaxed);
-            if slot.used.load(Ordering::Relaxed) != epoch {
-                slot.used.store(epoch, Ordering::Relaxed);
-            }
-            Arc::clone(&slot.entry)
-        }))
+        let (hash, shard) = self.locate(domain);
+        let table = shard.table.load();
+        Ok(self
+            .find(&table, hash, domain)
+            .map(|slot| Arc::clone(&slot.entry)))
+    }
+
+    fn with_entry(&self, domain: &Domain, f: &mut dyn FnMut(&Entry)) -> Result<bool> {
+        let (hash, shard) = self.locate(domain);
+        let table = shard.table.load();
+        Ok(self
+            .find(&table, hash, domain)
+            .map(|slot| f(&slot.entry))
+            .is_some())
     }
 
     fn local(&self, domain: &Domain) -> Option<Arc<Entry>> {
@@ -158,25 +228,43 @@ impl Store for MemoryStore {
     }
 
     fn put(&self, entry: Entry) -> Result<()> {
-        let mut map = self.write(&entry.domain);
-        let merged = match map.get(&entry.domain) {
-            Some(stored) => entry.merged_onto(&stored.entry),
-            None => entry,
-        };
-        self.place(&mut map, Arc::new(merged));
+        let (hash, shard) = self.locate(&entry.domain);
+        MemoryStore::update(shard, |table| {
+            let stored = table.find(hash, |slot| slot.entry.domain == entry.domain);
+            let merged = match stored {
+                Some(stored) => entry.merged_onto(&stored.entry),
+                None => entry,
+            };
+            self.place(table, hash, Arc::new(merged));
+            Some(())
+        });
         Ok(())
     }
 
     fn remove(&self, domain: &Domain) -> Result<bool> {
-        let mut map = self.write(domain);
-        Ok(map.remove(domain).is_some())
+        let (hash, shard) = self.locate(domain);
+        let same = |slot: &Slot| slot.entry.domain == *domain;
+        if shard.table.load().find(hash, same).is_none() {
+            return Ok(false);
+        }
+        let removed = MemoryStore::update(shard, |table| {
+            table.find_entry(hash, same).ok().map(|slot| {
+                slot.remove();
+            })
+        });
+        Ok(removed.is_some())
     }
 
     fn entries(&self) -> Result<Vec<Arc<Entry>>> {
         let mut all = Vec::new();
         for shard in &self.shards {
-            let map = shard.read().unwrap_or_else(|p| p.into_inner());
-            all.extend(map.values().map(|slot| Arc::clone(&slot.entry)));
+            all.extend(
+                shard
+                    .table
+                    .load()
+                    .iter()
+                    .map(|slot| Arc::clone(&slot.entry)),
+            );
         }
         Ok(all)
     }
@@ -251,12 +339,46 @@ mod tests {
         }
     }
 
+    /// `with_entry` lends the entry `get` hands out, and nothing for an unknown domain; a
+    /// reader keeps the entry it read whole while a write replaces it.
+    #[test]
+    fn with_entry_lends_what_get_returns() {
+        let store = MemoryStore::with_capacity(1000);
+        store.put(entry("a.example", true, 0)).unwrap();
+        let domain = Domain::new("a.example").unwrap();
+        let got = store.get(&domain).unwrap().unwrap();
+        let mut lent = None;
+        assert!(
+            store
+                .with_entry(&domain, &mut |e| lent = Some(e.clone()))
+                .unwrap()
+        );
+        assert_eq!(lent.as_ref(), Some(&*got));
+        let unknown = Domain::new("b.example").unwrap();
+        assert!(
+            !store
+                .with_entry(&unknown, &mut |_| panic!("no entry"))
+                .unwrap()
+        );
+
+        store.put(entry("a.example", true, 100)).unwrap();
+        assert_eq!(
+            got.last_used,
+            at(0),
+            "the entry read before the write is unchanged"
+        );
+        assert_eq!(store.get(&domain).unwrap().unwrap().last_used, at(100));
+        assert!(store.remove(&domain).unwrap());
+        assert!(!store.remove(&domain).unwrap());
+        assert!(store.is_empty());
+    }
+
     /// A large store is sharded; the bound holds for the whole store, and a domain in use
     /// survives in its shard.
     #[test]
     fn a_sharded_store_keeps_its_bound() {
         let store = MemoryStore::with_capacity(16_384);
-        assert_eq!(store.shards.len(), 16);
+        assert_eq!(store.shards.len(), 64);
         store.put(entry("kept.example", true, 0)).unwrap();
         for i in 0..40_000 {
             store.put(entry(&format!("d{i}.example"), true, 0)).unwrap();

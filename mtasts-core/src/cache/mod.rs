@@ -127,8 +127,10 @@ pub struct Entry {
 /// True when `t` is more than `allowed` (plus [`MERGE_SLACK`]) after `now`: a time no entry
 /// this library writes can hold.
 fn ahead_of(now: SystemTime, t: SystemTime, allowed: Duration) -> bool {
-    t.duration_since(now)
-        .is_ok_and(|d| d > allowed.saturating_add(MERGE_SLACK))
+    // `t - now > allowed + slack` as one comparison (every cached lookup runs this); no time
+    // is ahead of a limit past the end of `SystemTime`.
+    now.checked_add(allowed.saturating_add(MERGE_SLACK))
+        .is_some_and(|limit| t > limit)
 }
 
 impl Entry {
@@ -292,6 +294,15 @@ pub trait Store: Send + Sync + Debug {
     /// The entry for `domain`, if there is one.
     fn get(&self, domain: &Domain) -> Result<Option<Arc<Entry>>>;
 
+    /// Calls `f` with the entry for `domain`, if there is one; true if there was. Reads as
+    /// [`Store::get`] does, but lends the entry instead of handing out a reference to it: the
+    /// engine's cached path reads this way, so threads reading one entry at once do not all
+    /// write its reference count (issue 13, item 6). `f` must not write to the store. The
+    /// default lends what [`Store::get`] returns.
+    fn with_entry(&self, domain: &Domain, f: &mut dyn FnMut(&Entry)) -> Result<bool> {
+        Ok(self.get(domain)?.map(|entry| f(&entry)).is_some())
+    }
+
     /// The entry for `domain` as the shared storage has it now, bypassing any in-process
     /// layer. The engine calls this before it refreshes a domain, so it sees what other
     /// processes wrote. The default is [`Store::get`].
@@ -438,6 +449,33 @@ mod tests {
             }
         }
         assert!(checked > 1000);
+    }
+
+    /// `ahead_of` is `t - now > allowed + MERGE_SLACK`, exactly at the limit and around it.
+    #[test]
+    fn ahead_of_is_strictly_past_the_allowance_and_the_slack() {
+        let now = at(0);
+        let allowed = Duration::from_secs(60);
+        let limit = now + allowed + MERGE_SLACK;
+        let ns = Duration::from_nanos(1);
+        for (t, ahead) in [
+            (now - Duration::from_secs(1), false),
+            (now, false),
+            (limit - ns, false),
+            (limit, false),
+            (limit + ns, true),
+            (limit + Duration::from_secs(86_400 * 365), true),
+        ] {
+            assert_eq!(ahead_of(now, t, allowed), ahead, "{t:?}");
+            let by_difference = t
+                .duration_since(now)
+                .is_ok_and(|d| d > allowed + MERGE_SLACK);
+            assert_eq!(ahead, by_difference, "{t:?}");
+        }
+        assert!(
+            !ahead_of(now, now + allowed, Duration::MAX),
+            "no limit past the end of time"
+        );
     }
 
     #[test]
