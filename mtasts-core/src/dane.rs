@@ -26,7 +26,7 @@ const MAX_TTL: u32 = 3600;
 /// The TTL used for a negative answer without an SOA.
 const DEFAULT_NEGATIVE_TTL: u32 = 300;
 /// The most decisions [`DaneCache`] keeps.
-const CACHE_ENTRIES: usize = 16_384;
+const CACHE_ENTRIES: usize = 65_536;
 
 /// What DANE says for a recipient domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,7 +169,14 @@ impl DaneCache {
         if entries.len() >= CACHE_ENTRIES {
             entries.retain(|_, (_, kept)| now < *kept);
             if entries.len() >= CACHE_ENTRIES {
-                entries.clear();
+                // Still full of current decisions: every other one goes (the map's order is
+                // unrelated to use), so a large fleet of domains is asked again gradually
+                // rather than all at once.
+                let mut keep = false;
+                entries.retain(|_, _| {
+                    keep = !keep;
+                    keep
+                });
             }
         }
         entries.insert(domain.as_str().to_string(), (status.dane.clone(), until));

@@ -318,6 +318,19 @@ mod tests {
         }
     }
 
+    /// A large store holds what its bound says: 100,000 policies in a bound of 200,000 are
+    /// all kept (the shards split the bound evenly, and the domains spread over them).
+    #[test]
+    fn a_large_store_keeps_everything_within_its_bound() {
+        let store = MemoryStore::with_capacity(200_000);
+        for i in 0..100_000 {
+            store
+                .put(entry(&format!("b{i:05}.bench.test"), true, 0))
+                .unwrap();
+        }
+        assert_eq!(store.len(), 100_000);
+    }
+
     /// Entries without a policy whose check is due go before any policy.
     #[test]
     fn stale_entries_without_policy_go_first() {
