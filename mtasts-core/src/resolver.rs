@@ -235,14 +235,9 @@ impl Resolver {
         let mut policy = None;
         // A failing read is `None` as well: nothing known to be in force.
         let _ = self.store.with_entry(domain, &mut |entry| {
-            let clamped;
-            let entry = if entry.within_bounds(now) {
-                entry
-            } else {
-                clamped = Entry::clone(entry).clamped(now);
-                &clamped
-            };
-            policy = entry.policy.clone().filter(|p| p.is_valid_at(now));
+            policy = with_bounds(entry, now, |entry| {
+                entry.policy.clone().filter(|p| p.is_valid_at(now))
+            });
         });
         let policy = policy?;
         Some(Resolution {
@@ -300,18 +295,12 @@ impl Resolver {
         let mut answer = None;
         let mut touched = None;
         let read = self.store.with_entry(domain, &mut |entry| {
-            // The cached path: no copy of an entry that is within bounds (every one we write).
-            let clamped;
-            let entry = if entry.within_bounds(now) {
-                entry
-            } else {
-                clamped = Entry::clone(entry).clamped(now);
-                &clamped
-            };
-            answer = self.fresh_answer(domain, entry, now);
-            if answer.is_some() {
-                touched = Resolver::touched(entry, now);
-            }
+            with_bounds(entry, now, |entry| {
+                answer = self.fresh_answer(domain, entry, now);
+                if answer.is_some() {
+                    touched = Resolver::touched(entry, now);
+                }
+            });
         });
         read.ok()?;
         // Written once the store has lent the entry back (a store's reader may not write).
@@ -691,6 +680,17 @@ impl Drop for Turn<'_> {
             drop(state);
             self.inflight.done.notify_all();
         }
+    }
+}
+
+/// `f` applied to `entry` bounded relative to `now` (R-CACHE-1, R-CACHE-5, R-FETCH-10; see
+/// [`Entry::clamped`]): the entry itself when it is within bounds (every one we write: the
+/// cached path copies nothing), a clamped copy otherwise.
+fn with_bounds<R>(entry: &Entry, now: SystemTime, f: impl FnOnce(&Entry) -> R) -> R {
+    if entry.within_bounds(now) {
+        f(entry)
+    } else {
+        f(&Entry::clone(entry).clamped(now))
     }
 }
 
