@@ -273,18 +273,14 @@ impl Config {
     /// As [`Config::load_file`].
     pub fn load_str(&mut self, text: &str, origin: &str) -> Result<()> {
         let mut next = self.clone();
-        for (n, line) in text.lines().enumerate() {
-            let content = line.split('#').next().unwrap_or_default().trim();
-            if content.is_empty() {
-                continue;
-            }
+        for (n, content, split) in setting_lines(text) {
             let at = |why: String| Error::Config {
-                reason: format!("{origin}:{}: {why}", n + 1),
+                reason: format!("{origin}:{n}: {why}"),
             };
-            let Some((key, value)) = content.split_once('=') else {
+            let Some((key, value)) = split else {
                 return Err(at(format!("expected `key = value`, not {content:?}")));
             };
-            next.set(key.trim(), value).map_err(|e| at(reason_of(e)))?;
+            next.set(key, value).map_err(|e| at(reason_of(e)))?;
         }
         *self = next;
         Ok(())
@@ -302,14 +298,56 @@ impl Config {
 }
 
 /// The reason text of a configuration error.
-fn reason_of(e: Error) -> String {
+pub(crate) fn reason_of(e: Error) -> String {
     match e {
         Error::Config { reason } => reason,
         other => other.to_string(),
     }
 }
 
-/// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 when none is given.
+/// The lines of settings text that hold something, comments removed: (line number from 1,
+/// the content, and its `key = value` split with the key trimmed, when it has an `=`). What
+/// every reader of the settings file ([`Config`], `ServeSettings`, `SmtpdSettings`) walks.
+pub(crate) fn setting_lines(
+    text: &str,
+) -> impl Iterator<Item = (usize, &str, Option<(&str, &str)>)> {
+    text.lines().enumerate().filter_map(|(n, line)| {
+        let content = line.split('#').next().unwrap_or_default().trim();
+        let split = content
+            .split_once('=')
+            .map(|(key, value)| (key.trim(), value));
+        (!content.is_empty()).then_some((n + 1, content, split))
+    })
+}
+
+/// Applies, with `set`, the settings of `text` whose key starts with `prefix` (a face's own
+/// keys: the others are [`Config`]'s, which reports their mistakes). An error names
+/// `origin` and the line.
+pub(crate) fn load_prefixed(
+    text: &str,
+    origin: &str,
+    prefix: &str,
+    mut set: impl FnMut(&str, &str) -> Result<()>,
+) -> Result<()> {
+    for (n, _, split) in setting_lines(text) {
+        if let Some((key, value)) = split.filter(|(key, _)| key.starts_with(prefix)) {
+            set(key, value).map_err(|e| Error::Config {
+                reason: format!("{origin}:{n}: {}", reason_of(e)),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// `yes`/`true`/`on` or `no`/`false`/`off`, as the settings file writes a switch.
+pub(crate) fn parse_yes_no(value: &str) -> std::result::Result<bool, String> {
+    match value {
+        "yes" | "true" | "on" => Ok(true),
+        "no" | "false" | "off" => Ok(false),
+        _ => Err("expected yes or no".into()),
+    }
+}
+
 /// A number of seconds as the settings file writes it (fractions allowed; zero only when
 /// `allow_zero`).
 pub(crate) fn parse_seconds(
@@ -325,6 +363,7 @@ pub(crate) fn parse_seconds(
     Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
 }
 
+/// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 when none is given.
 fn parse_nameserver(value: &str) -> std::result::Result<SocketAddr, String> {
     if let Ok(addr) = value.parse::<SocketAddr>() {
         return Ok(addr);

@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::config::parse_seconds;
+use crate::config::{load_prefixed, parse_seconds, parse_yes_no, reason_of};
 use crate::error::{Error, Result};
 use crate::socketmap::{DaneMode, MapOptions};
 
@@ -223,11 +223,7 @@ impl ServeSettings {
             }
             Ok(duration)
         };
-        let yes_no = || match value {
-            "yes" | "true" | "on" => Ok(true),
-            "no" | "false" | "off" => Ok(false),
-            _ => Err(bad("expected yes or no")),
-        };
+        let yes_no = || parse_yes_no(value).map_err(|e| bad(&e));
         let dane = || match value {
             "auto" => Ok(DaneMode::Auto),
             "only" => Ok(DaneMode::Only),
@@ -252,7 +248,7 @@ impl ServeSettings {
         match key {
             "serve.listen" => next
                 .listen
-                .push(value.parse().map_err(|e| bad(&reason(e)))?),
+                .push(value.parse().map_err(|e| bad(&reason_of(e)))?),
             "serve.socket_mode" => {
                 next.socket_mode = u32::from_str_radix(value, 8)
                     .ok()
@@ -349,18 +345,9 @@ impl ServeSettings {
     /// [`Error::Config`] naming the origin and the line; the settings are then unchanged.
     pub fn load_str(&mut self, text: &str, origin: &str) -> Result<()> {
         let mut next = self.clone();
-        for (n, line) in text.lines().enumerate() {
-            let content = line.split('#').next().unwrap_or_default().trim();
-            let Some((key, value)) = content.split_once('=') else {
-                continue; // blank, or the resolver's parser reports it
-            };
-            let key = key.trim();
-            if key.starts_with(SERVE_PREFIX) {
-                next.set(key, value).map_err(|e| Error::Config {
-                    reason: format!("{origin}:{}: {}", n + 1, reason(e)),
-                })?;
-            }
-        }
+        load_prefixed(text, origin, SERVE_PREFIX, |key, value| {
+            next.set(key, value)
+        })?;
         *self = next;
         Ok(())
     }
@@ -375,13 +362,6 @@ impl ServeSettings {
             reason: format!("cannot read {}: {e}", path.display()),
         })?;
         self.load_str(&text, &path.display().to_string())
-    }
-}
-
-fn reason(e: Error) -> String {
-    match e {
-        Error::Config { reason } => reason,
-        e => e.to_string(),
     }
 }
 

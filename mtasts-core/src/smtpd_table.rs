@@ -22,7 +22,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{BufRead, Read, Write};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -652,11 +651,7 @@ impl SmtpdSettings {
                 self.timeout = timeout;
             }
             "smtpd.strict_testing" => {
-                self.strict_testing = match value {
-                    "yes" | "true" | "on" => true,
-                    "no" | "false" | "off" => false,
-                    _ => return Err(bad("expected yes or no")),
-                };
+                self.strict_testing = crate::config::parse_yes_no(value).map_err(|e| bad(&e))?;
             }
             _ => {
                 return Err(Error::Config {
@@ -669,25 +664,17 @@ impl SmtpdSettings {
         Ok(())
     }
 
-    /// Applies the `smtpd.*` lines of the settings file at `path` (the resolver's keys are
-    /// [`Config`](crate::Config)'s).
+    /// Applies the `smtpd.*` lines of settings text (the resolver's keys are
+    /// [`Config`](crate::Config)'s); `origin` names the text in errors.
     ///
     /// # Errors
-    /// An unreadable file, or a bad `smtpd.*` line (named with its line number).
-    pub fn load_file(&mut self, path: &Path) -> Result<()> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
-            reason: format!("cannot read {}: {e}", path.display()),
+    /// A bad `smtpd.*` line, named with its line number; the settings are then unchanged.
+    pub fn load_str(&mut self, text: &str, origin: &str) -> Result<()> {
+        let mut next = self.clone();
+        crate::config::load_prefixed(text, origin, SMTPD_PREFIX, |key, value| {
+            next.set(key, value)
         })?;
-        for (n, line) in text.lines().enumerate() {
-            let content = line.split('#').next().unwrap_or_default().trim();
-            if let Some((key, value)) = content.split_once('=')
-                && key.trim().starts_with(SMTPD_PREFIX)
-            {
-                self.set(key.trim(), value).map_err(|e| Error::Config {
-                    reason: format!("{}:{}: {e}", path.display(), n + 1),
-                })?;
-            }
-        }
+        *self = next;
         Ok(())
     }
 }

@@ -73,8 +73,14 @@ fn build(path: Option<&std::path::Path>) -> Result<(Resolver, SmtpdSettings), St
         .map_err(|e| e.to_string())?;
     let mut settings = SmtpdSettings::default();
     if let Some(path) = path {
-        config.load_file(path).map_err(|e| e.to_string())?;
-        settings.load_file(path).map_err(|e| e.to_string())?;
+        // Read once; the resolver's keys and the table's `smtpd.*` keys from the same text.
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the settings file {}: {e}", path.display()))?;
+        let origin = path.display().to_string();
+        config.load_str(&text, &origin).map_err(|e| e.to_string())?;
+        settings
+            .load_str(&text, &origin)
+            .map_err(|e| e.to_string())?;
     }
     let resolver = Resolver::new(config).map_err(|e| e.to_string())?;
     Ok((resolver, settings))
