@@ -10,7 +10,7 @@
 //! bit of the configured resolver ([`DnsResolver::mx_authenticated`], [`DnsResolver::tlsa`]).
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::dns::{DnsAnswer, DnsResolver};
@@ -139,7 +139,9 @@ fn answer_ttl<T>(answer: &DnsAnswer<T>) -> u32 {
 /// threads of a server (one process: DANE answers are cheap to ask again after a restart).
 #[derive(Debug, Default)]
 pub struct DaneCache {
-    entries: RwLock<HashMap<String, (Dane, Instant)>>,
+    /// Each decision behind an `Arc`: a cached answer takes a count, not a copy of the host
+    /// names.
+    entries: RwLock<HashMap<String, (Arc<Dane>, Instant)>>,
 }
 
 impl DaneCache {
@@ -149,16 +151,16 @@ impl DaneCache {
     }
 
     /// The kept decision for `domain`, if it still holds (no DNS).
-    pub fn cached(&self, domain: &Domain) -> Option<Dane> {
+    pub fn cached(&self, domain: &Domain) -> Option<Arc<Dane>> {
         let now = Instant::now();
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let (dane, until) = entries.get(domain.as_str())?;
-        (now < *until).then(|| dane.clone())
+        (now < *until).then(|| Arc::clone(dane))
     }
 
     /// The decision for `domain`: the kept one while it holds, otherwise [`dane_status`]'s
     /// (kept when it is one).
-    pub fn status(&self, dns: &dyn DnsResolver, domain: &Domain) -> Result<Dane> {
+    pub fn status(&self, dns: &dyn DnsResolver, domain: &Domain) -> Result<Arc<Dane>> {
         if let Some(dane) = self.cached(domain) {
             return Ok(dane);
         }
@@ -179,8 +181,9 @@ impl DaneCache {
                 });
             }
         }
-        entries.insert(domain.as_str().to_string(), (status.dane.clone(), until));
-        Ok(status.dane)
+        let dane = Arc::new(status.dane);
+        entries.insert(domain.as_str().to_string(), (Arc::clone(&dane), until));
+        Ok(dane)
     }
 
     /// Forgets every decision (a configuration reload).

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::dane::{Dane, DaneCache};
 use crate::domain::Domain;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::{AnswerKind, Answered, Metrics};
 use crate::policy::Mode;
 use crate::resolution::{Resolution, Source};
@@ -358,7 +358,11 @@ pub fn tls_policy_reply(resolution: &Resolution, options: &MapOptions) -> Reply 
 ///   domain, and `dane` would let it reach the other hosts with unauthenticated TLS),
 ///   otherwise `dane`;
 /// - DANE not applicable, or [`DaneMode::Off`] (`dane` is `None`): `sts` as it is.
-pub fn dane_reply(dane: Option<&Result<Dane>>, sts: Reply, options: &MapOptions) -> Reply {
+pub fn dane_reply(
+    dane: Option<std::result::Result<&Dane, &Error>>,
+    sts: Reply,
+    options: &MapOptions,
+) -> Reply {
     let word = match options.dane {
         DaneMode::Only => "dane-only",
         DaneMode::Auto | DaneMode::Off => "dane",
@@ -486,9 +490,8 @@ impl PolicyServer {
         if want_dane == dane.is_some()
             && let Some(resolution) = self.resolver.resolve_from_cache(&domain)
         {
-            let dane = dane.map(Ok);
             let sts = tls_policy_reply(&resolution, &options);
-            let reply = dane_reply(dane.as_ref(), sts, &options);
+            let reply = dane_reply(dane.as_deref().map(Ok), sts, &options);
             return (
                 reply,
                 Work {
@@ -504,7 +507,7 @@ impl PolicyServer {
         let done = run_within(timeout, "mtasts-resolve", move || {
             let dane = want_dane.then(|| cache.status(resolver.dns().as_ref(), &lookup));
             // DANE decided alone (it applies, or its lookup failed): no MTA-STS needed.
-            let resolution = match &dane {
+            let resolution = match dane.as_ref().map(|d| d.as_deref()) {
                 Some(Ok(Dane::Applies { .. }) | Err(_)) => None,
                 _ => Some(resolver.resolve_domain(&lookup)),
             };
@@ -543,8 +546,9 @@ impl PolicyServer {
             Some(resolution) => tls_policy_reply(resolution, &options),
             None => Reply::NotFound,
         };
-        let reply = dane_reply(dane.as_ref(), sts, &options);
-        log_answer(&domain, &reply, dane.as_ref(), resolution.as_ref());
+        let dane = dane.as_ref().map(|d| d.as_deref());
+        let reply = dane_reply(dane, sts, &options);
+        log_answer(&domain, &reply, dane, resolution.as_ref());
         (
             reply,
             Work {
@@ -561,7 +565,7 @@ impl PolicyServer {
 fn log_answer(
     domain: &Domain,
     reply: &Reply,
-    dane: Option<&Result<Dane>>,
+    dane: Option<std::result::Result<&Dane, &Error>>,
     resolution: Option<&Resolution>,
 ) {
     match (reply, dane) {
@@ -974,7 +978,7 @@ mod tests {
             ),
         ];
         for (dane, sts, options, want, why) in rows {
-            let got = dane_reply(dane, sts, options).payload();
+            let got = dane_reply(dane.map(|d| d.as_ref()), sts, options).payload();
             assert!(got.starts_with(want), "{why}: {got}");
         }
     }
