@@ -224,30 +224,37 @@ impl Connection for Box<dyn Stream> {
     }
 }
 
+/// Opens one listener. The error says what went wrong at `listen` (the caller names it).
 fn bind(listen: &Listen, settings: &ServeSettings) -> Result<Listener, String> {
     match listen {
         Listen::Unix(path) => {
             // A socket left by an earlier run is replaced; anything else at that path is not.
             if let Ok(meta) = std::fs::symlink_metadata(path) {
                 if !meta.file_type().is_socket() {
-                    return Err(format!("{}: exists and is not a socket", path.display()));
+                    return Err(
+                        "something that is not a socket is at that path: move it away, or \
+                         listen elsewhere"
+                            .into(),
+                    );
                 }
-                std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                std::fs::remove_file(path)
+                    .map_err(|e| format!("cannot remove the socket an earlier run left: {e}"))?;
             }
-            let listener =
-                UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let listener = UnixListener::bind(path).map_err(|e| e.to_string())?;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(settings.socket_mode))
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(|e| format!("cannot set its mode: {e}"))?;
             if let Some(owner) = &settings.socket_owner {
-                let ids = system::lookup_ids(owner).map_err(|e| format!("socket owner: {e}"))?;
-                system::chown(path, ids)
-                    .map_err(|e| format!("{}: cannot give it to {owner}: {e}", path.display()))?;
+                let ids =
+                    system::lookup_ids(owner).map_err(|e| format!("serve.socket_owner: {e}"))?;
+                system::chown(path, ids).map_err(|e| {
+                    format!("cannot give it to {owner} (serve.socket_owner; needs root): {e}")
+                })?;
             }
             listener.set_nonblocking(true).map_err(|e| e.to_string())?;
             Ok(Listener::Unix(listener, Some(path.clone())))
         }
         Listen::Tcp(addr) => {
-            let listener = TcpListener::bind(addr).map_err(|e| format!("tcp:{addr}: {e}"))?;
+            let listener = TcpListener::bind(addr).map_err(|e| e.to_string())?;
             listener.set_nonblocking(true).map_err(|e| e.to_string())?;
             Ok(Listener::Tcp(listener))
         }
@@ -313,7 +320,8 @@ pub fn serve(net: &NetOptions, args: &ServeArgs, quiet: bool) -> u8 {
             match bind(listen, &settings) {
                 Ok(listener) => listeners.push(listener),
                 Err(e) => {
-                    eprintln!("mtasts: --listen {e}");
+                    // From --listen or serve.listen: the message names the listener itself.
+                    eprintln!("mtasts: cannot listen on {listen}: {e}");
                     return EXIT_USAGE;
                 }
             }

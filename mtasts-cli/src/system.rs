@@ -183,7 +183,11 @@ pub fn drop_privileges(ids: Ids) -> Result<(), String> {
         return Ok(()); // already that user
     }
     if threads() != Some(1) {
-        return Err("cannot change user once threads run (internal error)".into());
+        return Err(
+            "cannot change user once threads run; this is a bug in mtasts, please report it \
+             (meanwhile, run it as that user, e.g. systemd's User=)"
+                .into(),
+        );
     }
     let gid = ids.gid as libc::gid_t;
     // SAFETY: plain system calls on integers; setgroups reads one gid_t from `&gid`, which
