@@ -1,7 +1,7 @@
 //! `mtasts serve`: the socketmap TLS policy server for Postfix's `smtp_tls_policy_maps`, and
 //! `mtasts query`, its client. Every answer is the core's (`mtasts_core::PolicyServer`,
-//! `serve_connection`), and so are the settings (`ServeSettings`); this file opens the
-//! sockets (or takes systemd's), drops privileges, runs the connection threads, the
+//! served by the core's `EventLoops`), and so are the settings (`ServeSettings`); this file
+//! opens the sockets (or takes systemd's), drops privileges, runs the accept loops, the
 //! background refresh and the metrics listener, and handles SIGTERM and SIGHUP.
 
 use std::io::{self, Read, Write};
@@ -10,15 +10,15 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use mtasts_core::{
-    CacheLocation, Config, Connection, DaneCache, Listen, LogLevel, LogTarget, Metrics,
-    PolicyServer, RefreshOptions, Resolver, ServeSettings, ServerHandle, netstring, read_netstring,
-    serve_connection,
+    Admitted, CacheLocation, ClientStream, Config, DaneCache, EventLoops, Listen, LogLevel,
+    LogTarget, Metrics, PolicyServer, RefreshOptions, Resolver, ServeSettings, ServerHandle,
+    netstring, read_netstring,
 };
 
 use crate::system::{self, Inherited};
@@ -196,34 +196,6 @@ impl Listener {
     }
 }
 
-/// A served connection: a TCP or a Unix stream.
-trait Stream: Connection + Send {
-    /// Blocking, with `limit` on every write (reads are bounded by `serve_connection`).
-    fn prepare(&self, limit: Duration) -> io::Result<()>;
-}
-
-impl Stream for TcpStream {
-    fn prepare(&self, limit: Duration) -> io::Result<()> {
-        self.set_nonblocking(false)?;
-        self.set_read_timeout(Some(limit))?;
-        self.set_write_timeout(Some(limit))
-    }
-}
-
-impl Stream for UnixStream {
-    fn prepare(&self, limit: Duration) -> io::Result<()> {
-        self.set_nonblocking(false)?;
-        self.set_read_timeout(Some(limit))?;
-        self.set_write_timeout(Some(limit))
-    }
-}
-
-impl Connection for Box<dyn Stream> {
-    fn set_read_limit(&self, limit: Duration) -> io::Result<()> {
-        (**self).set_read_limit(limit)
-    }
-}
-
 /// Opens one listener. The error says what went wrong at `listen` (the caller names it).
 fn bind(listen: &Listen, settings: &ServeSettings) -> Result<Listener, String> {
     match listen {
@@ -373,15 +345,21 @@ pub fn serve(net: &NetOptions, args: &ServeArgs, quiet: bool) -> u8 {
         Arc::new(DaneCache::new()),
         Arc::new(Metrics::new()),
     )));
-    let live = Arc::new(AtomicUsize::new(0));
+    // One event loop per CPU this process may run on serves every connection.
+    let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let loops = match EventLoops::start(&handle, cpus, client_timeout) {
+        Ok(loops) => loops,
+        Err(e) => {
+            eprintln!("mtasts: cannot start serving: {e}");
+            return EXIT_FAILURE;
+        }
+    };
     let names: Vec<String> = listeners.iter().map(Listener::describe).collect();
     log::info!("serving socketmap on {}", names.join(", "));
     eprintln!("mtasts: serving socketmap on {}", names.join(", "));
     let served = Served {
-        handle: &handle,
-        live: &live,
+        loops: &loops,
         max: max_connections,
-        limit: client_timeout,
     };
     thread::scope(|scope| {
         for listener in &listeners {
@@ -389,8 +367,8 @@ pub fn serve(net: &NetOptions, args: &ServeArgs, quiet: bool) -> u8 {
             scope.spawn(move || accept_loop(listener, stop, served));
         }
         if let Some(listener) = &metrics_listener {
-            let (stop, handle, live) = (&stop, &handle, &live);
-            scope.spawn(move || metrics_loop(listener, stop, handle, live));
+            let (stop, handle, loops) = (&stop, &handle, &loops);
+            scope.spawn(move || metrics_loop(listener, stop, handle, loops));
         }
         if let Some(interval) = refresh_interval {
             let (stop, handle) = (&stop, &handle);
@@ -417,9 +395,12 @@ pub fn serve(net: &NetOptions, args: &ServeArgs, quiet: bool) -> u8 {
         }
     }
     drop(listeners);
-    let deadline = Instant::now() + DRAIN;
-    while live.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        thread::sleep(POLL);
+    if !loops.wait_ended(DRAIN) {
+        log::warn!(
+            "{} connections still being answered after {} s: stopping anyway",
+            loops.live(),
+            DRAIN.as_secs()
+        );
     }
     log::info!("stopped");
     eprintln!("mtasts: stopped");
@@ -534,20 +515,18 @@ fn check_config(config: &Config, settings: &ServeSettings) -> u8 {
     }
 }
 
-/// What every connection thread shares.
+/// What every accept loop shares.
 struct Served<'a> {
-    handle: &'a Arc<ServerHandle>,
-    live: &'a Arc<AtomicUsize>,
+    loops: &'a EventLoops,
     max: usize,
-    limit: Duration,
 }
 
 fn accept_loop(listener: &Listener, stop: &AtomicBool, served: &Served<'_>) {
     use std::os::fd::AsFd;
     while !stop.load(Ordering::SeqCst) {
-        let accepted: io::Result<Box<dyn Stream>> = match listener {
-            Listener::Tcp(l) => l.accept().map(|(s, _)| Box::new(s) as Box<dyn Stream>),
-            Listener::Unix(l, _) => l.accept().map(|(s, _)| Box::new(s) as Box<dyn Stream>),
+        let accepted: io::Result<ClientStream> = match listener {
+            Listener::Tcp(l) => l.accept().map(|(s, _)| s.into()),
+            Listener::Unix(l, _) => l.accept().map(|(s, _)| s.into()),
         };
         match accepted {
             Ok(stream) => admit(stream, served),
@@ -568,49 +547,14 @@ fn accept_loop(listener: &Listener, stop: &AtomicBool, served: &Served<'_>) {
     }
 }
 
-/// Serves `stream` on a thread of its own, unless `max` connections are being served.
-fn admit(mut stream: Box<dyn Stream>, served: &Served<'_>) {
-    let metrics = Arc::clone(served.handle.current().metrics());
-    if served.live.fetch_add(1, Ordering::SeqCst) >= served.max {
-        served.live.fetch_sub(1, Ordering::SeqCst);
-        metrics.connection(false);
-        log::warn!("{} connections already served: one refused", served.max);
-        return;
-    }
-    metrics.connection(true);
-    let (live, handle, limit) = (
-        Arc::clone(served.live),
-        Arc::clone(served.handle),
-        served.limit,
-    );
-    let spawned = thread::Builder::new()
-        .name("mtasts-socketmap".into())
-        .spawn(move || {
-            let result = stream
-                .prepare(limit)
-                .and_then(|()| serve_connection(&handle, &mut stream, limit));
-            match result {
-                Ok(()) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::InvalidData
-                            | io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    // R-SRV-1: a malformed netstring, an oversized request or a client too
-                    // slow closes this connection, and only this one.
-                    metrics.closed_on_error();
-                    log::warn!("closing a connection: {e}");
-                }
-                Err(e) => log::info!("closing a connection: {e}"),
-            }
-            live.fetch_sub(1, Ordering::SeqCst);
-        });
-    if let Err(e) = spawned {
-        served.live.fetch_sub(1, Ordering::SeqCst);
-        log::warn!("cannot start a connection thread: {e}");
+/// Gives `stream` to the event loops, unless `max` connections are being served.
+fn admit(stream: ClientStream, served: &Served<'_>) {
+    match served.loops.admit(stream, served.max) {
+        Ok(Admitted::Yes | Admitted::Stopping) => {}
+        Ok(Admitted::Full) => {
+            log::warn!("{} connections already served: one refused", served.max);
+        }
+        Err(e) => log::warn!("cannot serve a connection: {e}"),
     }
 }
 
@@ -662,7 +606,7 @@ fn metrics_loop(
     listener: &TcpListener,
     stop: &AtomicBool,
     handle: &ServerHandle,
-    live: &AtomicUsize,
+    loops: &EventLoops,
 ) {
     if let Err(e) = listener.set_nonblocking(true) {
         log::warn!("metrics listener: {e}");
@@ -671,10 +615,7 @@ fn metrics_loop(
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, _)) => {
-                let body = handle
-                    .current()
-                    .metrics()
-                    .render(live.load(Ordering::SeqCst));
+                let body = handle.current().metrics().render(loops.live());
                 if let Err(e) = answer_metrics(stream, &body) {
                     log::debug!("metrics request: {e}");
                 }

@@ -53,6 +53,7 @@ mod resolver;
 mod serve_settings;
 mod smtpd_table;
 mod socketmap;
+mod socketmap_loop;
 mod tlsrpt;
 mod verdict;
 mod within;
@@ -109,10 +110,10 @@ pub use smtpd_table::{
     read_frame, relay_answer, table_role, v6_open_ok, v6_reply, v7_register, v7_reply,
 };
 pub use socketmap::{
-    Connection, DaneMode, MAX_REPLY, MAX_REQUEST, MapOptions, NetstringError, PolicyServer, Reply,
-    Request, ServerHandle, dane_reply, netstring, policy_domain, read_netstring, serve_connection,
-    tls_policy_reply,
+    DaneMode, MAX_REPLY, MAX_REQUEST, MapOptions, NetstringError, PolicyServer, Reply, Request,
+    ServerHandle, dane_reply, netstring, policy_domain, read_netstring, tls_policy_reply,
 };
+pub use socketmap_loop::{Admitted, ClientStream, EventLoops};
 pub use tlsrpt::{
     FailureDetail, PolicySummary, PolicyType, Report, ReportError, ReportPolicy,
     ReportRecordAnswer, ReportUri, TLSRPT_VERSION, TlsRptRecord, discover_report_record,

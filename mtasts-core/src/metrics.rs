@@ -150,6 +150,11 @@ impl Metrics {
             .fetch_add(count(failed), Ordering::Relaxed);
     }
 
+    /// The number of connections closed for a protocol error so far.
+    pub fn closed_on_errors(&self) -> u64 {
+        self.connections_closed_on_error.load(Ordering::Relaxed)
+    }
+
     /// The number of requests answered so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)

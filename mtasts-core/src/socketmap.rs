@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::dane::{Dane, DaneCache};
 use crate::domain::Domain;
@@ -440,13 +440,32 @@ impl PolicyServer {
     /// one domain make one fetch (the resolver's single flight, S-42).
     pub fn answer(&self, payload: &[u8]) -> Reply {
         let started = Instant::now();
-        let (reply, work) = self.reply(payload);
+        let (reply, work) = match self.reply_now(payload) {
+            Some(done) => done,
+            None => self.reply_late(payload),
+        };
+        self.count(&reply, &work, started);
+        reply
+    }
+
+    /// The answer to one request payload when it needs no network work (what the caches
+    /// hold, a malformed request, a key that is not a domain), counted in the metrics; `None`
+    /// when [`PolicyServer::answer`] has a lookup to make. An event loop answers with this
+    /// inline and hands only the rest to a thread.
+    pub fn answer_cached(&self, payload: &[u8]) -> Option<Reply> {
+        let started = Instant::now();
+        let (reply, work) = self.reply_now(payload)?;
+        self.count(&reply, &work, started);
+        Some(reply)
+    }
+
+    fn count(&self, reply: &Reply, work: &Work, started: Instant) {
         let failure = work
             .resolution
             .as_ref()
             .and_then(|r| r.failure())
             .and_then(|f| f.result_type());
-        let kind = match &reply {
+        let kind = match reply {
             Reply::Ok(data) if data.starts_with("dane") => AnswerKind::Dane,
             Reply::Ok(_) => AnswerKind::Secure,
             Reply::NotFound => AnswerKind::NotFound,
@@ -464,24 +483,24 @@ impl PolicyServer {
             failure,
             latency: started.elapsed(),
         });
-        reply
     }
 
-    fn reply(&self, payload: &[u8]) -> (Reply, Work) {
+    /// The answer when no network work is needed, or `None`.
+    fn reply_now(&self, payload: &[u8]) -> Option<(Reply, Work)> {
         let nothing = || Work {
             cache_hit: false,
             resolution: None,
         };
         let Some(request) = Request::parse(payload) else {
             log::warn!("a malformed request: answered PERM");
-            return (
+            return Some((
                 Reply::Perm("malformed request: expected \"NAME KEY\" in UTF-8".into()),
                 nothing(),
-            );
+            ));
         };
         // R-SRV-4: only a plain domain name has an MTA-STS policy.
         let Some(domain) = policy_domain(&request.key) else {
-            return (Reply::NotFound, nothing());
+            return Some((Reply::NotFound, nothing()));
         };
         let options = self.settings.options(&request.map);
         let want_dane = options.dane != DaneMode::Off;
@@ -492,14 +511,35 @@ impl PolicyServer {
         {
             let sts = tls_policy_reply(&resolution, &options);
             let reply = dane_reply(dane.as_deref().map(Ok), sts, &options);
-            return (
+            return Some((
                 reply,
                 Work {
                     cache_hit: true,
                     resolution: Some(resolution),
                 },
-            );
+            ));
         }
+        None
+    }
+
+    /// The answer that needs network work: the request is one [`PolicyServer::reply_now`]
+    /// did not answer (so it parses, and its key is a domain).
+    fn reply_late(&self, payload: &[u8]) -> (Reply, Work) {
+        let nothing = || Work {
+            cache_hit: false,
+            resolution: None,
+        };
+        let Some((request, domain)) =
+            Request::parse(payload).and_then(|r| policy_domain(&r.key).map(|d| (r, d)))
+        else {
+            // Unreachable by the contract above; answered as a fault, never as no policy.
+            return (
+                Reply::Temp("internal error: a request answered twice".into()),
+                nothing(),
+            );
+        };
+        let options = self.settings.options(&request.map);
+        let want_dane = options.dane != DaneMode::Off;
         // The network path, within the answer deadline.
         let (resolver, cache) = (Arc::clone(&self.resolver), Arc::clone(&self.dane));
         let lookup = domain.clone();
@@ -594,10 +634,6 @@ pub struct ServerHandle {
     stopping: AtomicBool,
 }
 
-/// How often a connection waiting for its next request looks whether the server is
-/// stopping.
-const IDLE_POLL: Duration = Duration::from_millis(200);
-
 impl ServerHandle {
     /// A handle on `server`.
     pub fn new(server: PolicyServer) -> ServerHandle {
@@ -608,7 +644,7 @@ impl ServerHandle {
         }
     }
 
-    /// Starts the stop: connections between requests close (within 200 ms); one
+    /// Starts the stop: connections between requests close (within 100 ms); one
     /// whose request has begun gets its answer first.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
@@ -630,124 +666,17 @@ impl ServerHandle {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
+    /// The current server with its generation, for [`ServerHandle::refresh`].
+    pub(crate) fn held(&self) -> (u64, Arc<PolicyServer>) {
+        (self.generation.load(Ordering::Acquire), self.current())
+    }
+
     /// `held` brought up to date (a reload since it was taken).
-    fn refresh(&self, held: &mut (u64, Arc<PolicyServer>)) {
+    pub(crate) fn refresh(&self, held: &mut (u64, Arc<PolicyServer>)) {
         let generation = self.generation.load(Ordering::Acquire);
         if generation != held.0 {
             *held = (generation, self.current());
         }
-    }
-}
-
-/// A client connection of the policy server: a stream whose reads can be given a timeout.
-pub trait Connection: std::io::Read + std::io::Write {
-    /// Bounds the next reads (as `set_read_timeout` of std's sockets).
-    fn set_read_limit(&self, limit: Duration) -> std::io::Result<()>;
-}
-
-impl Connection for std::os::unix::net::UnixStream {
-    fn set_read_limit(&self, limit: Duration) -> std::io::Result<()> {
-        self.set_read_timeout(Some(limit))
-    }
-}
-
-impl Connection for std::net::TcpStream {
-    fn set_read_limit(&self, limit: Duration) -> std::io::Result<()> {
-        self.set_read_timeout(Some(limit))
-    }
-}
-
-/// Serves one socketmap connection until the peer closes it, or until the server stops
-/// ([`ServerHandle::stop`]) while the connection is between requests: requests answered in
-/// order, pipelined or not. Returns `Err` (and the caller closes the connection, R-SRV-1) for a
-/// malformed netstring, an oversized request, a failed write, or a client that took longer
-/// than `client_timeout` since its last complete request (or since it connected) to send
-/// the next one: each read waits only for what is left of that time, so a client dripping
-/// a byte at a time is cut as surely as a silent one. Writes are bounded by the stream's own
-/// write timeout.
-pub fn serve_connection<S: Connection>(
-    handle: &ServerHandle,
-    stream: &mut S,
-    client_timeout: Duration,
-) -> std::io::Result<()> {
-    let mut held = (handle.generation.load(Ordering::Acquire), handle.current());
-    let mut buf: Vec<u8> = Vec::with_capacity(512);
-    let mut out: Vec<u8> = Vec::with_capacity(512);
-    let mut chunk = [0u8; 4096];
-    let mut deadline = Instant::now() + client_timeout;
-    loop {
-        // Every complete request in the buffer first (pipelining), in order.
-        loop {
-            let parsed = read_netstring(&buf, MAX_REQUEST)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-            let Some((payload, used)) = parsed else { break };
-            handle.refresh(&mut held);
-            let reply = held.1.answer(payload);
-            out.clear();
-            reply.write_netstring(&mut out);
-            stream.write_all(&out)?;
-            buf.drain(..used);
-            deadline = Instant::now() + client_timeout;
-        }
-        stream.flush()?;
-        let idle = buf.is_empty();
-        if idle && handle.is_stopping() {
-            return Ok(());
-        }
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!(
-                        "no complete request within {} s",
-                        client_timeout.as_secs_f64()
-                    ),
-                )
-            })?;
-        // Between requests, wake up now and then to see whether the server is stopping.
-        let waited = if idle { left.min(IDLE_POLL) } else { left };
-        stream.set_read_limit(waited)?;
-        let n = match stream.read(&mut chunk) {
-            Ok(n) => n,
-            Err(e)
-                if idle
-                    && waited < left
-                    && matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-            {
-                continue;
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!(
-                        "no complete request within {} s",
-                        client_timeout.as_secs_f64()
-                    ),
-                ));
-            }
-            Err(e) => return Err(e),
-        };
-        if n == 0 {
-            return if buf.is_empty() {
-                Ok(())
-            } else {
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the connection closed inside a request",
-                ))
-            };
-        }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 

@@ -1,4 +1,4 @@
-//! `serve_connection` over a real Unix socket against the test world: pipelined requests
+//! The event loops (`EventLoops`) over real Unix sockets against the test world: pipelined requests
 //! answered in order (R-SRV-1), the replies of S-70, S-73, S-74, a malformed or oversized
 //! netstring closing only that connection (S-79), a slow client cut by its timeout, the
 //! answer deadline, one fetch for concurrent requests, a reload taking effect on an open
@@ -14,8 +14,8 @@ use std::thread;
 use std::time::Duration;
 
 use mtasts_core::{
-    DaneCache, Metrics, PolicyServer, Resolver, ServeSettings, ServerHandle, netstring,
-    read_netstring, serve_connection,
+    Admitted, DaneCache, EventLoops, Metrics, PolicyServer, Resolver, ServeSettings, ServerHandle,
+    netstring, read_netstring,
 };
 use mtasts_testworld::World;
 
@@ -40,24 +40,42 @@ fn handle(resolver: Arc<Resolver>, settings: ServeSettings) -> Arc<ServerHandle>
     )))
 }
 
-fn spawn_server(
-    resolver: Arc<Resolver>,
-    timeout: Duration,
-) -> (UnixStream, thread::JoinHandle<std::io::Result<()>>) {
+/// A server's event loop, for one test.
+struct Served {
+    handle: Arc<ServerHandle>,
+    loops: EventLoops,
+}
+
+impl Served {
+    /// The connections closed for a protocol error (R-SRV-1).
+    fn faults(&self) -> u64 {
+        self.handle.current().metrics().closed_on_errors()
+    }
+
+    /// Waits (at most 10 s) until no connection is served; true if none is.
+    fn drained(&self) -> bool {
+        wait_for(Duration::from_secs(10), || self.loops.live() == 0)
+    }
+}
+
+fn spawn_server(resolver: Arc<Resolver>, timeout: Duration) -> (UnixStream, Served) {
     spawn_on(handle(resolver, settings("")), timeout)
 }
 
-fn spawn_on(
-    handle: Arc<ServerHandle>,
-    timeout: Duration,
-) -> (UnixStream, thread::JoinHandle<std::io::Result<()>>) {
-    let (client, mut server) = UnixStream::pair().unwrap();
-    server.set_write_timeout(Some(timeout)).unwrap();
-    let handle = thread::spawn(move || serve_connection(&handle, &mut server, timeout));
+fn spawn_on(handle: Arc<ServerHandle>, timeout: Duration) -> (UnixStream, Served) {
+    let loops = EventLoops::start(&handle, 1, timeout).unwrap();
+    let served = Served { handle, loops };
+    (connect(&served), served)
+}
+
+/// One more client connection to `served`.
+fn connect(served: &Served) -> UnixStream {
+    let (client, server) = UnixStream::pair().unwrap();
+    assert_eq!(served.loops.admit(server, 512).unwrap(), Admitted::Yes);
     client
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    (client, handle)
+    client
 }
 
 fn read_replies(client: &mut UnixStream, n: usize) -> Vec<String> {
@@ -106,7 +124,12 @@ fn pipelined_requests_are_answered_in_order() {
     assert!(replies[5].starts_with("PERM "), "{}", replies[5]);
     assert!(replies[6].starts_with("PERM "), "{}", replies[6]);
     drop(client);
-    server.join().unwrap().unwrap();
+    assert!(server.drained(), "closed when the client closes");
+    assert_eq!(
+        server.faults(),
+        0,
+        "a client closing between requests is no fault"
+    );
     assert_eq!(
         world.policy_requests("s01.mtasts.test"),
         1,
@@ -119,21 +142,27 @@ fn s79_a_malformed_or_oversized_netstring_closes_the_connection() {
     let world = World::bundled().unwrap();
     let (resolver, _clock) = support::resolver(&world);
     let resolver = Arc::new(resolver);
-    for bad in [&b"3x:abc,"[..], b"4:abcd!", b"10001:", b"007:postfix,"] {
-        let (mut client, server) = spawn_server(Arc::clone(&resolver), Duration::from_secs(30));
+    let (mut bystander, server) = spawn_server(Arc::clone(&resolver), Duration::from_secs(30));
+    for (n, bad) in [&b"3x:abc,"[..], b"4:abcd!", b"10001:", b"007:postfix,"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut client = connect(&server);
         client.write_all(bad).unwrap();
-        let err = server.join().unwrap().unwrap_err();
-        assert_eq!(
-            err.kind(),
-            std::io::ErrorKind::InvalidData,
-            "{bad:?}: {err}"
-        );
         let mut rest = Vec::new();
         client.read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty(), "{bad:?}: nothing is answered");
+        assert!(
+            wait_for(Duration::from_secs(10), || server.faults() == n as u64 + 1),
+            "{bad:?}: closed as a protocol error"
+        );
     }
-    // The next connection is served normally.
-    let (mut client, _server) = spawn_server(resolver, Duration::from_secs(30));
+    // A connection opened before is still served, and so is the next one.
+    bystander
+        .write_all(&netstring(b"postfix s02.mtasts.test"))
+        .unwrap();
+    assert_eq!(read_replies(&mut bystander, 1), ["NOTFOUND "]);
+    let mut client = connect(&server);
     client
         .write_all(&netstring(b"postfix s02.mtasts.test"))
         .unwrap();
@@ -156,8 +185,11 @@ fn a_slow_client_is_cut_by_the_read_timeout() {
             }
         }
     });
-    let err = server.join().unwrap().unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    assert!(
+        wait_for(Duration::from_secs(10), || server.faults() == 1),
+        "cut as too slow"
+    );
+    assert!(server.drained());
     dripping.join().unwrap();
 }
 
@@ -211,13 +243,14 @@ fn concurrent_requests_for_one_uncached_domain_make_one_fetch() {
     let world = World::bundled().unwrap();
     let (resolver, _clock) = support::resolver(&world);
     let handle = handle(Arc::new(resolver), settings(""));
-    let clients: Vec<_> = (0..16)
-        .map(|_| spawn_on(Arc::clone(&handle), Duration::from_secs(30)))
+    let (first, server) = spawn_on(Arc::clone(&handle), Duration::from_secs(30));
+    let clients: Vec<_> = std::iter::once(first)
+        .chain((1..16).map(|_| connect(&server)))
         .collect();
     let replies: Vec<_> = thread::scope(|scope| {
         let asked: Vec<_> = clients
             .into_iter()
-            .map(|(mut client, _server)| {
+            .map(|mut client| {
                 scope.spawn(move || {
                     client
                         .write_all(&netstring(b"postfix s01.mtasts.test"))
@@ -245,6 +278,111 @@ fn concurrent_requests_for_one_uncached_domain_make_one_fetch() {
         metrics.contains("mtasts_answers_total{kind=\"secure\"} 16\n"),
         "{metrics}"
     );
+}
+
+#[test]
+fn a_cached_answer_never_waits_behind_another_domains_fetch() {
+    let world = World::bundled().unwrap();
+    let (resolver, _clock) = support::resolver(&world);
+    // One loop serves both connections. S-18's policy host drips a byte a second, so its
+    // fetch takes its whole 3 s deadline; the request pipelined behind it waits for it.
+    let (mut slow, server) = spawn_server(Arc::new(resolver), Duration::from_secs(30));
+    let mut quick = connect(&server);
+    let mut both = netstring(b"postfix s18.mtasts.test");
+    both.extend(netstring(b"postfix s01.mtasts.test"));
+    slow.write_all(&both).unwrap();
+    let secure = "OK secure match=mail.example.com:.example.net servername=hostname";
+    for _ in 0..3 {
+        quick
+            .write_all(&netstring(b"postfix s01.mtasts.test"))
+            .unwrap();
+        assert_eq!(read_replies(&mut quick, 1), [secure]);
+    }
+    slow.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        slow.read(&mut byte).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "s18 is still being fetched while the other connection is answered"
+    );
+    slow.set_nonblocking(false).unwrap();
+    let replies = read_replies(&mut slow, 2);
+    assert_eq!(
+        replies[0], "NOTFOUND ",
+        "s18's fetch failed: no usable policy"
+    );
+    assert_eq!(replies[1], secure, "then the request behind it, in order");
+    assert_eq!(world.policy_requests("s01.mtasts.test"), 1);
+}
+
+#[test]
+fn a_stop_closes_the_idle_connections_and_ends_the_loops() {
+    let world = World::bundled().unwrap();
+    let (resolver, _clock) = support::resolver(&world);
+    let (mut idle, server) = spawn_server(Arc::new(resolver), Duration::from_secs(30));
+    let mut asking = connect(&server);
+    asking
+        .write_all(&netstring(b"postfix s01.mtasts.test"))
+        .unwrap();
+    assert_eq!(read_replies(&mut asking, 1).len(), 1);
+    server.handle.stop();
+    let mut rest = Vec::new();
+    idle.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    asking.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    assert!(server.loops.wait_ended(Duration::from_secs(10)));
+    let (_client, late) = UnixStream::pair().unwrap();
+    assert_eq!(
+        server.loops.admit(late, 512).unwrap(),
+        Admitted::Stopping,
+        "a loop that has ended takes no connection"
+    );
+    assert_eq!(server.faults(), 0);
+}
+
+#[test]
+fn connections_beyond_the_maximum_are_refused() {
+    let world = World::bundled().unwrap();
+    let (resolver, _clock) = support::resolver(&world);
+    let (_first, server) = spawn_server(Arc::new(resolver), Duration::from_secs(30));
+    let (mut client, refused) = UnixStream::pair().unwrap();
+    assert_eq!(server.loops.admit(refused, 1).unwrap(), Admitted::Full);
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "closed at once");
+    assert_eq!(server.loops.live(), 1);
+    let metrics = server.handle.current().metrics().render(1);
+    assert!(
+        metrics.contains("mtasts_connections_total{outcome=\"refused\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_client_that_does_not_read_its_replies_is_cut() {
+    let world = World::bundled().unwrap();
+    let (resolver, _clock) = support::resolver(&world);
+    let (mut client, server) = spawn_server(Arc::new(resolver), Duration::from_millis(500));
+    // Requests written and replies never read: once the socket buffers are full the
+    // server stops reading, and after its timeout it closes the connection.
+    let many: Vec<u8> = (0..200_000)
+        .flat_map(|_| netstring(b"postfix [mx.s01.mtasts.test]:25"))
+        .collect();
+    client.set_nonblocking(true).unwrap();
+    let mut written = 0;
+    let cut = wait_for(Duration::from_secs(10), || {
+        while written < many.len() {
+            match client.write(&many[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return true,
+            }
+        }
+        server.faults() == 1
+    });
+    assert!(cut, "the connection was cut");
+    assert!(server.drained());
 }
 
 #[test]
