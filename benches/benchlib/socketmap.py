@@ -409,9 +409,10 @@ def world_rows(report, target, built, n, levels, seconds, floor=False):
         server_rows(report, target.label, FLOOR_LABEL, make_floor, path, n, levels, seconds,
                     results, cold=False, cross_cpu=True)
         report.note(SOCKETMAP, "floor: a socketmap server that does no work, with the shape of "
-                    "mtasts serve (a thread per connection, blocking reads, a write per "
-                    "answer), answering every request with mtasts serve's answer for these "
-                    "domains: what the sockets, threads and scheduler of this machine cost")
+                    "mtasts serve (one epoll event loop, one read per readiness, the answers to "
+                    "what it read in one write), answering every request with mtasts serve's "
+                    "answer for these domains: what the sockets, the event loop and the "
+                    "scheduler of this machine cost")
     why = built.pmsr_missing or target.pmsr_unusable
     if why:
         report.row(SOCKETMAP, [target.label, PMSR_LABEL, "n/a (see below)"])

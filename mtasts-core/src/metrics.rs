@@ -57,7 +57,7 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
     0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 10.0,
 ];
 
-/// The server's counters. Shared by every connection thread; each update is one relaxed
+/// The server's counters. Shared by every event loop and lookup thread; each update is one relaxed
 /// atomic add (counts, not ordering, are what matter).
 #[derive(Debug, Default)]
 pub struct Metrics {

@@ -29,7 +29,7 @@ connect-to-answer time is reported apart), then, all at once, asks for the domai
   --text            human-readable output instead of JSON
 
 --fixed-server serves instead: every request on every connection is answered with TEXT
-(default: what mtasts serve answers for a bench domain), by a thread per connection, with no
+(default: what mtasts serve answers for a bench domain), by one epoll event loop, with no
 other work; the floor of a server's cost on this machine. It runs until it is stopped.
 
 Exit status: 0 every request answered, 1 a connection failed, 2 usage, 3 past --deadline.";

@@ -1,12 +1,17 @@
 //! `socketmap-load --fixed-server ADDR`: a socketmap server that does no work, the floor a real
-//! server is measured against on the same machine. It has the shape of `mtasts serve` (a thread
-//! per connection, blocking reads, one write per reply) and answers every request with the
-//! same reply, so its cost per request is the sockets', the threads' and the scheduler's.
+//! server is measured against on the same machine. It has the shape of `mtasts serve` (one
+//! event-loop thread, epoll, level-triggered; one read per readiness, the answers to what it
+//! read in one write) and answers every request with the same reply, so its cost per request is
+//! the sockets', the event loop's and the scheduler's.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixListener;
-use std::thread;
+
+use rustix::buffer::spare_capacity;
+use rustix::event::epoll;
 
 use crate::args::Server;
 use crate::wire;
@@ -14,72 +19,147 @@ use crate::wire;
 /// The largest request accepted (what `mtasts serve` accepts, R-SRV-1 in docs/rules.md).
 const MAX_REQUEST: usize = 10_000;
 
+/// A listener of either kind.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// A connection of either kind.
+enum Stream {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Stream {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Listens on `server` and answers every request on every connection with `reply`, until the
-/// process is stopped. Returns only when the listener fails.
+/// process is stopped. Returns only when the listener or the event loop fails.
 pub fn serve(server: &Server, reply: &str) -> io::Result<()> {
     let mut framed = format!("{}:", reply.len()).into_bytes();
     framed.extend_from_slice(reply.as_bytes());
     framed.push(b',');
-    let framed: &'static [u8] = Box::leak(framed.into_boxed_slice());
-    match server {
+    let listener = match server {
         Server::Unix(path) => {
             let _ = std::fs::remove_file(path);
-            let listener = UnixListener::bind(path)?;
-            loop {
-                let (stream, _) = listener.accept()?;
-                spawn(stream, framed);
-            }
+            Listener::Unix(UnixListener::bind(path)?)
         }
-        Server::Tcp(addr) => {
-            let listener = TcpListener::bind(addr)?;
-            loop {
-                let (stream, _) = listener.accept()?;
-                stream.set_nodelay(true)?;
-                spawn(stream, framed);
-            }
-        }
-    }
-}
-
-fn spawn<S: Read + Write + Send + 'static>(mut stream: S, reply: &'static [u8]) {
-    let spawned = thread::Builder::new()
-        .stack_size(256 * 1024)
-        .spawn(move || {
-            let _ = answer(&mut stream, reply);
-        });
-    if let Err(e) = spawned {
-        eprintln!("socketmap-load: cannot start a connection thread: {e}");
-    }
-}
-
-/// Answers the requests of one connection until it closes or sends a malformed netstring.
-fn answer<S: Read + Write>(stream: &mut S, reply: &[u8]) -> io::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(512);
-    let mut chunk = [0u8; 4096];
+        Server::Tcp(addr) => Listener::Tcp(TcpListener::bind(addr)?),
+    };
+    let listen_fd = match &listener {
+        Listener::Tcp(l) => l.as_fd(),
+        Listener::Unix(l) => l.as_fd(),
+    };
+    let poll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+    const LISTENER: u64 = u64::MAX;
+    epoll::add(
+        &poll,
+        listen_fd,
+        epoll::EventData::new_u64(LISTENER),
+        epoll::EventFlags::IN,
+    )?;
+    let mut conns: HashMap<u64, (Stream, Vec<u8>)> = HashMap::new();
+    let mut events = Vec::with_capacity(256);
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut out = Vec::with_capacity(4096);
     loop {
-        let mut used = 0;
-        let mut replies = 0;
-        loop {
-            match wire::parse_reply(&buf[used..]) {
-                Ok(Some((payload, n))) if payload.len() <= MAX_REQUEST => {
-                    used += n;
-                    replies += 1;
-                }
-                Ok(None) => break,
-                _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "bad request")),
+        events.clear();
+        match epoll::wait(&poll, spare_capacity(&mut events), None) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        for event in &events {
+            let token = event.data.u64();
+            if token == LISTENER {
+                let stream = match &listener {
+                    Listener::Tcp(l) => {
+                        let (s, _) = l.accept()?;
+                        s.set_nodelay(true)?;
+                        Stream::Tcp(s)
+                    }
+                    Listener::Unix(l) => Stream::Unix(l.accept()?.0),
+                };
+                let key = stream.fd().as_raw_fd() as u64;
+                epoll::add(
+                    &poll,
+                    stream.fd(),
+                    epoll::EventData::new_u64(key),
+                    epoll::EventFlags::IN,
+                )?;
+                conns.insert(key, (stream, Vec::with_capacity(512)));
+                continue;
+            }
+            let Some((stream, buf)) = conns.get_mut(&token) else {
+                continue;
+            };
+            out.clear();
+            if answer(stream, buf, &mut chunk, &framed, &mut out).is_err()
+                && let Some((stream, _)) = conns.remove(&token)
+            {
+                let _ = epoll::delete(&poll, stream.fd());
             }
         }
-        buf.drain(..used);
-        // One write per request, as a server that answers each in turn does.
-        for _ in 0..replies {
-            stream.write_all(reply)?;
-        }
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// One readiness of a connection: one read, the answers to every complete request in one write
+/// (blocking until it is written: the load generator always reads). `Err` closes it: the peer
+/// closed, or sent a malformed netstring.
+fn answer<S: Read + Write>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    chunk: &mut [u8],
+    reply: &[u8],
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let n = match stream.read(chunk) {
+        Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed")),
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    buf.extend_from_slice(&chunk[..n]);
+    let mut used = 0;
+    loop {
+        match wire::parse_reply(&buf[used..]) {
+            Ok(Some((payload, n))) if payload.len() <= MAX_REQUEST => {
+                used += n;
+                out.extend_from_slice(reply);
+            }
+            Ok(None) => break,
+            _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "bad request")),
+        }
+    }
+    buf.drain(..used);
+    stream.write_all(out)
 }
 
 #[cfg(test)]
@@ -122,13 +202,23 @@ mod tests {
             at: 0,
             written: Vec::new(),
         };
-        answer(&mut s, b"2:OK,").unwrap();
+        let (mut buf, mut chunk, mut out) = (Vec::new(), [0u8; 4096], Vec::new());
+        // Three bytes a read: the requests are answered once they are complete.
+        while s.at < s.input.len() {
+            out.clear();
+            answer(&mut s, &mut buf, &mut chunk, b"2:OK,", &mut out).unwrap();
+        }
         assert_eq!(s.written, b"2:OK,2:OK,");
+        out.clear();
+        assert!(
+            answer(&mut s, &mut buf, &mut chunk, b"2:OK,", &mut out).is_err(),
+            "closed"
+        );
         let mut bad = Scripted {
             input: b"x:".to_vec(),
             at: 0,
             written: Vec::new(),
         };
-        assert!(answer(&mut bad, b"2:OK,").is_err());
+        assert!(answer(&mut bad, &mut buf, &mut chunk, b"2:OK,", &mut out).is_err());
     }
 }
