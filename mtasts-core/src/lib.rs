@@ -115,9 +115,10 @@ pub use socketmap::{
 };
 pub use socketmap_loop::{Admitted, ClientStream, EventLoops};
 pub use tlsrpt::{
-    FailureDetail, PolicySummary, PolicyType, Report, ReportError, ReportPolicy,
-    ReportRecordAnswer, ReportUri, TLSRPT_VERSION, TlsRptRecord, discover_report_record,
-    parse_report_record, select_report_record,
+    DATAGRAM_PROTOCOL_VERSION, Datagram, DatagramError, DatagramFailure, DatagramPolicy,
+    DatagramPolicyType, FailureCode, FailureDetail, MAX_DATAGRAM, PolicySummary, PolicyType,
+    Report, ReportError, ReportPolicy, ReportRecordAnswer, ReportUri, TLSRPT_VERSION, TlsRptRecord,
+    discover_report_record, parse_report_record, select_report_record,
 };
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 pub use within::run_within;
