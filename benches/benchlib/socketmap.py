@@ -162,10 +162,12 @@ def mtasts_server(target, tmp, name, memory_entries):
         # records have a TTL of 300 s), so warm means cached: no DNS query.
         # serve.dane = off: the daemon compared knows no DANE, so both answer from their
         # MTA-STS caches alone (and a stopped world cannot fail a DANE lookup);
-        # serve.refresh_interval = 0: no background refresh fetches during a measurement.
+        # serve.refresh_interval = 0: no background refresh fetches during a measurement;
+        # serve.event_loops = 1: the warm loads give every server one CPU (equal cores), and
+        # one loop is what a server started on one CPU runs.
         f.write("# bench-compare: the socketmap section\ncache = memory\nmemory_entries = %d\n"
                 "nameserver = %s\ntrust_roots = %s\nrecheck_interval = 3600\nlog_level = warn\n"
-                "serve.dane = off\nserve.refresh_interval = 0\n"
+                "serve.dane = off\nserve.refresh_interval = 0\nserve.event_loops = 1\n"
                 % (memory_entries, target.nameserver, target.ca))
         if target.policy_port:
             f.write("policy_port = %d\n" % target.policy_port)
@@ -487,7 +489,7 @@ def memory_rows(report, world, target, built, m):
     report.note(MEMORY, "mtasts serve: cache = memory, memory_entries = %d (the memory store's "
                 "bound is split evenly over its shards: twice the policies, so none is evicted), "
                 "serve.dane = off and serve.refresh_interval = 0 (as for every load of this "
-                "section: the daemon compared has neither)" % (2 * m))
+                "section: the daemon compared has neither), serve.event_loops = 1" % (2 * m))
     label = PMSR_LABEL
     if built.pmsr_missing:
         report.row(MEMORY, [label, str(m), "n/a: " + built.pmsr_missing])

@@ -345,9 +345,8 @@ pub fn serve(net: &NetOptions, args: &ServeArgs, quiet: bool) -> u8 {
         Arc::new(DaneCache::new()),
         Arc::new(Metrics::new()),
     )));
-    // One event loop per CPU this process may run on serves every connection.
-    let cpus = thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let loops = match EventLoops::start(&handle, cpus, client_timeout) {
+    let event_loops = handle.current().settings().event_loop_count();
+    let loops = match EventLoops::start(&handle, event_loops, client_timeout) {
         Ok(loops) => loops,
         Err(e) => {
             eprintln!("mtasts: cannot start serving: {e}");

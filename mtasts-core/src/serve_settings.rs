@@ -9,6 +9,7 @@
 //! | `serve.socket_owner` | `USER[:GROUP]` (names or numbers) owning the Unix socket | the server's user |
 //! | `serve.user` | `USER[:GROUP]` to run as once the sockets are open | not changed |
 //! | `serve.max_connections` | client connections served at once | 512 |
+//! | `serve.event_loops` | event-loop threads serving the connections; `auto`: one per CPU the process may run on | `auto` |
 //! | `serve.client_timeout` | seconds a client may take to send a request | 300 |
 //! | `serve.answer_timeout` | seconds within which every request is answered (`TEMP` then) | 30 |
 //! | `serve.refresh_interval` | seconds between background refresh runs; 0 turns them off | 3600 |
@@ -50,6 +51,8 @@ pub const SERVE_PREFIX: &str = "serve.";
 
 /// The most connections `serve.max_connections` may ask for.
 pub const MAX_CONNECTIONS_LIMIT: usize = 65_536;
+/// The most event loops `serve.event_loops` may ask for.
+pub const MAX_EVENT_LOOPS: usize = 64;
 /// The longest `serve.answer_timeout`: Postfix's socketmap client gives up after 100 s (its
 /// built-in timeout), and every answer must come well before that.
 pub const MAX_ANSWER_TIMEOUT: Duration = Duration::from_secs(90);
@@ -128,6 +131,9 @@ pub struct ServeSettings {
     pub user: Option<String>,
     /// Client connections served at once (`serve.max_connections`).
     pub max_connections: usize,
+    /// Event-loop threads serving the connections (`serve.event_loops`); `None` for one per
+    /// CPU the process may run on ([`ServeSettings::event_loop_count`]).
+    pub event_loops: Option<usize>,
     /// How long a client may take to send a request (`serve.client_timeout`).
     pub client_timeout: Duration,
     /// Every request is answered within this (`serve.answer_timeout`), with `TEMP` if the
@@ -154,6 +160,7 @@ impl Default for ServeSettings {
             socket_owner: None,
             user: None,
             max_connections: 512,
+            event_loops: None,
             client_timeout: Duration::from_secs(300),
             answer_timeout: Duration::from_secs(30),
             refresh_interval: Some(Duration::from_secs(3600)),
@@ -173,6 +180,7 @@ pub const SERVE_SETTINGS: &[&str] = &[
     "serve.socket_owner",
     "serve.user",
     "serve.max_connections",
+    "serve.event_loops",
     "serve.client_timeout",
     "serve.answer_timeout",
     "serve.refresh_interval",
@@ -187,6 +195,16 @@ pub const SERVE_SETTINGS: &[&str] = &[
 ];
 
 impl ServeSettings {
+    /// The event loops to start: `serve.event_loops`, or one per CPU this process may run on
+    /// (its affinity mask, as `taskset` or systemd's `CPUAffinity=` set it).
+    pub fn event_loop_count(&self) -> usize {
+        self.event_loops.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, std::num::NonZero::get)
+                .min(MAX_EVENT_LOOPS)
+        })
+    }
+
     /// The options of map name `map`: its own settings over the defaults.
     pub fn options(&self, map: &str) -> MapOptions {
         let mut options = MapOptions::new();
@@ -257,6 +275,22 @@ impl ServeSettings {
             }
             "serve.socket_owner" => next.socket_owner = user()?,
             "serve.user" => next.user = user()?,
+            "serve.event_loops" => {
+                next.event_loops = match value {
+                    "auto" => None,
+                    _ => Some(
+                        value
+                            .parse()
+                            .ok()
+                            .filter(|n| (1..=MAX_EVENT_LOOPS).contains(n))
+                            .ok_or_else(|| {
+                                bad(&format!(
+                                    "expected auto or a number from 1 to {MAX_EVENT_LOOPS}"
+                                ))
+                            })?,
+                    ),
+                };
+            }
             "serve.max_connections" => {
                 next.max_connections = value
                     .parse()
@@ -380,6 +414,7 @@ mod tests {
             ("serve.socket_owner", "postfix:postfix"),
             ("serve.user", "mtasts"),
             ("serve.max_connections", "1024"),
+            ("serve.event_loops", "1"),
             ("serve.client_timeout", "60"),
             ("serve.answer_timeout", "20"),
             ("serve.refresh_interval", "0"),
@@ -399,6 +434,7 @@ mod tests {
         assert_eq!(s.listen.len(), 3);
         assert_eq!(s.listen[0].to_string(), "unix:/run/mtasts/socketmap.sock");
         assert_eq!(s.socket_mode, 0o600);
+        assert_eq!(s.event_loop_count(), 1);
         assert_eq!(s.refresh_interval, None);
         assert_eq!(s.log, LogTarget::Syslog);
         assert!(s.options("postfix").tlsrpt);
@@ -427,6 +463,8 @@ mod tests {
             ("serve.socket_mode", "1777", "octal"),
             ("serve.user", "root;rm", "USER"),
             ("serve.max_connections", "0", "from 1"),
+            ("serve.event_loops", "0", "auto or a number from 1 to 64"),
+            ("serve.event_loops", "many", "auto or a number"),
             ("serve.answer_timeout", "120", "at most 90"),
             ("serve.client_timeout", "-1", "positive"),
             ("serve.metrics", "0.0.0.0:9461", "loopback"),
