@@ -114,9 +114,11 @@ pub use socketmap::{
     tls_policy_reply,
 };
 pub use tlsrpt::{
-    FailureDetail, PolicySummary, PolicyType, Report, ReportError, ReportPolicy,
-    ReportRecordAnswer, ReportUri, TLSRPT_VERSION, TlsRptRecord, discover_report_record,
-    parse_report_record, select_report_record,
+    FailureDetail, InputOutcome, MAX_REPORT_FILE_SIZE, MAX_REPORT_SIZE, PolicySummary, PolicyType,
+    ReceivedReport, Report, ReportError, ReportFormat, ReportPolicy, ReportRecordAnswer, ReportUri,
+    Summary, SummaryInput, SummaryRow, TLSRPT_VERSION, TlsRptRecord, discover_report_record,
+    gunzip, gzip, parse_json, parse_report_record, read_report, read_report_file, report_file_name,
+    select_report_record,
 };
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 pub use within::run_within;
