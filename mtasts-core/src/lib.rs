@@ -82,7 +82,8 @@ pub use fetch::{HttpsFetcher, MAX_POLICY_SIZE, PolicyFetcher, TrustRoots};
 pub use json::{
     BackoffView, CertCheckView, CertView, CheckedPolicyView, DiagnosisView, EntryView,
     FailedRefreshView, FailureView, JSON_VERSION, MxCheckView, MxLookupView, PolicyView, ProbeView,
-    ProblemView, RefreshView, ResolutionView, TimingsView, TxtView, to_json,
+    ProblemView, RefreshView, ReportErrorView, ReportInputView, ResolutionView, SessionCountView,
+    SummaryRowView, SummaryView, TimingsView, TxtView, to_json,
 };
 pub use log_sink::{install_log_sink, log_to_syslog};
 pub use metrics::{AnswerKind, Answered, LATENCY_BUCKETS, Metrics};
