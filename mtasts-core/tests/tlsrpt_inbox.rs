@@ -5,6 +5,8 @@
 //! `Report::to_json` writes for `full_report()` (drift-checked here; the Python suite
 //! validates it against `schema.json`); `MTASTS_UPDATE_GOLDEN=1` rewrites it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use mtasts_core::{

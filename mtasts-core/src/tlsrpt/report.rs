@@ -387,7 +387,13 @@ impl Report {
                 expected: "an object",
             });
         }
+        // In the order of RFC 8460 §4.4, so the first problem named is the first one there.
+        let organization_name = text(value, "", "organization-name")?;
         let range = object(value, "", "date-range")?;
+        let start_datetime = text(range, "date-range", "start-datetime")?;
+        let end_datetime = text(range, "date-range", "end-datetime")?;
+        let contact_info = opt_text(value, "", "contact-info")?.unwrap_or_default();
+        let report_id = text(value, "", "report-id")?;
         let mut policies = Vec::new();
         for (i, p) in array(value, "", "policies")?.iter().enumerate() {
             let at = format!("policies[{i}]");
@@ -442,11 +448,11 @@ impl Report {
             });
         }
         Ok(Report {
-            organization_name: text(value, "", "organization-name")?,
-            start_datetime: text(range, "date-range", "start-datetime")?,
-            end_datetime: text(range, "date-range", "end-datetime")?,
-            contact_info: opt_text(value, "", "contact-info")?.unwrap_or_default(),
-            report_id: text(value, "", "report-id")?,
+            organization_name,
+            start_datetime,
+            end_datetime,
+            contact_info,
+            report_id,
             policies,
         })
     }
