@@ -85,7 +85,20 @@ pub enum InputOutcome {
 }
 
 /// The summary of the reports received: rows per (policy domain, organisation), in that
-/// order, and the outcome of every input in the order given.
+/// order, and the outcome of every input in the order given (`mtasts tlsrpt summarize`).
+///
+/// ```rust,no_run
+/// use mtasts_core::{Summary, SummaryView, read_report_file, to_json};
+///
+/// let mut summary = Summary::new();
+/// for file in ["a.eml", "b.json.gz"] {
+///     summary.add_input(file, read_report_file(file.as_ref()));
+/// }
+/// for row in summary.rows() {
+///     println!("{} {}: {} failed", row.policy_domain, row.organization, row.failed);
+/// }
+/// println!("{}", to_json(&SummaryView::new(&summary)));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     rows: BTreeMap<(String, String), SummaryRow>,
