@@ -16,6 +16,7 @@ mod lookup;
 mod output;
 mod serve;
 mod system;
+mod tlsrpt;
 mod verify;
 
 /// Exit status when every domain resolved without a failure (a policy or none published).
@@ -103,6 +104,9 @@ enum Command {
     /// Ask a running `mtasts serve` for a domain's policy and print the reply (like
     /// `postmap -q DOMAIN socketmap:unix:PATH:postfix`).
     Query(serve::QueryArgs),
+    /// TLS reporting (RFC 8460): summarise the reports a domain receives.
+    #[command(subcommand)]
+    Tlsrpt(tlsrpt::TlsrptCommand),
 }
 
 fn main() -> ExitCode {
@@ -133,6 +137,7 @@ fn main() -> ExitCode {
         Command::VerifyCert(args) => verify::verify_cert(&cli.net, args),
         Command::Serve(args) => serve::serve(&cli.net, args, cli.quiet),
         Command::Query(args) => serve::query(args),
+        Command::Tlsrpt(command) => tlsrpt::run(&cli.net, command),
     };
     ExitCode::from(code)
 }

@@ -17,6 +17,7 @@ use crate::policy::{CachedPolicy, Policy};
 use crate::probe::{ProbeOutcome, ProbeReport};
 use crate::refresh::RefreshReport;
 use crate::resolution::Resolution;
+use crate::tlsrpt::{InputOutcome, ReportError, Summary};
 
 /// The version of the schemas in `docs/json.md`. It grows when a field is removed, renamed
 /// or changes meaning; adding a field does not change it.
@@ -564,6 +565,151 @@ impl CertCheckView {
             result_type: failure.map(|f| f.result_type().as_str()),
             reason_code: failure.map(MxFailure::reason_code),
             detail: failure.map(|f| f.detail().to_owned()),
+        }
+    }
+}
+
+/// Why a received report could not be read, as `mtasts tlsrpt summarize --json` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReportErrorView {
+    /// [`ReportError::kind`]: `missing`, `wrong-type`, `bad-value`, `not-json`, `gzip`,
+    /// `too-large`, `mail`, `io`.
+    pub kind: &'static str,
+    /// The path of the field it is about (`policies[0].summary.total-failure-session-count`),
+    /// `null` when it is not about a field.
+    pub field: Option<String>,
+    /// The message.
+    pub reason: String,
+}
+
+impl ReportErrorView {
+    /// The view of `e`.
+    pub fn new(e: &ReportError) -> ReportErrorView {
+        ReportErrorView {
+            kind: e.kind(),
+            field: e.field().map(str::to_owned),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// One input of a summary: `{file, status (counted, duplicate, failed), format, report_id,
+/// error}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReportInputView {
+    /// The file as given.
+    pub file: String,
+    /// `counted`, `duplicate` (the same report was counted already) or `failed`.
+    pub status: &'static str,
+    /// [`ReportFormat::as_str`](crate::ReportFormat::as_str): `json`, `gzip`, `mail+gzip`, `mail+json`; `null` if failed.
+    pub format: Option<&'static str>,
+    /// The report's `report-id`; `null` if failed.
+    pub report_id: Option<String>,
+    /// Why it could not be read; `null` unless failed.
+    pub error: Option<ReportErrorView>,
+}
+
+/// A count of sessions under one name (a result type, an MX host).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionCountView {
+    /// The result type or MX host name.
+    pub name: String,
+    /// The sessions.
+    pub sessions: u64,
+}
+
+/// One row of a summary: a policy domain as one sending organisation reported it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SummaryRowView {
+    /// The policy domain.
+    pub policy_domain: String,
+    /// The sending organisation (`organization-name`).
+    pub organization: String,
+    /// Reports counted.
+    pub reports: u64,
+    /// The earliest start of their date ranges.
+    pub start: Option<String>,
+    /// The latest end of their date ranges.
+    pub end: Option<String>,
+    /// Successful sessions.
+    pub successful_sessions: u64,
+    /// Failed sessions.
+    pub failed_sessions: u64,
+    /// Failed sessions per result type, most first (a session may count under several).
+    pub failures: Vec<SessionCountView>,
+    /// Failed sessions per receiving MX host, most first.
+    pub failing_mx_hosts: Vec<SessionCountView>,
+}
+
+/// A summary of received reports, as `mtasts tlsrpt summarize --json` prints it:
+/// `{summary: [row], inputs: [input], ok}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SummaryView {
+    /// The rows, by policy domain, then organisation.
+    pub summary: Vec<SummaryRowView>,
+    /// Every input, in the order given.
+    pub inputs: Vec<ReportInputView>,
+    /// True when every input was read.
+    pub ok: bool,
+}
+
+impl SummaryView {
+    /// The view of `s`.
+    pub fn new(s: &Summary) -> SummaryView {
+        let counts = |v: Vec<(&str, u64)>| {
+            v.into_iter()
+                .map(|(name, sessions)| SessionCountView {
+                    name: name.to_owned(),
+                    sessions,
+                })
+                .collect()
+        };
+        SummaryView {
+            summary: s
+                .rows()
+                .map(|r| SummaryRowView {
+                    policy_domain: r.policy_domain.clone(),
+                    organization: r.organization.clone(),
+                    reports: r.reports,
+                    start: r.start.map(rfc3339),
+                    end: r.end.map(rfc3339),
+                    successful_sessions: r.successful,
+                    failed_sessions: r.failed,
+                    failures: counts(r.result_types()),
+                    failing_mx_hosts: counts(r.mx_hosts()),
+                })
+                .collect(),
+            inputs: s
+                .inputs()
+                .iter()
+                .map(|i| {
+                    let (status, format, report_id, error) = match &i.outcome {
+                        InputOutcome::Counted { format, report_id } => (
+                            "counted",
+                            Some(format.as_str()),
+                            Some(report_id.clone()),
+                            None,
+                        ),
+                        InputOutcome::Duplicate { format, report_id } => (
+                            "duplicate",
+                            Some(format.as_str()),
+                            Some(report_id.clone()),
+                            None,
+                        ),
+                        InputOutcome::Failed(e) => {
+                            ("failed", None, None, Some(ReportErrorView::new(e)))
+                        }
+                    };
+                    ReportInputView {
+                        file: i.file.clone(),
+                        status,
+                        format,
+                        report_id,
+                        error,
+                    }
+                })
+                .collect(),
+            ok: s.failures().next().is_none(),
         }
     }
 }

@@ -83,7 +83,8 @@ pub use fetch::{HttpsFetcher, MAX_POLICY_SIZE, PolicyFetcher, TrustRoots};
 pub use json::{
     BackoffView, CertCheckView, CertView, CheckedPolicyView, DiagnosisView, EntryView,
     FailedRefreshView, FailureView, JSON_VERSION, MxCheckView, MxLookupView, PolicyView, ProbeView,
-    ProblemView, RefreshView, ResolutionView, TimingsView, TxtView, to_json,
+    ProblemView, RefreshView, ReportErrorView, ReportInputView, ResolutionView, SessionCountView,
+    SummaryRowView, SummaryView, TimingsView, TxtView, to_json,
 };
 pub use log_sink::{install_log_sink, log_to_syslog};
 pub use metrics::{AnswerKind, Answered, LATENCY_BUCKETS, Metrics};
@@ -116,9 +117,11 @@ pub use socketmap::{
 pub use socketmap_loop::{Admitted, ClientStream, EventLoops};
 pub use tlsrpt::{
     DATAGRAM_PROTOCOL_VERSION, Datagram, DatagramError, DatagramFailure, DatagramPolicy,
-    DatagramPolicyType, FailureCode, FailureDetail, MAX_DATAGRAM, PolicySummary, PolicyType,
-    Report, ReportError, ReportPolicy, ReportRecordAnswer, ReportUri, TLSRPT_VERSION, TlsRptRecord,
-    discover_report_record, parse_report_record, select_report_record,
+    DatagramPolicyType, FailureCode, FailureDetail, InputOutcome, MAX_DATAGRAM,
+    MAX_REPORT_FILE_SIZE, MAX_REPORT_SIZE, PolicySummary, PolicyType, ReceivedReport, Report,
+    ReportError, ReportFormat, ReportPolicy, ReportRecordAnswer, ReportUri, Summary, SummaryInput,
+    SummaryRow, TLSRPT_VERSION, TlsRptRecord, discover_report_record, gunzip, gzip, parse_json,
+    parse_report_record, read_report, read_report_file, report_file_name, select_report_record,
 };
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 pub use within::run_within;
