@@ -114,9 +114,13 @@ pub use socketmap::{
     tls_policy_reply,
 };
 pub use tlsrpt::{
-    FailureDetail, PolicySummary, PolicyType, Report, ReportError, ReportPolicy,
-    ReportRecordAnswer, ReportUri, TLSRPT_VERSION, TlsRptRecord, discover_report_record,
-    parse_report_record, select_report_record,
+    AppliedPolicy, DEFAULT_RETENTION, DayReport, FailureDetail, MAX_ADDITIONAL_INFORMATION,
+    MAX_HELO, MAX_POLICY_STRINGS, MAX_REASON_CODE, MAX_RETENTION, MAX_SESSION_FAILURES,
+    MIN_RETENTION, MemoryReportStore, PolicySummary, PolicyType, RedisReportStore, Report,
+    ReportDelivery, ReportError, ReportPolicy, ReportRecordAnswer, ReportStore, ReportUri,
+    Reporter, Session, SessionError, SessionFailure, SqliteReportStore, TLSRPT_PREFIX,
+    TLSRPT_SETTINGS, TLSRPT_VERSION, Tally, TlsRptRecord, TlsRptSettings, UtcDay,
+    discover_report_record, parse_report_record, select_report_record,
 };
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 pub use within::run_within;
