@@ -88,8 +88,8 @@ return 1
 /// [`ReportStore::record`] is one Lua script (`EVAL`): every counter of the session is
 /// incremented (`HINCRBY`) with nothing in between, or none is. Counters are never lost by a
 /// killed client. Both keys of a day expire (`EXPIREAT`) the retention period plus a day
-/// after the day ended, whether or not the report was delivered: a backstop so that Redis
-/// does not grow without a sender; [`ReportStore::prune`] removes done days at the end of
+/// after the day ended (and at least a day after the last write), whether or not the report
+/// was delivered: a backstop so that Redis does not grow without a sender; [`ReportStore::prune`] removes done days at the end of
 /// the retention period.
 #[derive(Debug)]
 pub struct RedisReportStore {
@@ -215,9 +215,10 @@ impl RedisReportStore {
     }
 
     /// When the keys of `day` expire (Unix seconds): the retention period plus a day after
-    /// the day ended.
+    /// the day ended, and never less than a day from now (a session recorded for a long
+    /// past day, by a host whose clock is wrong, is kept long enough to be seen).
     fn expire_at(&self, day: UtcDay) -> u64 {
-        let at = day.end() + self.retention + BACKSTOP;
+        let at = (day.end() + self.retention + BACKSTOP).max(SystemTime::now() + BACKSTOP);
         at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
     }
 
@@ -511,6 +512,40 @@ impl ReportStore for RedisReportStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A repeated call (the same token) counts nothing: what makes the cache's
+    /// reconnect-and-resend safe for increments.
+    #[test]
+    fn a_repeated_record_call_counts_once() {
+        let server = mtasts_testworld::RedisServer::start().expect("redis-server");
+        let redis = Arc::new(RedisStore::connect(&server.url()).unwrap());
+        let store =
+            RedisReportStore::new(Arc::clone(&redis), super::super::DEFAULT_RETENTION).unwrap();
+        let day = UtcDay::today();
+        let domain = Domain::new("example.com").unwrap();
+        let key = store.counts_key(day, &domain);
+        let once = format!("{}same-token", store.head("once"));
+        let field = field("s", &("no-policy-found".into(), vec![], vec![]), None);
+        let run = || -> i64 {
+            redis
+                .run(|con| {
+                    ::redis::cmd("EVAL")
+                        .arg(RECORD)
+                        .arg(2)
+                        .arg(&key)
+                        .arg(&once)
+                        .arg(store.expire_at(day))
+                        .arg(10_000)
+                        .arg(&field)
+                        .query(con)
+                })
+                .unwrap()
+        };
+        assert_eq!(run(), 1);
+        assert_eq!(run(), 0, "the repeat is a no-op");
+        let report = store.day_report(day, &domain).unwrap().unwrap();
+        assert_eq!(report.policies[0].total_successful, 1);
+    }
 
     #[test]
     fn fields_round_trip() {
