@@ -21,6 +21,7 @@
 //! | `policy_port` | tests only: fetch policies from this port | 443 |
 //! | `smtpd.*` | the OpenSMTPD table backend's settings ([`SmtpdSettings`](crate::SmtpdSettings)); other faces ignore them | |
 //! | `serve.*` | the policy server's settings ([`ServeSettings`](crate::ServeSettings)); other faces ignore them | |
+//! | `tlsrpt.*` | TLS reporting's settings ([`TlsRptSettings`](crate::TlsRptSettings)); other readers ignore them | |
 //!
 //! ```rust
 //! let mut config = mtasts_core::Config::default();
@@ -243,6 +244,8 @@ impl Config {
             _ if key.starts_with(crate::serve_settings::SERVE_PREFIX) => return Ok(()),
             // The OpenSMTPD table backend's keys: checked by `SmtpdSettings`.
             _ if key.starts_with(crate::smtpd_table::SMTPD_PREFIX) => return Ok(()),
+            // TLS reporting's keys: checked by `TlsRptSettings`.
+            _ if key.starts_with(crate::tlsrpt::TLSRPT_PREFIX) => return Ok(()),
             _ => {
                 return Err(Error::Config {
                     reason: format!("unknown setting {key:?} (known: {})", SETTINGS.join(", ")),

@@ -153,6 +153,17 @@ pub enum Error {
         /// What is wrong with the input.
         reason: String,
     },
+    /// A TLS-RPT session handed to mtasts cannot be recorded as given: an empty or invalid
+    /// domain, an unknown result type, a field over its length limit, ... (the
+    /// [`SessionError`](crate::SessionError) says which).
+    InvalidSession(crate::tlsrpt::SessionError),
+    /// The TLS-RPT report store (the tables or keys beside the policy cache) could not be
+    /// read or written. Nothing was counted, or (for a read) nothing is returned: the store
+    /// never drops or invents counts silently.
+    ReportStore {
+        /// What failed, with the location.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -176,7 +187,9 @@ impl Error {
             | Error::InvalidRecord { .. }
             | Error::Config { .. }
             | Error::Cache { .. }
-            | Error::InvalidChain { .. } => None,
+            | Error::InvalidChain { .. }
+            | Error::InvalidSession(_)
+            | Error::ReportStore { .. } => None,
         }
     }
 
@@ -189,6 +202,7 @@ impl Error {
                 | Error::PolicyFetch { .. }
                 | Error::FetchBackoff { .. }
                 | Error::Cache { .. }
+                | Error::ReportStore { .. }
         )
     }
 
@@ -207,6 +221,8 @@ impl Error {
             Error::Config { .. } => "config",
             Error::Cache { .. } => "cache",
             Error::InvalidChain { .. } => "invalid-chain",
+            Error::InvalidSession(_) => "invalid-session",
+            Error::ReportStore { .. } => "report-store",
         }
     }
 }
@@ -245,6 +261,8 @@ impl fmt::Display for Error {
             Error::Config { reason } => write!(f, "configuration: {reason}"),
             Error::Cache { reason } => write!(f, "policy cache: {reason}"),
             Error::InvalidChain { reason } => write!(f, "invalid certificate chain: {reason}"),
+            Error::InvalidSession(e) => write!(f, "invalid TLS-RPT session: {e}"),
+            Error::ReportStore { reason } => write!(f, "TLS-RPT report store: {reason}"),
         }
     }
 }

@@ -240,6 +240,22 @@ impl RedisStore {
         self.run(|con| redis::cmd("PING").exec(con))
     }
 
+    /// The key prefix (`mtasts` unless [`RedisStore::with_key_prefix`] changed it); the
+    /// TLS-RPT report store puts its keys under it too.
+    pub(crate) fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// The server's location for messages (no password).
+    pub(crate) fn location_name(&self) -> &str {
+        &self.location
+    }
+
+    /// The connect and per-read/write deadlines.
+    pub(crate) fn timeouts(&self) -> (Duration, Duration) {
+        (self.connect_timeout, self.io_timeout)
+    }
+
     /// Everything before the domain in a key.
     fn key_head(&self) -> String {
         format!("{}:{FORMAT}:entry:", self.key_prefix)
@@ -268,8 +284,9 @@ impl RedisStore {
     ///
     /// A pooled connection that turns out to be dead (the server restarted, or closed it
     /// while idle) is replaced once by a fresh one before the failure counts as an outage;
-    /// every operation here is safe to run twice (`put` merges, the others read or delete).
-    fn run<T>(&self, op: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T> {
+    /// every operation here is safe to run twice (`put` merges, the others read or delete;
+    /// the TLS-RPT store's increments carry a token that makes a repeat a no-op).
+    pub(crate) fn run<T>(&self, op: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T> {
         self.admit()?;
         let pid = std::process::id();
         if let Some(mut con) = self.take_idle(pid) {

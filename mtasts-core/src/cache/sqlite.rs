@@ -247,8 +247,10 @@ impl SqliteStore {
     }
 
     /// Runs `op` on one of this process's connections, retrying while SQLite reports the
-    /// database busy or locked (see [`MAX_ATTEMPTS`]).
-    fn run<T>(
+    /// database busy or locked (see [`MAX_ATTEMPTS`]). The TLS-RPT report store runs its
+    /// statements on the cache's connections through this (same pool, fork rules and busy
+    /// handling); `op` may run more than once, so it must be one transaction.
+    pub(crate) fn run<T>(
         &self,
         doing: &str,
         mut op: impl FnMut(&mut Connection) -> rusqlite::Result<T>,

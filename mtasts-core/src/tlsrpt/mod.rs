@@ -1,7 +1,8 @@
-//! TLS reporting (RFC 8460): the reporting record (R-RPT-1, R-RPT-2), the aggregate
-//! report's data (R-RPT-6) and its compression and file name (R-RPT-7), the datagrams
-//! libtlsrpt sends to a TLSRPT collector, and the domain owner's side: reading received
-//! reports (JSON, gzip, mail) and summarising them.
+//! TLS reporting (RFC 8460): the reporting record (R-RPT-1, R-RPT-2), what is recorded per
+//! session (R-RPT-3 to R-RPT-5), the store that aggregates it beside the policy cache, the
+//! aggregate report's data (R-RPT-6) and its compression and file name (R-RPT-7), the
+//! datagrams libtlsrpt sends to a TLSRPT collector, and the domain owner's side: reading
+//! received reports (JSON, gzip, mail) and summarising them.
 
 mod datagram;
 mod gzip;
@@ -9,6 +10,10 @@ mod inbox;
 mod mime;
 mod record;
 mod report;
+mod reporter;
+mod session;
+mod settings;
+mod store;
 mod summary;
 
 pub use datagram::{
@@ -24,4 +29,14 @@ pub use record::{
     parse_report_record, select_report_record,
 };
 pub use report::{FailureDetail, PolicySummary, PolicyType, Report, ReportError, ReportPolicy};
+pub use reporter::Reporter;
+pub use session::{
+    AppliedPolicy, MAX_ADDITIONAL_INFORMATION, MAX_HELO, MAX_POLICY_STRINGS, MAX_REASON_CODE,
+    MAX_SESSION_FAILURES, Session, SessionError, SessionFailure, UtcDay,
+};
+pub use settings::{TLSRPT_PREFIX, TLSRPT_SETTINGS, TlsRptSettings};
+pub use store::{
+    DEFAULT_RETENTION, DayReport, MAX_RETENTION, MIN_RETENTION, MemoryReportStore,
+    RedisReportStore, ReportDelivery, ReportStore, SqliteReportStore, Tally,
+};
 pub use summary::{InputOutcome, Summary, SummaryInput, SummaryRow};

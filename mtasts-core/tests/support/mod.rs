@@ -61,6 +61,11 @@ impl BackendGuard {
     pub fn redis(&self) -> Option<&RedisServer> {
         self.redis.as_ref()
     }
+
+    /// The same, to stop or restart it.
+    pub fn redis_mut(&mut self) -> Option<&mut RedisServer> {
+        self.redis.as_mut()
+    }
 }
 
 impl Drop for BackendGuard {
