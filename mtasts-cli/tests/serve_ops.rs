@@ -574,16 +574,17 @@ fn as_root_the_socket_mode_and_owner_hold_and_root_is_dropped() {
             "nobody:nogroup",
         ],
     );
-    let meta = std::fs::metadata(&server.socket).unwrap();
-    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-    let nobody = common_ids("nobody");
-    assert_eq!(meta.uid(), nobody, "owned by serve.socket_owner");
-    // The socket takes connections from the moment it is bound, before root is given up; an
-    // answer comes only once the server runs as its user (it opens its cache after that).
+    // The socket takes connections from the moment it is bound, before its mode and owner
+    // are set and root is given up; an answer comes only once the server runs as its user
+    // (it opens its cache after that), so the checks wait for one.
     assert_eq!(
         exchange(&server.socket, &["postfix s01.mtasts.test"], 1),
         [SECURE]
     );
+    let meta = std::fs::metadata(&server.socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let nobody = common_ids("nobody");
+    assert_eq!(meta.uid(), nobody, "owned by serve.socket_owner");
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     assert!(
