@@ -263,11 +263,8 @@ impl Config {
     /// [`Error::Config`] naming the file and the line, for an unreadable file, a line that is
     /// not `key = value`, an unknown key or a bad value; the configuration is then unchanged.
     pub fn load_file(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
-            reason: format!("cannot read {}: {e}", path.display()),
-        })?;
-        self.load_str(&text, &path.display().to_string())
+        let (text, origin) = read_settings_file(path.as_ref())?;
+        self.load_str(&text, &origin)
     }
 
     /// [`Config::load_file`] for settings text already read; `origin` names it in errors.
@@ -321,6 +318,14 @@ pub(crate) fn setting_lines(
             .map(|(key, value)| (key.trim(), value));
         (!content.is_empty()).then_some((n + 1, content, split))
     })
+}
+
+/// The settings file at `path` and its name for error messages.
+pub(crate) fn read_settings_file(path: &Path) -> Result<(String, String)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+        reason: format!("cannot read {}: {e}", path.display()),
+    })?;
+    Ok((text, path.display().to_string()))
 }
 
 /// Applies, with `set`, the settings of `text` whose key starts with `prefix` (a face's own

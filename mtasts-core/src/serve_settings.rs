@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::config::{load_prefixed, parse_seconds, parse_yes_no, reason_of};
+use crate::config::{load_prefixed, parse_seconds, parse_yes_no, read_settings_file, reason_of};
 use crate::error::{Error, Result};
 use crate::socketmap::{DaneMode, MapOptions};
 
@@ -391,11 +391,8 @@ impl ServeSettings {
     /// # Errors
     /// As [`ServeSettings::load_str`], and for a file that cannot be read.
     pub fn load_file(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
-            reason: format!("cannot read {}: {e}", path.display()),
-        })?;
-        self.load_str(&text, &path.display().to_string())
+        let (text, origin) = read_settings_file(path.as_ref())?;
+        self.load_str(&text, &origin)
     }
 }
 

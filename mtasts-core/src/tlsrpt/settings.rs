@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::store::{DEFAULT_RETENTION, check_retention};
-use crate::config::{load_prefixed, reason_of};
+use crate::config::{load_prefixed, read_settings_file, reason_of};
 use crate::error::{Error, Result};
 
 /// The prefix of TLS reporting's keys in the settings file.
@@ -98,11 +98,8 @@ impl TlsRptSettings {
     /// # Errors
     /// As [`TlsRptSettings::load_str`], and for a file that cannot be read.
     pub fn load_file(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
-            reason: format!("cannot read {}: {e}", path.display()),
-        })?;
-        self.load_str(&text, &path.display().to_string())
+        let (text, origin) = read_settings_file(path.as_ref())?;
+        self.load_str(&text, &origin)
     }
 }
 
