@@ -14,6 +14,9 @@ connect-to-answer time is reported apart), then, all at once, asks for the domai
 (one a line) and prints one JSON line of figures.
 
   --connections N   connections, each on a thread of its own (default 1)
+  --driver D        threads (the default: a thread per connection, blocking, as Postfix's
+                    smtp processes each hold a connection) or loop (one thread drives every
+                    connection with epoll, as an event-driven client does)
   --depth D         requests outstanding per connection: 1 = request/reply, one at a time,
                     as Postfix asks (the default); more = pipelined
   --once            ask for every domain of FILE exactly once over all connections, then stop
@@ -88,6 +91,8 @@ pub struct Options {
     pub deadline: Duration,
     /// Text instead of JSON.
     pub text: bool,
+    /// One epoll thread drives every connection (`--driver loop`).
+    pub event_loop: bool,
 }
 
 /// The default reply of `--fixed-server`: `mtasts serve`'s answer for a bench domain of the
@@ -129,6 +134,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
         timeout: Duration::from_secs(30),
         deadline: Duration::from_secs(900),
         text: false,
+        event_loop: false,
     };
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
@@ -153,6 +159,13 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
                     "--hello" => o.hello = value,
                     "--timeout" => o.timeout = seconds(&flag, &value)?,
                     "--deadline" => o.deadline = seconds(&flag, &value)?,
+                    "--driver" => {
+                        o.event_loop = match value.as_str() {
+                            "threads" => false,
+                            "loop" => true,
+                            _ => return Err(format!("{flag}: threads or loop")),
+                        }
+                    }
                     _ => return Err(format!("{flag}: unknown option")),
                 }
             }
@@ -222,7 +235,8 @@ mod tests {
         assert_eq!((o.map.as_str(), o.hello.as_str()), ("postfix", "192.0.2.1"));
         let Ok(Parsed::Run(o)) = parse_words(
             "--server tcp:127.0.0.1:1 --domains d --connections 256 --depth 8 --once \
-             --requests 5 --seconds 2.5 --map m --hello h --timeout 1 --deadline 60 --text",
+             --requests 5 --seconds 2.5 --map m --hello h --timeout 1 --deadline 60 --text \
+             --driver loop",
         ) else {
             panic!("every option")
         };
@@ -235,7 +249,8 @@ mod tests {
             (o.timeout, o.deadline),
             (Duration::from_secs(1), Duration::from_secs(60))
         );
-        assert!(o.text);
+        assert!(o.text && o.event_loop);
+        assert!(parse_words("--server unix:/s --domains d --driver fibres").is_err());
         assert_eq!(parse_words("--help"), Ok(Parsed::Help));
         assert_eq!(
             parse_words("--fixed-server unix:/f"),

@@ -42,13 +42,13 @@ pub struct Outcome {
 }
 
 /// A connected stream, TCP or Unix.
-enum Conn {
+pub(crate) enum Conn {
     Tcp(TcpStream),
     Unix(UnixStream),
 }
 
 impl Conn {
-    fn open(server: &Server, timeout: Duration) -> io::Result<Conn> {
+    pub(crate) fn open(server: &Server, timeout: Duration) -> io::Result<Conn> {
         let conn = match server {
             Server::Tcp(addr) => {
                 let s = TcpStream::connect_timeout(addr, timeout)?;
@@ -69,6 +69,25 @@ impl Conn {
             }
         }
         Ok(conn)
+    }
+}
+
+impl Conn {
+    /// Non-blocking or blocking reads and writes.
+    pub(crate) fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.set_nonblocking(on),
+            Conn::Unix(s) => s.set_nonblocking(on),
+        }
+    }
+
+    /// The socket, for epoll.
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        match self {
+            Conn::Tcp(s) => s.as_fd(),
+            Conn::Unix(s) => s.as_fd(),
+        }
     }
 }
 
@@ -95,15 +114,15 @@ impl Write for Conn {
 }
 
 /// A connection's socket and its read buffer.
-struct Client {
-    conn: Conn,
-    buf: Vec<u8>,
-    chunk: Box<[u8]>,
+pub(crate) struct Client {
+    pub(crate) conn: Conn,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) chunk: Box<[u8]>,
 }
 
 impl Client {
     /// Reads the next reply and returns its class.
-    fn reply(&mut self) -> io::Result<Answer> {
+    pub(crate) fn reply(&mut self) -> io::Result<Answer> {
         loop {
             let parsed = wire::parse_reply(&self.buf)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
@@ -125,8 +144,8 @@ impl Client {
 }
 
 /// What the connections share: the requests and how many have been taken.
-struct Work {
-    requests: Vec<Vec<u8>>,
+pub(crate) struct Work {
+    pub(crate) requests: Vec<Vec<u8>>,
     hello: Vec<u8>,
     once: bool,
     limit: u64,
@@ -137,9 +156,20 @@ struct Work {
 }
 
 impl Work {
+    pub(crate) fn new(o: &Options, domains: &[String]) -> Work {
+        Work {
+            requests: domains.iter().map(|d| wire::request(&o.map, d)).collect(),
+            hello: wire::request(&o.map, &o.hello),
+            once: o.once,
+            limit: o.requests,
+            cursor: AtomicUsize::new(0),
+            taken: AtomicU64::new(0),
+        }
+    }
+
     /// The index of the next request connection `conn` sends, or None when the run is done.
     /// `step` counts the requests this connection took so far.
-    fn take(&self, first: usize, step: usize) -> Option<usize> {
+    pub(crate) fn take(&self, first: usize, step: usize) -> Option<usize> {
         if self.once {
             let i = self.cursor.fetch_add(1, Ordering::Relaxed);
             (i < self.requests.len()).then_some(i)
@@ -153,14 +183,7 @@ impl Work {
 
 /// Runs the load of `o` over `domains` (not empty) and returns every connection's figures.
 pub fn run(o: &Options, domains: &[String]) -> Outcome {
-    let work = Arc::new(Work {
-        requests: domains.iter().map(|d| wire::request(&o.map, d)).collect(),
-        hello: wire::request(&o.map, &o.hello),
-        once: o.once,
-        limit: o.requests,
-        cursor: AtomicUsize::new(0),
-        taken: AtomicU64::new(0),
-    });
+    let work = Arc::new(Work::new(o, domains));
     // Every connection ready (connected, hello answered) before the clock starts.
     let ready = Arc::new(Barrier::new(o.connections + 1));
     let mut handles = Vec::with_capacity(o.connections);
@@ -198,16 +221,7 @@ pub fn run(o: &Options, domains: &[String]) -> Outcome {
 fn connection(o: &Options, work: &Work, ready: &Barrier, first: usize) -> ConnResult {
     let mut result = ConnResult::default();
     let t0 = Instant::now();
-    let hello = Conn::open(&o.server, o.timeout).and_then(|conn| {
-        let mut client = Client {
-            conn,
-            buf: Vec::with_capacity(512),
-            chunk: vec![0u8; 4096].into_boxed_slice(),
-        };
-        client.conn.write_all(&work.hello)?;
-        client.reply()?;
-        Ok(client)
-    });
+    let hello = hello(o, work);
     result.first_reply = hello.as_ref().ok().map(|_| nanos(t0.elapsed()));
     // Wait even when the hello failed: the barrier counts every connection.
     ready.wait();
@@ -224,6 +238,19 @@ fn connection(o: &Options, work: &Work, ready: &Barrier, first: usize) -> ConnRe
         result.error = Some(e.to_string());
     }
     result
+}
+
+/// A connection opened and its hello request answered.
+pub(crate) fn hello(o: &Options, work: &Work) -> io::Result<Client> {
+    let conn = Conn::open(&o.server, o.timeout)?;
+    let mut client = Client {
+        conn,
+        buf: Vec::with_capacity(512),
+        chunk: vec![0u8; 4096].into_boxed_slice(),
+    };
+    client.conn.write_all(&work.hello)?;
+    client.reply()?;
+    Ok(client)
 }
 
 /// Keeps `o.depth` requests outstanding until the work or the time is over, then reads the
@@ -264,6 +291,6 @@ fn load(
     }
 }
 
-fn nanos(d: Duration) -> u64 {
+pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -13,6 +13,7 @@ use std::thread;
 use std::time::Instant;
 
 mod args;
+mod event_loop;
 mod fixed;
 mod load;
 mod stats;
@@ -67,7 +68,11 @@ fn main() -> ExitCode {
         std::process::exit(3);
     });
     let started = Instant::now();
-    let outcome = load::run(&o, &domains);
+    let outcome = if o.event_loop {
+        event_loop::run(&o, &domains)
+    } else {
+        load::run(&o, &domains)
+    };
     let report = Report::new(&o, outcome, started.elapsed().as_secs_f64());
     if o.text {
         print!("{}", report.text());
