@@ -190,10 +190,21 @@ impl FailureCode {
         Self::ALL.into_iter().find(|c| c.result_type_name() == name)
     }
 
-    /// The result type as mtasts names it; `None` for the DANE types (`tlsa-invalid`,
-    /// `dnssec-invalid`, `dane-required`), which mtasts never gives a failure of its own.
-    pub fn result_type(self) -> Option<ResultType> {
-        ResultType::from_name(self.result_type_name())
+    /// The result type as mtasts names it (every code has one: the DANE codes included).
+    pub fn result_type(self) -> ResultType {
+        match self {
+            FailureCode::StarttlsNotSupported => ResultType::StarttlsNotSupported,
+            FailureCode::CertificateHostMismatch => ResultType::CertificateHostMismatch,
+            FailureCode::CertificateNotTrusted => ResultType::CertificateNotTrusted,
+            FailureCode::CertificateExpired => ResultType::CertificateExpired,
+            FailureCode::ValidationFailure => ResultType::ValidationFailure,
+            FailureCode::StsPolicyFetchError => ResultType::StsPolicyFetchError,
+            FailureCode::StsPolicyInvalid => ResultType::StsPolicyInvalid,
+            FailureCode::StsWebpkiInvalid => ResultType::StsWebpkiInvalid,
+            FailureCode::TlsaInvalid => ResultType::TlsaInvalid,
+            FailureCode::DnssecInvalid => ResultType::DnssecInvalid,
+            FailureCode::DaneRequired => ResultType::DaneRequired,
+        }
     }
 
     /// The code for one of mtasts's result types (every one has a code).
@@ -207,6 +218,9 @@ impl FailureCode {
             ResultType::StsPolicyFetchError => FailureCode::StsPolicyFetchError,
             ResultType::StsPolicyInvalid => FailureCode::StsPolicyInvalid,
             ResultType::StsWebpkiInvalid => FailureCode::StsWebpkiInvalid,
+            ResultType::TlsaInvalid => FailureCode::TlsaInvalid,
+            ResultType::DnssecInvalid => FailureCode::DnssecInvalid,
+            ResultType::DaneRequired => FailureCode::DaneRequired,
         }
     }
 }
@@ -1327,50 +1341,34 @@ mod tests {
 
     #[test]
     fn failure_codes_map_to_rfc_8460_result_types_and_back() {
-        let table: [(u16, &str, Option<ResultType>); 11] = [
+        let table: [(u16, &str, ResultType); 11] = [
             (
                 201,
                 "starttls-not-supported",
-                Some(ResultType::StarttlsNotSupported),
+                ResultType::StarttlsNotSupported,
             ),
             (
                 202,
                 "certificate-host-mismatch",
-                Some(ResultType::CertificateHostMismatch),
+                ResultType::CertificateHostMismatch,
             ),
             (
                 203,
                 "certificate-not-trusted",
-                Some(ResultType::CertificateNotTrusted),
+                ResultType::CertificateNotTrusted,
             ),
-            (
-                204,
-                "certificate-expired",
-                Some(ResultType::CertificateExpired),
-            ),
-            (
-                205,
-                "validation-failure",
-                Some(ResultType::ValidationFailure),
-            ),
+            (204, "certificate-expired", ResultType::CertificateExpired),
+            (205, "validation-failure", ResultType::ValidationFailure),
             (
                 301,
                 "sts-policy-fetch-error",
-                Some(ResultType::StsPolicyFetchError),
+                ResultType::StsPolicyFetchError,
             ),
-            (
-                302,
-                "sts-policy-invalid",
-                Some(ResultType::StsPolicyInvalid),
-            ),
-            (
-                303,
-                "sts-webpki-invalid",
-                Some(ResultType::StsWebpkiInvalid),
-            ),
-            (304, "tlsa-invalid", None),
-            (305, "dnssec-invalid", None),
-            (306, "dane-required", None),
+            (302, "sts-policy-invalid", ResultType::StsPolicyInvalid),
+            (303, "sts-webpki-invalid", ResultType::StsWebpkiInvalid),
+            (304, "tlsa-invalid", ResultType::TlsaInvalid),
+            (305, "dnssec-invalid", ResultType::DnssecInvalid),
+            (306, "dane-required", ResultType::DaneRequired),
         ];
         for (code, name, result_type) in table {
             let c = FailureCode::from_code(code.into()).unwrap();
@@ -1378,13 +1376,11 @@ mod tests {
             assert_eq!(c.result_type_name(), name);
             assert_eq!(FailureCode::from_result_type_name(name), Some(c));
             assert_eq!(c.result_type(), result_type);
-            if let Some(t) = result_type {
-                assert_eq!(FailureCode::from_result_type(t), c);
-            }
+            assert_eq!(FailureCode::from_result_type(result_type), c);
         }
         assert_eq!(FailureCode::ALL.len(), table.len());
         for t in ResultType::ALL {
-            assert_eq!(FailureCode::from_result_type(t).result_type(), Some(t));
+            assert_eq!(FailureCode::from_result_type(t).result_type(), t);
         }
         for code in [0, 200, 206, 300, 307, 901, u64::MAX] {
             assert_eq!(FailureCode::from_code(code), None, "{code}");
