@@ -394,6 +394,10 @@ impl fmt::Display for DatagramError {
                 "datagram protocol version {found} is not \"{DATAGRAM_PROTOCOL_VERSION}\""
             ),
             DatagramError::MissingField { field } => write!(f, "datagram has no {field}"),
+            // The datagram as a whole (e.g. a JSON array) is named by itself.
+            DatagramError::WrongType { field, expected } if field == "datagram" => {
+                write!(f, "datagram is not {expected}")
+            }
             DatagramError::WrongType { field, expected } => {
                 write!(f, "datagram's {field} is not {expected}")
             }
@@ -1482,6 +1486,10 @@ mod tests {
             ),
             (missing("policies[0].t"), "datagram has no policies[0].t"),
             (wrong("d", "a string"), "datagram's d is not a string"),
+            (
+                wrong("datagram", "a JSON object"),
+                "datagram is not a JSON object",
+            ),
             (
                 unknown("policies[0].f", "2"),
                 "datagram's policies[0].f has the unknown code 2",
