@@ -117,7 +117,7 @@ pub use socketmap::{
 pub use socketmap_loop::{Admitted, ClientStream, EventLoops};
 pub use tlsrpt::{
     AppliedPolicy, CollectOutcome, Collector, CollectorCounts, DATAGRAM_PROTOCOL_VERSION,
-    DEFAULT_COLLECT_SOCKET, DEFAULT_COLLECT_SOCKET_MODE, DEFAULT_RETENTION, Datagram,
+    DEFAULT_COLLECT_SOCKET, DEFAULT_COLLECT_SOCKET_MODE, DEFAULT_RETENTION, DRAIN_LIMIT, Datagram,
     DatagramEmitter, DatagramError, DatagramFailure, DatagramPolicy, DatagramPolicyType, DayReport,
     FailureCode, FailureDetail, InputOutcome, LOG_REPEAT_WINDOW, LogLimiter,
     MAX_ADDITIONAL_INFORMATION, MAX_DATAGRAM, MAX_HELO, MAX_POLICY_STRINGS, MAX_REASON_CODE,

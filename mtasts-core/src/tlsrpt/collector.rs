@@ -48,6 +48,10 @@ pub const DEFAULT_COLLECT_SOCKET_MODE: u32 = 0o660;
 /// How long [`Collector::run`] waits for a datagram before it looks at the stop flag again.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How long [`Collector::run`] goes on reading the datagrams already queued once it is
+/// told to stop.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+
 /// Identical log lines within this window after the first are counted, not logged; one
 /// summary line says how many there were once the window has passed.
 pub const LOG_REPEAT_WINDOW: Duration = Duration::from_secs(60);
@@ -255,7 +259,8 @@ impl Collector {
     }
 
     /// Receives and records datagrams until `stop` is set (looked at every
-    /// [`POLL_INTERVAL`]); then logs the pending summaries of repeated lines.
+    /// [`POLL_INTERVAL`]); then records those already queued (for at most
+    /// [`DRAIN_LIMIT`]) and logs the pending summaries of repeated lines.
     ///
     /// # Errors
     /// [`Error::Config`] when the socket itself fails (not for any datagram: those are
@@ -266,6 +271,12 @@ impl Collector {
             self.receive(&mut buf)?;
             self.log_due(false);
         }
+        // What senders queued before the stop is still recorded (for at most DRAIN_LIMIT):
+        // once the socket is gone, nobody would read it.
+        let drained = self.socket.set_nonblocking(true).is_ok();
+        let until = Instant::now() + DRAIN_LIMIT;
+        while drained && Instant::now() < until && self.receive(&mut buf)?.is_some() {}
+        let _ = self.socket.set_nonblocking(false);
         self.log_due(true);
         Ok(())
     }

@@ -21,7 +21,7 @@ mod summary;
 
 pub use collector::{
     CollectOutcome, Collector, CollectorCounts, DEFAULT_COLLECT_SOCKET,
-    DEFAULT_COLLECT_SOCKET_MODE, LOG_REPEAT_WINDOW, LogLimiter, POLL_INTERVAL,
+    DEFAULT_COLLECT_SOCKET_MODE, DRAIN_LIMIT, LOG_REPEAT_WINDOW, LogLimiter, POLL_INTERVAL,
 };
 pub use datagram::{
     DATAGRAM_PROTOCOL_VERSION, Datagram, DatagramError, DatagramFailure, DatagramPolicy,
