@@ -11,6 +11,7 @@ use mtasts_core::{CacheLocation, Config, Resolver};
 mod batch;
 mod cache;
 mod check;
+mod collect;
 mod logger;
 mod lookup;
 mod output;

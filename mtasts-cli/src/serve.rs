@@ -258,13 +258,23 @@ pub fn serve(net: &NetOptions, args: &ServeArgs, quiet: bool) -> u8 {
     }
     // Still one thread: take systemd's sockets, or bind ours, then give up root.
     let mut listeners: Vec<Listener> = match system::listen_fds() {
-        Ok(inherited) => inherited
-            .into_iter()
-            .map(|s| match s {
-                Inherited::Tcp(l) => Listener::Tcp(l),
-                Inherited::Unix(l) => Listener::Unix(l, None),
-            })
-            .collect(),
+        Ok(inherited) => {
+            let mut listeners = Vec::new();
+            for s in inherited {
+                match s {
+                    Inherited::Tcp(l) => listeners.push(Listener::Tcp(l)),
+                    Inherited::Unix(l) => listeners.push(Listener::Unix(l, None)),
+                    Inherited::UnixDatagram(_) => {
+                        eprintln!(
+                            "mtasts: systemd sockets: a datagram socket (serve needs stream \
+                             sockets; datagrams are for mtasts tlsrpt collect)"
+                        );
+                        return EXIT_USAGE;
+                    }
+                }
+            }
+            listeners
+        }
         Err(e) => {
             eprintln!("mtasts: systemd sockets: {e}");
             return EXIT_USAGE;

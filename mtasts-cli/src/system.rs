@@ -1,4 +1,4 @@
-//! What `mtasts serve` asks of the operating system: systemd's socket activation
+//! What `mtasts serve` and `mtasts tlsrpt collect` ask of the operating system: systemd's socket activation
 //! (`LISTEN_FDS`) and readiness protocol (`NOTIFY_SOCKET`), the owner of a Unix socket, and
 //! dropping root privileges. The only `unsafe` of the command is here, each use with the
 //! reason it is sound.
@@ -16,6 +16,8 @@ pub enum Inherited {
     Tcp(TcpListener),
     /// A Unix stream listener.
     Unix(UnixListener),
+    /// A Unix datagram socket (`ListenDatagram=` in the socket unit).
+    UnixDatagram(UnixDatagram),
 }
 
 /// The first file descriptor systemd passes (`SD_LISTEN_FDS_START`).
@@ -75,6 +77,9 @@ pub fn listen_fds() -> io::Result<Vec<Inherited>> {
         // SAFETY: systemd passed descriptors LISTEN_FDS_START.. to this process (LISTEN_PID is
         // ours) and nothing else in it owns them: each is taken over exactly once, here.
         let socket = match i32::from(addr.ss_family) {
+            libc::AF_UNIX if socket_type(fd)? == libc::SOCK_DGRAM => {
+                Inherited::UnixDatagram(unsafe { UnixDatagram::from_raw_fd(fd) })
+            }
             libc::AF_UNIX => Inherited::Unix(unsafe { UnixListener::from_raw_fd(fd) }),
             libc::AF_INET | libc::AF_INET6 => {
                 Inherited::Tcp(unsafe { TcpListener::from_raw_fd(fd) })
@@ -89,6 +94,27 @@ pub fn listen_fds() -> io::Result<Vec<Inherited>> {
         sockets.push(socket);
     }
     Ok(sockets)
+}
+
+/// The type of the socket `fd` (`SOCK_STREAM`, `SOCK_DGRAM`, ...).
+fn socket_type(fd: RawFd) -> io::Result<libc::c_int> {
+    let mut kind: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `kind` is a c_int and `len` its size, as getsockopt(2) wants for SO_TYPE; it
+    // writes at most `len` bytes. `fd` is a plain integer (an error if it is no socket).
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&raw mut kind).cast::<libc::c_void>(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(kind)
 }
 
 /// Tells systemd (`Type=notify`) about the server's state: `READY=1`, `RELOADING=1`,

@@ -24,6 +24,11 @@ pub enum TlsrptCommand {
     /// result type and the failing MX hosts. Exit status 0 all read, 1 a malformed report,
     /// 2 usage or an unreadable file.
     Summarize(SummarizeArgs),
+    /// Collect the TLSRPT datagrams Postfix 3.10+ (libtlsrpt) sends, on a Unix datagram
+    /// socket, into the report store beside the policy cache, until SIGTERM or SIGINT.
+    /// Point Postfix at it with `smtp_tlsrpt_enable = yes` and `smtp_tlsrpt_socket_name =
+    /// PATH`. Exit status 0 stopped by a signal, 1 the socket failed, 2 usage.
+    Collect(crate::collect::CollectArgs),
 }
 
 /// Arguments of `mtasts tlsrpt summarize`.
@@ -41,6 +46,7 @@ pub struct SummarizeArgs {
 pub fn run(_net: &NetOptions, command: &TlsrptCommand) -> u8 {
     match command {
         TlsrptCommand::Summarize(args) => summarize(args),
+        TlsrptCommand::Collect(args) => crate::collect::collect(_net, args),
     }
 }
 

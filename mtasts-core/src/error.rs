@@ -3,7 +3,9 @@
 use std::fmt;
 use std::time::SystemTime;
 
-/// The result types of RFC 8460 §4.3 that a TLS-RPT report gives a failure.
+/// The result types of RFC 8460 §4.3 that a TLS-RPT report gives a failure: all eleven it
+/// registers, the MTA-STS ones mtasts's own failures carry and the DANE ones (§4.3.2.1) an
+/// MTA doing DANE reports.
 ///
 /// Every failure mtasts reports carries one of these (rules file §6), so a caller can both act
 /// on it and aggregate it into a report. [`ResultType::as_str`] gives the registered string.
@@ -26,11 +28,21 @@ pub enum ResultType {
     StsPolicyInvalid,
     /// `sts-webpki-invalid`: the policy host's certificate failed validation (RFC 8460 §4.3.2.2).
     StsWebpkiInvalid,
+    /// `tlsa-invalid`: a validation error in the TLSA records of a DANE policy (RFC 8460
+    /// §4.3.2.1). mtasts's resolver gives no failure of this type itself; MTAs doing DANE do
+    /// (Postfix 3.10's datagrams, a face recording a `tlsa` session).
+    TlsaInvalid,
+    /// `dnssec-invalid`: no valid records returned from the recursive resolver (RFC 8460
+    /// §4.3.2.1, DANE).
+    DnssecInvalid,
+    /// `dane-required`: the sending system is configured to require DANE TLSA records for all
+    /// MX hosts of the destination domain, and none were found (RFC 8460 §4.3.2.1).
+    DaneRequired,
 }
 
 impl ResultType {
     /// Every result type, in RFC order.
-    pub const ALL: [ResultType; 8] = [
+    pub const ALL: [ResultType; 11] = [
         ResultType::StarttlsNotSupported,
         ResultType::CertificateHostMismatch,
         ResultType::CertificateExpired,
@@ -39,6 +51,9 @@ impl ResultType {
         ResultType::StsPolicyFetchError,
         ResultType::StsPolicyInvalid,
         ResultType::StsWebpkiInvalid,
+        ResultType::TlsaInvalid,
+        ResultType::DnssecInvalid,
+        ResultType::DaneRequired,
     ];
 
     /// The string registered by RFC 8460, e.g. `sts-policy-fetch-error`.
@@ -52,6 +67,9 @@ impl ResultType {
             ResultType::StsPolicyFetchError => "sts-policy-fetch-error",
             ResultType::StsPolicyInvalid => "sts-policy-invalid",
             ResultType::StsWebpkiInvalid => "sts-webpki-invalid",
+            ResultType::TlsaInvalid => "tlsa-invalid",
+            ResultType::DnssecInvalid => "dnssec-invalid",
+            ResultType::DaneRequired => "dane-required",
         }
     }
 

@@ -116,16 +116,19 @@ pub use socketmap::{
 };
 pub use socketmap_loop::{Admitted, ClientStream, EventLoops};
 pub use tlsrpt::{
-    AppliedPolicy, DATAGRAM_PROTOCOL_VERSION, DEFAULT_RETENTION, Datagram, DatagramError,
-    DatagramFailure, DatagramPolicy, DatagramPolicyType, DayReport, FailureCode, FailureDetail,
-    InputOutcome, MAX_ADDITIONAL_INFORMATION, MAX_DATAGRAM, MAX_HELO, MAX_POLICY_STRINGS,
-    MAX_REASON_CODE, MAX_REPORT_FILE_SIZE, MAX_REPORT_SIZE, MAX_RETENTION, MAX_SESSION_FAILURES,
-    MIN_RETENTION, MemoryReportStore, PolicySummary, PolicyType, ReceivedReport, RedisReportStore,
-    Report, ReportDelivery, ReportError, ReportFormat, ReportPolicy, ReportRecordAnswer,
-    ReportStore, ReportUri, Reporter, Session, SessionError, SessionFailure, SqliteReportStore,
-    Summary, SummaryInput, SummaryRow, TLSRPT_PREFIX, TLSRPT_SETTINGS, TLSRPT_VERSION, Tally,
-    TlsRptRecord, TlsRptSettings, UtcDay, discover_report_record, gunzip, gzip, parse_json,
-    parse_report_record, read_report, read_report_file, report_file_name, select_report_record,
+    AppliedPolicy, CollectOutcome, Collector, CollectorCounts, DATAGRAM_PROTOCOL_VERSION,
+    DEFAULT_COLLECT_SOCKET, DEFAULT_COLLECT_SOCKET_MODE, DEFAULT_RETENTION, DRAIN_LIMIT, Datagram,
+    DatagramEmitter, DatagramError, DatagramFailure, DatagramPolicy, DatagramPolicyType, DayReport,
+    FailureCode, FailureDetail, InputOutcome, LOG_REPEAT_WINDOW, LogLimiter,
+    MAX_ADDITIONAL_INFORMATION, MAX_DATAGRAM, MAX_HELO, MAX_POLICY_STRINGS, MAX_REASON_CODE,
+    MAX_RECORD_TTL, MAX_REPORT_FILE_SIZE, MAX_REPORT_SIZE, MAX_RETENTION, MAX_SESSION_FAILURES,
+    MIN_RECORD_TTL, MIN_RETENTION, MemoryReportStore, POLL_INTERVAL, PolicySummary, PolicyType,
+    ReceivedReport, RedisReportStore, Report, ReportDelivery, ReportError, ReportFormat,
+    ReportPolicy, ReportRecordAnswer, ReportStore, ReportUri, Reporter, SEND_TIMEOUT, Session,
+    SessionError, SessionFailure, SqliteReportStore, Summary, SummaryInput, SummaryRow,
+    TLSRPT_PREFIX, TLSRPT_SETTINGS, TLSRPT_VERSION, Tally, TlsRptRecord, TlsRptSettings, UtcDay,
+    discover_report_record, gunzip, gzip, parse_json, parse_report_record, read_report,
+    read_report_file, report_file_name, select_report_record,
 };
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 pub use within::run_within;

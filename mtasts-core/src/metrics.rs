@@ -65,7 +65,7 @@ pub struct Metrics {
     answers: [AtomicU64; 5],
     cache_hits: AtomicU64,
     fetches: AtomicU64,
-    failures: [AtomicU64; 8],
+    failures: [AtomicU64; ResultType::ALL.len()],
     latency_buckets: [AtomicU64; 12],
     latency_count: AtomicU64,
     latency_micros: AtomicU64,

@@ -65,6 +65,9 @@ def test_enum_values_are_the_rfc_strings() -> None:
         "sts-policy-fetch-error",
         "sts-policy-invalid",
         "sts-webpki-invalid",
+        "tlsa-invalid",
+        "dnssec-invalid",
+        "dane-required",
     }
     assert {s.value for s in mtasts.Source} == {
         "fetched",

@@ -28,6 +28,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::report::{FailureDetail, PolicyType, ReportPolicy};
+use super::session::{AppliedPolicy, Session, SessionError, SessionFailure, UtcDay};
 use crate::error::ResultType;
 
 /// The datagram protocol version this module reads and writes (the `dpv` member).
@@ -190,10 +191,21 @@ impl FailureCode {
         Self::ALL.into_iter().find(|c| c.result_type_name() == name)
     }
 
-    /// The result type as mtasts names it; `None` for the DANE types (`tlsa-invalid`,
-    /// `dnssec-invalid`, `dane-required`), which mtasts never gives a failure of its own.
-    pub fn result_type(self) -> Option<ResultType> {
-        ResultType::from_name(self.result_type_name())
+    /// The result type as mtasts names it (every code has one: the DANE codes included).
+    pub fn result_type(self) -> ResultType {
+        match self {
+            FailureCode::StarttlsNotSupported => ResultType::StarttlsNotSupported,
+            FailureCode::CertificateHostMismatch => ResultType::CertificateHostMismatch,
+            FailureCode::CertificateNotTrusted => ResultType::CertificateNotTrusted,
+            FailureCode::CertificateExpired => ResultType::CertificateExpired,
+            FailureCode::ValidationFailure => ResultType::ValidationFailure,
+            FailureCode::StsPolicyFetchError => ResultType::StsPolicyFetchError,
+            FailureCode::StsPolicyInvalid => ResultType::StsPolicyInvalid,
+            FailureCode::StsWebpkiInvalid => ResultType::StsWebpkiInvalid,
+            FailureCode::TlsaInvalid => ResultType::TlsaInvalid,
+            FailureCode::DnssecInvalid => ResultType::DnssecInvalid,
+            FailureCode::DaneRequired => ResultType::DaneRequired,
+        }
     }
 
     /// The code for one of mtasts's result types (every one has a code).
@@ -207,6 +219,9 @@ impl FailureCode {
             ResultType::StsPolicyFetchError => FailureCode::StsPolicyFetchError,
             ResultType::StsPolicyInvalid => FailureCode::StsPolicyInvalid,
             ResultType::StsWebpkiInvalid => FailureCode::StsWebpkiInvalid,
+            ResultType::TlsaInvalid => FailureCode::TlsaInvalid,
+            ResultType::DnssecInvalid => FailureCode::DnssecInvalid,
+            ResultType::DaneRequired => FailureCode::DaneRequired,
         }
     }
 }
@@ -336,6 +351,26 @@ pub enum DatagramError {
         /// The result type given.
         name: String,
     },
+    /// A policy whose `f` flag and failure details disagree: `f` 0 (success) with failure
+    /// details, or `f` 1 (failure) without any. libtlsrpt does not check this and Postfix
+    /// never sends it; mtasts cannot count such a session without dropping a failure or
+    /// inventing one, so it refuses the datagram.
+    Inconsistent {
+        /// Where, e.g. `policies[0]`.
+        field: String,
+        /// The `f` flag.
+        failed: bool,
+        /// The failure details given.
+        details: usize,
+    },
+    /// A policy or failure that is not a valid session (a domain that is no host name, an
+    /// address that is not an IP address, a field over its limit: [`SessionError`]).
+    InvalidSession {
+        /// Where, e.g. `policies[0]` or `policies[0].failure-details[1]`.
+        field: String,
+        /// Why.
+        error: SessionError,
+    },
 }
 
 impl fmt::Display for DatagramError {
@@ -359,6 +394,10 @@ impl fmt::Display for DatagramError {
                 "datagram protocol version {found} is not \"{DATAGRAM_PROTOCOL_VERSION}\""
             ),
             DatagramError::MissingField { field } => write!(f, "datagram has no {field}"),
+            // The datagram as a whole (e.g. a JSON array) is named by itself.
+            DatagramError::WrongType { field, expected } if field == "datagram" => {
+                write!(f, "datagram is not {expected}")
+            }
             DatagramError::WrongType { field, expected } => {
                 write!(f, "datagram's {field} is not {expected}")
             }
@@ -377,11 +416,49 @@ impl fmt::Display for DatagramError {
             DatagramError::UnknownResultType { name } => {
                 write!(f, "{name:?} is not an RFC 8460 result type")
             }
+            DatagramError::Inconsistent {
+                field,
+                failed,
+                details,
+            } => write!(
+                f,
+                "datagram's {field} says {} but has {details} failure details",
+                if *failed {
+                    "f 1 (failure)"
+                } else {
+                    "f 0 (success)"
+                }
+            ),
+            DatagramError::InvalidSession { field, error } => {
+                write!(f, "datagram's {field}: {error}")
+            }
         }
     }
 }
 
 impl std::error::Error for DatagramError {}
+
+impl DatagramError {
+    /// A stable name for the kind of problem, e.g. `not-json`, `wrong-version`: what the
+    /// collector counts refused datagrams by ([`CollectorCounts::refused`](crate::CollectorCounts)).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DatagramError::TooLarge { .. } => "too-large",
+            DatagramError::NotUtf8 { .. } => "not-utf8",
+            DatagramError::NotJson { .. } => "not-json",
+            DatagramError::MissingVersion => "missing-version",
+            DatagramError::WrongVersion { .. } => "wrong-version",
+            DatagramError::MissingField { .. } => "missing-field",
+            DatagramError::WrongType { .. } => "wrong-type",
+            DatagramError::UnknownCode { .. } => "unknown-code",
+            DatagramError::FailureCountMismatch { .. } => "failure-count-mismatch",
+            DatagramError::NoPolicies => "no-policies",
+            DatagramError::UnknownResultType { .. } => "unknown-result-type",
+            DatagramError::Inconsistent { .. } => "inconsistent",
+            DatagramError::InvalidSession { .. } => "invalid-session",
+        }
+    }
+}
 
 /// A JSON value as an error message shows it: its JSON text, shortened.
 fn quote(value: &Value) -> String {
@@ -804,6 +881,129 @@ impl DatagramFailure {
             additional_information: detail.additional_information.clone(),
             failure_reason_code: detail.failure_reason_code.clone(),
         })
+    }
+}
+
+impl Datagram {
+    /// The sessions this datagram reports, counted on `day` (the UTC day it arrived: the
+    /// datagram carries no time). One datagram is one delivery attempt, and each of its
+    /// policies one session (R-RPT-3): successful when its `f` is 0, otherwise failed with
+    /// its failure details (R-RPT-4), in the datagram's order.
+    ///
+    /// Every session is counted under the datagram's `d`, the TLSRPT policy domain whose
+    /// `rua` gets the report, normalised as [`Domain`](crate::Domain) does (lower case,
+    /// without a final dot, an A-label): tlsrpt-collectd lower-cases `d` and removes one
+    /// final dot, so for the A-labels Postfix sends both count under the same name. A
+    /// policy's own `policy-domain` (for DANE the MX host's base domain) and the TLSRPT
+    /// record `pr` are not kept: the report carries the report domain as `policy-domain`
+    /// (R-RPT-6) and the sender looks the record up itself when it sends (R-RPT-1).
+    ///
+    /// # Errors
+    /// All or nothing, so an attempt is never half counted: [`DatagramError::Inconsistent`]
+    /// for a policy whose `f` and failure details disagree (success with failures would drop
+    /// them, failure without any would invent one), [`DatagramError::InvalidSession`] for a
+    /// domain, address or field the session API refuses (e.g. a `receiving-mx-hostname`
+    /// that is no host name, a `receiving-mx-helo` over [`MAX_HELO`](crate::MAX_HELO)
+    /// bytes).
+    pub fn sessions(&self, day: UtcDay) -> Result<Vec<Session>, DatagramError> {
+        self.policies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.session(&self.domain, day, &format!("policies[{i}]")))
+            .collect()
+    }
+
+    /// The datagram libtlsrpt would send for `session` (what Postfix sends: one policy, its
+    /// failures), with the domain's TLSRPT record `tlsrpt_record` as `pr`. The policy's
+    /// `policy-domain` is the session's domain, as Postfix 3.10.5 and later write it.
+    pub fn from_session(session: &Session, tlsrpt_record: &str) -> Datagram {
+        let policy = session.policy();
+        let domain = policy.domain().to_string();
+        Datagram {
+            domain: domain.clone(),
+            tlsrpt_record: tlsrpt_record.to_string(),
+            policies: vec![DatagramPolicy {
+                policy_type: DatagramPolicyType::from_policy_type(policy.policy_type()),
+                policy_domain: Some(domain),
+                policy_strings: policy.policy_string().to_vec(),
+                mx_host_patterns: policy.mx_host().to_vec(),
+                failures: session
+                    .failures()
+                    .iter()
+                    .map(DatagramFailure::from_session_failure)
+                    .collect(),
+                failed: !session.is_success(),
+            }],
+        }
+    }
+}
+
+impl DatagramPolicy {
+    /// One session under this policy for the report domain `domain` (see
+    /// [`Datagram::sessions`]); `field` names the policy in errors.
+    fn session(&self, domain: &str, day: UtcDay, field: &str) -> Result<Session, DatagramError> {
+        let invalid = |field: String| move |error| DatagramError::InvalidSession { field, error };
+        if self.failed == self.failures.is_empty() {
+            return Err(DatagramError::Inconsistent {
+                field: field.to_string(),
+                failed: self.failed,
+                details: self.failures.len(),
+            });
+        }
+        let policy = AppliedPolicy::new(
+            self.policy_type.policy_type(),
+            domain,
+            self.policy_strings.clone(),
+            self.mx_host_patterns.clone(),
+        )
+        .map_err(invalid(field.to_string()))?;
+        if !self.failed {
+            return Ok(Session::success(day, policy));
+        }
+        let failures = self
+            .failures
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                f.session_failure()
+                    .map_err(invalid(format!("{field}.failure-details[{i}]")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Session::failure(day, policy, failures).map_err(invalid(field.to_string()))
+    }
+}
+
+impl DatagramFailure {
+    /// The failure as the session API holds it; every field is checked as
+    /// [`SessionFailure`]'s builders check it (an empty string is "not known", as Postfix
+    /// sends an empty `s` when it cannot tell its own address).
+    ///
+    /// # Errors
+    /// The [`SessionError`] of the first field refused.
+    pub fn session_failure(&self) -> Result<SessionFailure, SessionError> {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        SessionFailure::new(self.code.result_type())
+            .sending_mta_ip(&text(&self.sending_mta_ip))?
+            .receiving_mx_hostname(&text(&self.receiving_mx_hostname))?
+            .receiving_mx_helo(&text(&self.receiving_mx_helo))?
+            .receiving_ip(&text(&self.receiving_ip))?
+            .additional_information(&text(&self.additional_information))?
+            .failure_reason_code(&text(&self.failure_reason_code))
+    }
+
+    /// The failure of a recorded session, as a datagram carries it (fields not known are
+    /// left out).
+    pub fn from_session_failure(failure: &SessionFailure) -> DatagramFailure {
+        let detail = failure.to_detail(1);
+        DatagramFailure {
+            code: FailureCode::from_result_type(failure.result_type()),
+            sending_mta_ip: detail.sending_mta_ip,
+            receiving_mx_hostname: detail.receiving_mx_hostname,
+            receiving_mx_helo: detail.receiving_mx_helo,
+            receiving_ip: detail.receiving_ip,
+            additional_information: detail.additional_information,
+            failure_reason_code: detail.failure_reason_code,
+        }
     }
 }
 
@@ -1287,6 +1487,10 @@ mod tests {
             (missing("policies[0].t"), "datagram has no policies[0].t"),
             (wrong("d", "a string"), "datagram's d is not a string"),
             (
+                wrong("datagram", "a JSON object"),
+                "datagram is not a JSON object",
+            ),
+            (
                 unknown("policies[0].f", "2"),
                 "datagram's policies[0].f has the unknown code 2",
             ),
@@ -1327,50 +1531,34 @@ mod tests {
 
     #[test]
     fn failure_codes_map_to_rfc_8460_result_types_and_back() {
-        let table: [(u16, &str, Option<ResultType>); 11] = [
+        let table: [(u16, &str, ResultType); 11] = [
             (
                 201,
                 "starttls-not-supported",
-                Some(ResultType::StarttlsNotSupported),
+                ResultType::StarttlsNotSupported,
             ),
             (
                 202,
                 "certificate-host-mismatch",
-                Some(ResultType::CertificateHostMismatch),
+                ResultType::CertificateHostMismatch,
             ),
             (
                 203,
                 "certificate-not-trusted",
-                Some(ResultType::CertificateNotTrusted),
+                ResultType::CertificateNotTrusted,
             ),
-            (
-                204,
-                "certificate-expired",
-                Some(ResultType::CertificateExpired),
-            ),
-            (
-                205,
-                "validation-failure",
-                Some(ResultType::ValidationFailure),
-            ),
+            (204, "certificate-expired", ResultType::CertificateExpired),
+            (205, "validation-failure", ResultType::ValidationFailure),
             (
                 301,
                 "sts-policy-fetch-error",
-                Some(ResultType::StsPolicyFetchError),
+                ResultType::StsPolicyFetchError,
             ),
-            (
-                302,
-                "sts-policy-invalid",
-                Some(ResultType::StsPolicyInvalid),
-            ),
-            (
-                303,
-                "sts-webpki-invalid",
-                Some(ResultType::StsWebpkiInvalid),
-            ),
-            (304, "tlsa-invalid", None),
-            (305, "dnssec-invalid", None),
-            (306, "dane-required", None),
+            (302, "sts-policy-invalid", ResultType::StsPolicyInvalid),
+            (303, "sts-webpki-invalid", ResultType::StsWebpkiInvalid),
+            (304, "tlsa-invalid", ResultType::TlsaInvalid),
+            (305, "dnssec-invalid", ResultType::DnssecInvalid),
+            (306, "dane-required", ResultType::DaneRequired),
         ];
         for (code, name, result_type) in table {
             let c = FailureCode::from_code(code.into()).unwrap();
@@ -1378,13 +1566,11 @@ mod tests {
             assert_eq!(c.result_type_name(), name);
             assert_eq!(FailureCode::from_result_type_name(name), Some(c));
             assert_eq!(c.result_type(), result_type);
-            if let Some(t) = result_type {
-                assert_eq!(FailureCode::from_result_type(t), c);
-            }
+            assert_eq!(FailureCode::from_result_type(result_type), c);
         }
         assert_eq!(FailureCode::ALL.len(), table.len());
         for t in ResultType::ALL {
-            assert_eq!(FailureCode::from_result_type(t).result_type(), Some(t));
+            assert_eq!(FailureCode::from_result_type(t).result_type(), t);
         }
         for code in [0, 200, 206, 300, 307, 901, u64::MAX] {
             assert_eq!(FailureCode::from_code(code), None, "{code}");
@@ -1467,6 +1653,153 @@ mod tests {
             Err(DatagramError::UnknownResultType {
                 name: "mx-mismatch".into()
             })
+        );
+    }
+
+    #[test]
+    fn each_policy_of_a_datagram_is_one_session_of_its_report_domain() {
+        let day: UtcDay = "2026-12-01".parse().unwrap();
+        // (file, per session: domain, policy type, failure result types) or the error kind.
+        type Want = Result<Vec<(&'static str, PolicyType, Vec<&'static str>)>, &'static str>;
+        let table: Vec<(&str, Want)> = vec![
+            (
+                "sts-success.json",
+                Ok(vec![("example.net", PolicyType::Sts, vec![])]),
+            ),
+            (
+                "sts-starttls-not-supported.json",
+                Ok(vec![(
+                    "example.net",
+                    PolicyType::Sts,
+                    vec!["starttls-not-supported"],
+                )]),
+            ),
+            (
+                "no-policy-success.json",
+                Ok(vec![("example.com", PolicyType::NoPolicyFound, vec![])]),
+            ),
+            (
+                // The DANE base domain mx.example.com is the policy's; the report is
+                // example.com's.
+                "tlsa-invalid.json",
+                Ok(vec![(
+                    "example.com",
+                    PolicyType::Tlsa,
+                    vec!["tlsa-invalid"],
+                )]),
+            ),
+            (
+                "multi-policy.json",
+                Ok(vec![
+                    (
+                        "company-y.example",
+                        PolicyType::Sts,
+                        vec!["sts-policy-invalid", "sts-webpki-invalid"],
+                    ),
+                    (
+                        "company-y.example",
+                        PolicyType::Tlsa,
+                        vec!["certificate-expired"],
+                    ),
+                ]),
+            ),
+            // receiving-mx-hostname "müx/ü" is no host name.
+            ("escapes.json", Err("invalid-session")),
+        ];
+        for (name, want) in table {
+            let d = Datagram::parse(&read(name)).unwrap();
+            let got = d.sessions(day).map(|sessions| {
+                sessions
+                    .iter()
+                    .map(|s| {
+                        assert_eq!(s.day(), day);
+                        (
+                            s.policy().domain().to_string(),
+                            s.policy().policy_type(),
+                            s.failures()
+                                .iter()
+                                .map(|f| f.result_type().as_str())
+                                .collect::<Vec<_>>(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            });
+            match (got, want) {
+                (Ok(got), Ok(want)) => {
+                    let want: Vec<_> = want
+                        .into_iter()
+                        .map(|(d, t, f)| (d.to_string(), t, f))
+                        .collect();
+                    assert_eq!(got, want, "{name}");
+                }
+                (Err(e), Err(kind)) => assert_eq!(e.kind(), kind, "{name}: {e}"),
+                (got, want) => panic!("{name}: {got:?}, wanted {want:?}"),
+            }
+        }
+        // A success with failures, or a failure without, is refused whole.
+        let with = |policy: &str| {
+            format!(
+                r#"{{"dpv": "1","d": "Example.NET.","pr": "v=TLSRPTv1; rua=mailto:a@b","policies":[{policy}]}}"#
+            )
+        };
+        let bad = [
+            (
+                with(r#"{"policy-type":9,"failure-details":[{"c":201}],"t":1,"f":0}"#),
+                "policies[0] says f 0 (success) but has 1 failure details",
+            ),
+            (
+                with(r#"{"policy-type":9,"t":0,"f":0},{"policy-type":9,"t":0,"f":1}"#),
+                "policies[1] says f 1 (failure) but has 0 failure details",
+            ),
+            (
+                with(r#"{"policy-type":9,"failure-details":[{"c":201,"r": "mx"}],"t":1,"f":1}"#),
+                "policies[0].failure-details[0]: receiving-ip \"mx\" is not an IP address",
+            ),
+            (
+                with(r#"{"policy-type":9,"policy-string":["x"],"t":0,"f":0}"#),
+                "policies[0]: policy strings",
+            ),
+        ];
+        for (bytes, says) in bad {
+            let e = Datagram::parse(bytes.as_bytes())
+                .unwrap()
+                .sessions(day)
+                .unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        // The domain is normalised as tlsrpt-collectd does (lower case, no final dot).
+        let ok = Datagram::parse(with(r#"{"policy-type":9,"t":0,"f":0}"#).as_bytes()).unwrap();
+        assert_eq!(
+            ok.sessions(day).unwrap()[0].policy().domain().as_str(),
+            "example.net"
+        );
+    }
+
+    #[test]
+    fn a_session_is_written_as_postfix_would_send_it_and_read_back_the_same() {
+        let day: UtcDay = "2026-12-01".parse().unwrap();
+        for name in [
+            "sts-success.json",
+            "sts-starttls-not-supported.json",
+            "sts-validation-failure.json",
+            "sts-policy-fetch-error.json",
+            "no-policy-success-domain.json",
+        ] {
+            let bytes = read(name);
+            let d = Datagram::parse(&bytes).unwrap();
+            let sessions = d.sessions(day).unwrap();
+            let back = Datagram::from_session(&sessions[0], &d.tlsrpt_record);
+            assert_eq!(back.to_bytes().unwrap(), bytes, "{name}");
+            assert_eq!(back.sessions(day).unwrap(), sessions, "{name}");
+        }
+        // DANE result types survive the round trip (no failure dropped).
+        let tlsa = Datagram::parse(&read("tlsa-invalid.json")).unwrap();
+        let session = &tlsa.sessions(day).unwrap()[0];
+        let back = Datagram::from_session(session, "v=TLSRPTv1; rua=mailto:tls@example.com");
+        assert_eq!(back.policies[0].failures[0].code, FailureCode::TlsaInvalid);
+        assert_eq!(
+            back.policies[0].policy_domain.as_deref(),
+            Some("example.com")
         );
     }
 }

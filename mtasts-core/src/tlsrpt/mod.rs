@@ -1,10 +1,13 @@
 //! TLS reporting (RFC 8460): the reporting record (R-RPT-1, R-RPT-2), what is recorded per
 //! session (R-RPT-3 to R-RPT-5), the store that aggregates it beside the policy cache, the
 //! aggregate report's data (R-RPT-6) and its compression and file name (R-RPT-7), the
-//! datagrams libtlsrpt sends to a TLSRPT collector, and the domain owner's side: reading
+//! datagrams libtlsrpt sends to a TLSRPT collector (collecting them, and emitting sessions as
+//! them), and the domain owner's side: reading
 //! received reports (JSON, gzip, mail) and summarising them.
 
+mod collector;
 mod datagram;
+mod emit;
 mod gzip;
 mod inbox;
 mod mime;
@@ -16,10 +19,15 @@ mod settings;
 mod store;
 mod summary;
 
+pub use collector::{
+    CollectOutcome, Collector, CollectorCounts, DEFAULT_COLLECT_SOCKET,
+    DEFAULT_COLLECT_SOCKET_MODE, DRAIN_LIMIT, LOG_REPEAT_WINDOW, LogLimiter, POLL_INTERVAL,
+};
 pub use datagram::{
     DATAGRAM_PROTOCOL_VERSION, Datagram, DatagramError, DatagramFailure, DatagramPolicy,
     DatagramPolicyType, FailureCode, MAX_DATAGRAM,
 };
+pub use emit::{DatagramEmitter, MAX_RECORD_TTL, MIN_RECORD_TTL, SEND_TIMEOUT};
 pub use gzip::{MAX_REPORT_SIZE, gunzip, gzip, report_file_name};
 pub use inbox::{
     MAX_REPORT_FILE_SIZE, ReceivedReport, ReportFormat, parse_json, read_report, read_report_file,

@@ -4,11 +4,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::emit::DatagramEmitter;
 use super::session::Session;
 use super::settings::TlsRptSettings;
 use super::store::{RedisReportStore, ReportStore, SqliteReportStore};
 use crate::cache::{CacheLocation, RedisStore, SharedCache};
 use crate::config::Config;
+use crate::dns::{DnsResolver, HickoryDns};
 use crate::error::{Error, Result};
 
 /// Records TLS-RPT sessions (RFC 8460) into the report store beside the policy cache.
@@ -38,8 +40,34 @@ impl Reporter {
     ///
     /// # Errors
     /// As [`Reporter::open_location`].
+    ///
+    /// With `tlsrpt.emit_socket` set ([`TlsRptSettings::emit_socket`]), nothing is stored:
+    /// each session is sent as a libtlsrpt datagram to the collector on that socket
+    /// ([`Reporter::emitting`]), its TLSRPT record looked up through the DNS servers of
+    /// `config`. Any `cache`, `memory` included, is then accepted, since no count is kept
+    /// here.
     pub fn open(config: &Config, settings: &TlsRptSettings) -> Result<Reporter> {
+        if let Some(socket) = &settings.emit_socket {
+            let dns = if config.nameservers.is_empty() {
+                HickoryDns::system(config.dns_timeout)?
+            } else {
+                HickoryDns::with_nameservers(&config.nameservers, config.dns_timeout)?
+            };
+            return Reporter::emitting(socket, Arc::new(dns));
+        }
         Reporter::open_location(&config.cache, settings)
+    }
+
+    /// A reporter that sends each session as a libtlsrpt datagram to the collector socket
+    /// at `socket` (tlsrpt-collectd, or `mtasts tlsrpt collect` elsewhere), looking the
+    /// domains' TLSRPT records up through `dns` ([`DatagramEmitter`]).
+    ///
+    /// # Errors
+    /// As [`DatagramEmitter::new`].
+    pub fn emitting(socket: &Path, dns: Arc<dyn DnsResolver>) -> Result<Reporter> {
+        Ok(Reporter {
+            store: Arc::new(DatagramEmitter::new(socket, dns)?),
+        })
     }
 
     /// A reporter recording in the cache at `location`: in the SQLite file's own tables
@@ -100,8 +128,10 @@ impl Reporter {
     /// store.
     ///
     /// # Errors
-    /// [`Error::ReportStore`] when the store cannot be written: the session is then not
-    /// counted (the caller logs it; a delivery never waits for or fails on reporting).
+    /// [`Error::ReportStore`] when the store cannot be written, or when emitting, the
+    /// datagram cannot be sent: the session is then not counted (the caller logs it; a
+    /// delivery never waits long for or fails on reporting). When emitting, also
+    /// [`Error::DnsTemporary`] when the TLSRPT record cannot be looked up now.
     pub fn record(&self, session: &Session) -> Result<()> {
         self.store.record(session)
     }

@@ -31,8 +31,8 @@ pub const MAX_HELO: usize = 512;
 pub const MAX_REASON_CODE: usize = 256;
 /// The longest `additional-information` (a URI) accepted, in bytes.
 pub const MAX_ADDITIONAL_INFORMATION: usize = 2048;
-/// The most failure details one session may carry: one per result type of RFC 8460 §4.3 is
-/// eight; twice that leaves room for several MX-side details of one attempt (R-RPT-4).
+/// The most failure details one session may carry: RFC 8460 §4.3 registers eleven result
+/// types; sixteen leaves room for several MX-side details of one attempt (R-RPT-4).
 pub const MAX_SESSION_FAILURES: usize = 16;
 /// The largest `policy-string` (and, separately, `mx-host`) accepted: the strings joined by
 /// line ends, in bytes. A fetched policy is at most this large (R-FETCH-8).

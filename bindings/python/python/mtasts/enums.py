@@ -80,6 +80,12 @@ class ResultType(_StrEnum):
     """The policy was retrieved but is not valid."""
     STS_WEBPKI_INVALID = "sts-webpki-invalid"
     """The policy host's certificate failed validation."""
+    TLSA_INVALID = "tlsa-invalid"
+    """DANE: a validation error in the TLSA records (mtasts itself never gives it)."""
+    DNSSEC_INVALID = "dnssec-invalid"
+    """DANE: no valid records from the recursive resolver (mtasts itself never gives it)."""
+    DANE_REQUIRED = "dane-required"
+    """DANE was required and no TLSA records were found (mtasts itself never gives it)."""
 
 
 class FailureReason(_StrEnum):
