@@ -286,7 +286,7 @@ fn sqlite_tables_live_beside_the_cache_in_the_same_file_and_survive_reopening() 
     let report_version: i64 = conn
         .query_row("SELECT version FROM tlsrpt_schema", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(report_version, 1);
+    assert_eq!(report_version, 2);
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -301,6 +301,7 @@ fn sqlite_tables_live_beside_the_cache_in_the_same_file_and_survive_reopening() 
             "tlsrpt_days",
             "tlsrpt_failures",
             "tlsrpt_policies",
+            "tlsrpt_records",
             "tlsrpt_schema"
         ]
     );

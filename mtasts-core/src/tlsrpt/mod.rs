@@ -2,15 +2,19 @@
 //! session (R-RPT-3 to R-RPT-5), the store that aggregates it beside the policy cache, the
 //! aggregate report's data (R-RPT-6) and its compression and file name (R-RPT-7), the
 //! datagrams libtlsrpt sends to a TLSRPT collector, and the domain owner's side: reading
-//! received reports (JSON, gzip, mail) and summarising them.
+//! received reports (JSON, gzip, mail) and summarising them; and sending the daily reports
+//! (R-RPT-8 to R-RPT-10): the report mail, the HTTPS POST, the schedule and the retries.
 
 mod datagram;
+mod deliver;
 mod gzip;
 mod inbox;
+mod mail;
 mod mime;
 mod record;
 mod report;
 mod reporter;
+mod sender;
 mod session;
 mod settings;
 mod store;
@@ -20,6 +24,7 @@ pub use datagram::{
     DATAGRAM_PROTOCOL_VERSION, Datagram, DatagramError, DatagramFailure, DatagramPolicy,
     DatagramPolicyType, FailureCode, MAX_DATAGRAM,
 };
+pub use deliver::TLSRPT_GZIP;
 pub use gzip::{MAX_REPORT_SIZE, gunzip, gzip, report_file_name};
 pub use inbox::{
     MAX_REPORT_FILE_SIZE, ReceivedReport, ReportFormat, parse_json, read_report, read_report_file,
@@ -30,11 +35,20 @@ pub use record::{
 };
 pub use report::{FailureDetail, PolicySummary, PolicyType, Report, ReportError, ReportPolicy};
 pub use reporter::Reporter;
+pub use sender::{
+    FIRST_RETRY, MAX_RETRY_DELAY, PreparedReport, ReportSender, SendAction, SendOptions,
+    SendOutcome, UriFailure, report_id, retry_delay, send_offset,
+};
 pub use session::{
     AppliedPolicy, MAX_ADDITIONAL_INFORMATION, MAX_HELO, MAX_POLICY_STRINGS, MAX_REASON_CODE,
     MAX_SESSION_FAILURES, Session, SessionError, SessionFailure, UtcDay,
 };
+pub use settings::{
+    DEFAULT_SEND_SPREAD, DEFAULT_SENDMAIL, MAX_RETRY_FOR, MAX_SEND_SPREAD, MIN_RETRY_FOR,
+    MailTransport, SendSettings,
+};
 pub use settings::{TLSRPT_PREFIX, TLSRPT_SETTINGS, TlsRptSettings};
+pub use store::CachedReportRecord;
 pub use store::{
     DEFAULT_RETENTION, DayReport, MAX_RETENTION, MIN_RETENTION, MemoryReportStore,
     RedisReportStore, ReportDelivery, ReportStore, SqliteReportStore, Tally,
