@@ -85,12 +85,19 @@ pub(crate) fn sendmail(
         .spawn()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
     // The message is written and stderr read on threads of their own, so a command that
-    // does not read its input, or writes much to stderr, cannot stop the deadline.
-    let writer = child.stdin.take().map(|mut stdin| {
+    // does not read its input, or writes much to stderr, cannot stop the deadline; and
+    // neither is waited for past it (a grandchild may hold the pipes open after the
+    // command ended or was killed).
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Done>();
+    if let Some(mut stdin) = child.stdin.take() {
         let message = message.to_vec();
-        std::thread::spawn(move || stdin.write_all(&message))
-    });
-    let reader = child.stderr.take().map(|mut stderr| {
+        let done = done_tx.clone();
+        std::thread::spawn(move || {
+            let _ = done.send(Done::Written(stdin.write_all(&message).err()));
+        });
+    }
+    if let Some(mut stderr) = child.stderr.take() {
+        let done = done_tx.clone();
         std::thread::spawn(move || {
             let mut kept = Vec::new();
             let mut buf = [0u8; 4096];
@@ -101,9 +108,10 @@ pub(crate) fn sendmail(
                 let room = KEEP.saturating_sub(kept.len());
                 kept.extend_from_slice(&buf[..n.min(room)]);
             }
-            kept
-        })
-    });
+            let _ = done.send(Done::Stderr(kept));
+        });
+    }
+    drop(done_tx);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
@@ -119,11 +127,16 @@ pub(crate) fn sendmail(
             Err(e) => break Err(format!("waiting for {program}: {e}")),
         }
     };
-    let written = writer.map(|w| w.join());
-    let stderr = reader
-        .and_then(|r| r.join().ok())
-        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
-        .unwrap_or_default();
+    // The threads end at once when the command's pipes closed with it; a little grace, no
+    // more, otherwise.
+    let (mut written, mut stderr) = (None, String::new());
+    let grace = Instant::now() + Duration::from_millis(200);
+    while let Ok(done) = done_rx.recv_timeout(grace.saturating_duration_since(Instant::now())) {
+        match done {
+            Done::Written(e) => written = Some(e),
+            Done::Stderr(kept) => stderr = String::from_utf8_lossy(&kept).trim().to_string(),
+        }
+    }
     let status = status?;
     if !status.success() {
         let what = match status.code() {
@@ -136,10 +149,19 @@ pub(crate) fn sendmail(
             format!("{what}: {}", truncate(&stderr))
         });
     }
-    if let Some(Ok(Err(e))) = written {
-        return Err(format!("{program} did not read the whole message: {e}"));
+    match written {
+        Some(None) => Ok(()),
+        Some(Some(e)) => Err(format!("{program} did not read the whole message: {e}")),
+        None => Err(format!("{program} ended without reading the whole message")),
     }
-    Ok(())
+}
+
+/// What a helper thread of [`sendmail`] reports when it is done.
+enum Done {
+    /// The message was written to stdin (or the error that stopped it).
+    Written(Option<std::io::Error>),
+    /// What the command wrote to stderr (the first [`KEEP`] bytes).
+    Stderr(Vec<u8>),
 }
 
 /// An SMTP conversation with the relay, every read and write within one deadline.

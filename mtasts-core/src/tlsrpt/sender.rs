@@ -544,16 +544,14 @@ impl ReportSender {
             day: &day,
         }
         .to_bytes();
-        if let Some(limit) = max_size {
-            if message.len() as u64 > limit {
-                return Err((
-                    format!(
-                        "the report mail is {} bytes, over the URI's limit of {limit}",
-                        message.len()
-                    ),
-                    true,
-                ));
-            }
+        if let Some(limit) = max_size.filter(|&limit| message.len() as u64 > limit) {
+            return Err((
+                format!(
+                    "the report mail is {} bytes, over the URI's limit of {limit}",
+                    message.len()
+                ),
+                true,
+            ));
         }
         let from = &self.settings.mail_from;
         match &self.settings.transport {
