@@ -36,8 +36,8 @@ pub use record::{
 pub use report::{FailureDetail, PolicySummary, PolicyType, Report, ReportError, ReportPolicy};
 pub use reporter::Reporter;
 pub use sender::{
-    FIRST_RETRY, MAX_RETRY_DELAY, PreparedReport, ReportSender, SendAction, SendOptions,
-    SendOutcome, UriFailure, report_id, retry_delay, send_offset,
+    DayStatus, DeliveryState, FIRST_RETRY, MAX_RETRY_DELAY, PreparedReport, ReportSender,
+    SendAction, SendOptions, SendOutcome, UriFailure, report_id, retry_delay, send_offset,
 };
 pub use session::{
     AppliedPolicy, MAX_ADDITIONAL_INFORMATION, MAX_HELO, MAX_POLICY_STRINGS, MAX_REASON_CODE,

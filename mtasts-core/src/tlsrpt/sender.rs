@@ -193,6 +193,56 @@ impl SendOptions {
     }
 }
 
+/// Where one (day, domain)'s report stands ([`DayStatus::state`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeliveryState {
+    /// The day has not ended: its counts still grow.
+    Open,
+    /// The day has ended; its send time (R-RPT-10's spread) has not come.
+    Scheduled,
+    /// Due now: the next `send` sends it.
+    Due,
+    /// Failed attempts; the next one is at `next_attempt`.
+    Retrying,
+    /// One `rua` URI accepted it.
+    Delivered,
+    /// Given up (no TLS-RPT record, or retries used up).
+    Abandoned,
+}
+
+impl DeliveryState {
+    /// The stable lowercase name: `open`, `scheduled`, `due`, `retrying`, `delivered`,
+    /// `abandoned`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Open => "open",
+            DeliveryState::Scheduled => "scheduled",
+            DeliveryState::Due => "due",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// One (day, domain) of the store with its counts and where its report stands
+/// (`mtasts tlsrpt list`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DayStatus {
+    /// The bookkeeping.
+    pub delivery: ReportDelivery,
+    /// Successful sessions counted.
+    pub successful: u64,
+    /// Failed sessions counted.
+    pub failed: u64,
+    /// When the report is (or was) due ([`ReportSender::due_at`]).
+    pub due_at: SystemTime,
+    /// Where it stands.
+    pub state: DeliveryState,
+}
+
 /// Sends the daily reports from a [`ReportStore`] (see the module documentation).
 ///
 /// ```rust,no_run
@@ -265,6 +315,29 @@ impl ReportSender {
         })
     }
 
+    /// The sender a settings file describes: the report store where `config.cache` keeps
+    /// the policy cache ([`Reporter::open`](crate::Reporter::open)), DNS through
+    /// `config.nameservers` (or the system's resolv.conf), and `settings`' sending keys
+    /// ([`TlsRptSettings::sending`](crate::TlsRptSettings::sending)). What `mtasts tlsrpt
+    /// send`, `list` and `show` use.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming what to configure (the sending keys, a shared cache), as
+    /// [`TlsRptSettings::sending`](crate::TlsRptSettings::sending),
+    /// [`Reporter::open`](crate::Reporter::open) and [`ReportSender::new`];
+    /// [`Error::ReportStore`] when the store cannot be opened.
+    pub fn open(config: &Config, settings: &crate::TlsRptSettings) -> Result<ReportSender> {
+        let sending = settings.sending()?;
+        config.validate()?;
+        let reporter = crate::Reporter::open(config, settings)?;
+        let dns: Arc<dyn DnsResolver> = Arc::new(if config.nameservers.is_empty() {
+            crate::HickoryDns::system(config.dns_timeout)?
+        } else {
+            crate::HickoryDns::with_nameservers(&config.nameservers, config.dns_timeout)?
+        });
+        ReportSender::new(Arc::clone(reporter.store()), dns, config, sending)
+    }
+
     /// The same sender taking the time from `clock` (tests move it to the next day).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> ReportSender {
         self.clock = clock;
@@ -316,6 +389,51 @@ impl ReportSender {
             gzip,
             file_name,
         }))
+    }
+
+    /// Every (day, domain) of the store, with its counts and delivery state, by day and
+    /// domain.
+    ///
+    /// # Errors
+    /// [`Error::ReportStore`] when the store cannot be read.
+    pub fn list(&self) -> Result<Vec<DayStatus>> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for delivery in self.store.list_days()? {
+            let (mut successful, mut failed) = (0, 0);
+            if let Some(report) = self.store.day_report(delivery.day, &delivery.domain)? {
+                for p in &report.policies {
+                    successful += p.total_successful;
+                    failed += p.total_failure;
+                }
+            }
+            let due_at = self.due_at(delivery.day, &delivery.domain);
+            let state = if delivery.delivered_at.is_some() {
+                DeliveryState::Delivered
+            } else if delivery.abandoned_at.is_some() {
+                DeliveryState::Abandoned
+            } else if now <= delivery.day.end() {
+                DeliveryState::Open
+            } else if delivery.attempts > 0 {
+                if delivery.next_attempt.is_some_and(|t| t > now) {
+                    DeliveryState::Retrying
+                } else {
+                    DeliveryState::Due
+                }
+            } else if now < due_at {
+                DeliveryState::Scheduled
+            } else {
+                DeliveryState::Due
+            };
+            out.push(DayStatus {
+                delivery,
+                successful,
+                failed,
+                due_at,
+                state,
+            });
+        }
+        Ok(out)
     }
 
     /// The TLS-RPT record of `domain` (R-RPT-1), from the store's cache while it is fresh,
