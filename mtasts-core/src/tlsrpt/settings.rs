@@ -143,10 +143,11 @@ pub struct SendSettings {
     pub retry_for: Duration,
 }
 
-/// True for a mail address mtasts writes into a header and an SMTP command: `local@domain`,
-/// printable ASCII, no white space and none of `<>()[],;:"\\` outside what a plain
-/// `dot-atom@domain` needs. Header injection (a CR or LF from DNS or the settings) is
-/// impossible with such an address.
+/// True for a mail address mtasts writes into a header and an SMTP command (R-RPT-9): a
+/// plain `dot-atom@domain`, the local part of RFC 5322 `atext` and dots, the domain of
+/// letters, digits, `-` and `.`. No white space, no quotes, no angle brackets: header or
+/// command injection (a CR or LF from DNS or the settings) is impossible with such an
+/// address. Quoted local parts are refused rather than handled.
 pub(crate) fn is_plain_address(address: &str) -> bool {
     let Some((local, domain)) = address.rsplit_once('@') else {
         return false;
