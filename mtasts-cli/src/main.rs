@@ -15,6 +15,7 @@ mod collect;
 mod logger;
 mod lookup;
 mod output;
+mod send;
 mod serve;
 mod system;
 mod tlsrpt;
@@ -105,7 +106,8 @@ enum Command {
     /// Ask a running `mtasts serve` for a domain's policy and print the reply (like
     /// `postmap -q DOMAIN socketmap:unix:PATH:postfix`).
     Query(serve::QueryArgs),
-    /// TLS reporting (RFC 8460): summarise the reports a domain receives.
+    /// TLS reporting (RFC 8460): send the daily reports (send, list, show), and summarise
+    /// the reports a domain receives.
     #[command(subcommand)]
     Tlsrpt(tlsrpt::TlsrptCommand),
 }

@@ -29,6 +29,15 @@ pub enum TlsrptCommand {
     /// Point Postfix at it with `smtp_tlsrpt_enable = yes` and `smtp_tlsrpt_socket_name =
     /// PATH`. Exit status 0 stopped by a signal, 1 the socket failed, 2 usage.
     Collect(crate::collect::CollectArgs),
+    /// List the days and domains of the report store: sessions counted and where each
+    /// report stands (open, scheduled, due, retrying, delivered, abandoned).
+    List(crate::send::ListArgs),
+    /// Print the report of DAY for DOMAIN exactly as it will be sent (RFC 8460 JSON).
+    Show(crate::send::ShowArgs),
+    /// Send the reports that are due (run it every few minutes from a timer): to the
+    /// domain's rua URIs until one accepts, retried with back-off for at least 24 h. Exit
+    /// status 1 when a report had to be retried.
+    Send(crate::send::SendArgs),
 }
 
 /// Arguments of `mtasts tlsrpt summarize`.
@@ -47,6 +56,9 @@ pub fn run(_net: &NetOptions, command: &TlsrptCommand) -> u8 {
     match command {
         TlsrptCommand::Summarize(args) => summarize(args),
         TlsrptCommand::Collect(args) => crate::collect::collect(_net, args),
+        TlsrptCommand::List(args) => crate::send::list(_net, args),
+        TlsrptCommand::Show(args) => crate::send::show(_net, args),
+        TlsrptCommand::Send(args) => crate::send::send(_net, args),
     }
 }
 

@@ -101,36 +101,38 @@ pub trait PolicyFetcher: Send + Sync + Debug {
     fn fetch(&self, domain: &Domain) -> Result<Vec<u8>>;
 }
 
-/// The default [`PolicyFetcher`]: ureq over rustls (TLS 1.2 and 1.3 only), the policy host
-/// resolved through the given [`DnsResolver`].
+/// The HTTPS client of mtasts: one agent construction for every HTTPS request mtasts makes,
+/// the policy fetch ([`HttpsFetcher`]) and the TLS-RPT report POST (R-RPT-8), so both follow
+/// the same TLS rules: rustls with ring, TLS 1.2 and 1.3 only, webpki chain and name checks
+/// against the configured roots (R-FETCH-2, R-FETCH-3), no redirects (R-FETCH-5), one global
+/// deadline (R-FETCH-9), `https` only, no proxy, host names resolved through our
+/// [`DnsResolver`] (R-FETCH-1), no pooled connections (fork safety, S-41).
 #[derive(Debug)]
-pub struct HttpsFetcher {
+pub(crate) struct HttpsClient {
     dns: Arc<dyn DnsResolver>,
     roots: TrustRoots,
     pem_roots: Option<Vec<CertificateDer<'static>>>,
     deadline: Duration,
     port: Option<u16>,
     // Built on first use (loading the system store costs milliseconds, and a process that
-    // answers from the cache never needs it), once per process: see `HttpsFetcher::agent`.
+    // answers from the cache never needs it), once per process: see `HttpsClient::agent`.
     agent: PerProcess<Agent>,
 }
 
-impl HttpsFetcher {
-    /// A fetcher resolving policy hosts through `dns`, verifying certificates against
-    /// `roots`, and giving each fetch `deadline` in all (R-FETCH-9).
-    ///
-    /// A PEM file of trust roots is read now, so a wrong path fails here, not at the first
-    /// fetch.
-    pub fn new(
+impl HttpsClient {
+    /// A client resolving hosts through `dns`, verifying certificates against `roots`, and
+    /// giving each request `deadline` in all. A PEM file of trust roots is read now, so a
+    /// wrong path fails here, not at the first request.
+    pub(crate) fn new(
         dns: Arc<dyn DnsResolver>,
         roots: TrustRoots,
         deadline: Duration,
-    ) -> Result<HttpsFetcher> {
+    ) -> Result<HttpsClient> {
         let pem_roots = match &roots {
             TrustRoots::PemFile(_) => Some(roots.load()?),
             _ => None,
         };
-        Ok(HttpsFetcher {
+        Ok(HttpsClient {
             dns,
             roots,
             pem_roots,
@@ -140,16 +142,13 @@ impl HttpsFetcher {
         })
     }
 
-    /// **For tests only**: connect to this port instead of 443, so a test world can serve
-    /// every policy host from one loopback listener on an ephemeral port. The host name, SNI
-    /// and certificate checks are unchanged.
-    pub fn with_port_override(mut self, port: Option<u16>) -> HttpsFetcher {
-        self.port = port;
-        self
+    /// The deadline of one request, all of it.
+    pub(crate) fn deadline(&self) -> Duration {
+        self.deadline
     }
 
     /// This process's agent, built on first use; fork-safe (S-41, see [`PerProcess`]).
-    fn agent(&self) -> Result<Arc<Agent>> {
+    pub(crate) fn agent(&self) -> Result<Arc<Agent>> {
         self.agent.get_or_try_init(|| self.build_agent())
     }
 
@@ -162,12 +161,12 @@ impl HttpsFetcher {
         let config = AgentConfig::builder()
             // R-FETCH-4: every status is looked at here, none is an ureq error.
             .http_status_as_error(false)
-            // R-FETCH-5: never follow redirects; a 3xx comes back as a response.
+            // R-FETCH-5 (and R-RPT-8): never follow redirects; a 3xx comes back as a response.
             .max_redirects(0)
             // R-FETCH-9: one deadline for resolve, connect, TLS, headers and body.
             .timeout_global(Some(self.deadline))
             .https_only(true)
-            // The policy host is resolved through our DNS (R-FETCH-1), never a proxy.
+            // The host is resolved through our DNS (R-FETCH-1), never a proxy.
             .proxy(None)
             // No connection pool: a pooled TLS session must not survive into a forked child,
             // and policy fetches are rare.
@@ -177,12 +176,13 @@ impl HttpsFetcher {
             // A policy is at most 64 KiB and the request a few hundred bytes: ureq's 128 KiB
             // default buffers (zeroed for each connection, four of them) cost more CPU than
             // the TLS handshake's key exchange. The input buffer holds the largest header
-            // (above) and a whole TLS record.
+            // (above) and a whole TLS record; a report body goes out through the output
+            // buffer in pieces.
             .input_buffer_size(INPUT_BUFFER)
             .output_buffer_size(OUTPUT_BUFFER)
             .user_agent(concat!("mtasts/", env!("CARGO_PKG_VERSION")))
-            // R-FETCH-2, R-FETCH-3: webpki chain and SAN checks, SNI = policy host, TLS >= 1.2
-            // (rustls implements nothing older).
+            // R-FETCH-2, R-FETCH-3: webpki chain and SAN checks, SNI = the URL's host, TLS >=
+            // 1.2 (rustls implements nothing older).
             .tls_config(
                 TlsConfig::builder()
                     .root_certs(roots)
@@ -201,6 +201,38 @@ impl HttpsFetcher {
     }
 }
 
+/// The default [`PolicyFetcher`]: ureq over rustls (TLS 1.2 and 1.3 only), the policy host
+/// resolved through the given [`DnsResolver`].
+#[derive(Debug)]
+pub struct HttpsFetcher {
+    client: HttpsClient,
+}
+
+impl HttpsFetcher {
+    /// A fetcher resolving policy hosts through `dns`, verifying certificates against
+    /// `roots`, and giving each fetch `deadline` in all (R-FETCH-9).
+    ///
+    /// A PEM file of trust roots is read now, so a wrong path fails here, not at the first
+    /// fetch.
+    pub fn new(
+        dns: Arc<dyn DnsResolver>,
+        roots: TrustRoots,
+        deadline: Duration,
+    ) -> Result<HttpsFetcher> {
+        Ok(HttpsFetcher {
+            client: HttpsClient::new(dns, roots, deadline)?,
+        })
+    }
+
+    /// **For tests only**: connect to this port instead of 443, so a test world can serve
+    /// every policy host from one loopback listener on an ephemeral port. The host name, SNI
+    /// and certificate checks are unchanged.
+    pub fn with_port_override(mut self, port: Option<u16>) -> HttpsFetcher {
+        self.client.port = port;
+        self
+    }
+}
+
 fn ders_to_roots(certs: &[CertificateDer<'static>]) -> RootCerts {
     RootCerts::from(
         certs
@@ -212,7 +244,7 @@ fn ders_to_roots(certs: &[CertificateDer<'static>]) -> RootCerts {
 impl PolicyFetcher for HttpsFetcher {
     fn fetch(&self, domain: &Domain) -> Result<Vec<u8>> {
         let url = domain.policy_url();
-        let agent = self.agent()?;
+        let agent = self.client.agent()?;
         let fetch_error = |reason: String| Error::PolicyFetch {
             url: url.clone(),
             reason,
@@ -223,7 +255,7 @@ impl PolicyFetcher for HttpsFetcher {
             // R-FETCH-6: no HTTP caching anywhere on the way.
             .header("Cache-Control", "no-cache")
             .call()
-            .map_err(|e| classify(&url, e, self.deadline))?;
+            .map_err(|e| classify(&url, e, self.client.deadline))?;
 
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
@@ -272,7 +304,7 @@ impl PolicyFetcher for HttpsFetcher {
             .with_config()
             .limit(MAX_POLICY_SIZE + 1)
             .read_to_vec()
-            .map_err(|e| classify(&url, e, self.deadline))?;
+            .map_err(|e| classify(&url, e, self.client.deadline))?;
         if body.len() as u64 > MAX_POLICY_SIZE {
             return Err(fetch_error(format!(
                 "body exceeds the {MAX_POLICY_SIZE}-byte limit"
@@ -282,7 +314,7 @@ impl PolicyFetcher for HttpsFetcher {
     }
 }
 
-fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+pub(crate) fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
     response
         .headers()
         .get(name)
@@ -290,7 +322,7 @@ fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<Str
 }
 
 /// Maps an ureq error to `sts-webpki-invalid` (certificate) or `sts-policy-fetch-error`.
-fn classify(url: &str, error: ureq::Error, deadline: Duration) -> Error {
+pub(crate) fn classify(url: &str, error: ureq::Error, deadline: Duration) -> Error {
     let fetch = |reason: String| Error::PolicyFetch {
         url: url.to_string(),
         reason,

@@ -17,7 +17,7 @@ use crate::policy::{CachedPolicy, Policy};
 use crate::probe::{ProbeOutcome, ProbeReport};
 use crate::refresh::RefreshReport;
 use crate::resolution::Resolution;
-use crate::tlsrpt::{InputOutcome, ReportError, Summary};
+use crate::tlsrpt::{DayStatus, InputOutcome, ReportError, SendAction, SendOutcome, Summary};
 
 /// The version of the schemas in `docs/json.md`. It grows when a field is removed, renamed
 /// or changes meaning; adding a field does not change it.
@@ -711,5 +711,148 @@ impl SummaryView {
                 .collect(),
             ok: s.failures().next().is_none(),
         }
+    }
+}
+
+/// One (day, domain) of the report store, as `mtasts tlsrpt list --json` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReportDayView {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    /// The policy domain.
+    pub domain: String,
+    /// Successful sessions counted.
+    pub successful_sessions: u64,
+    /// Failed sessions counted.
+    pub failed_sessions: u64,
+    /// [`DeliveryState::as_str`](crate::DeliveryState::as_str): `open`, `scheduled`, `due`,
+    /// `retrying`, `delivered`, `abandoned`.
+    pub state: &'static str,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// When the report is (was) due.
+    pub due_at: String,
+    /// The next attempt after a failed one; `null` if none is set.
+    pub next_attempt: Option<String>,
+    /// When it was delivered; `null` if not.
+    pub delivered_at: Option<String>,
+    /// When it was abandoned; `null` if not.
+    pub abandoned_at: Option<String>,
+}
+
+impl ReportDayView {
+    /// The view of `s`.
+    pub fn new(s: &DayStatus) -> ReportDayView {
+        let d = &s.delivery;
+        ReportDayView {
+            day: d.day.to_string(),
+            domain: d.domain.to_string(),
+            successful_sessions: s.successful,
+            failed_sessions: s.failed,
+            state: s.state.as_str(),
+            attempts: d.attempts,
+            due_at: rfc3339(s.due_at),
+            next_attempt: d.next_attempt.map(rfc3339),
+            delivered_at: d.delivered_at.map(rfc3339),
+            abandoned_at: d.abandoned_at.map(rfc3339),
+        }
+    }
+}
+
+/// The report store's days, as `mtasts tlsrpt list --json` prints it: `{days: [day]}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReportListView {
+    /// Every (day, domain), by day and domain.
+    pub days: Vec<ReportDayView>,
+}
+
+impl ReportListView {
+    /// The view of `days`.
+    pub fn new(days: &[DayStatus]) -> ReportListView {
+        ReportListView {
+            days: days.iter().map(ReportDayView::new).collect(),
+        }
+    }
+}
+
+/// One URI that did not take a report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UriFailureView {
+    /// The URI (or `_smtp._tls.<domain>` for a failed record lookup).
+    pub uri: String,
+    /// Why.
+    pub reason: String,
+    /// True when retrying cannot help.
+    pub permanent: bool,
+}
+
+/// What `mtasts tlsrpt send --json` did with one (day, domain).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SendOutcomeView {
+    /// The UTC day.
+    pub day: String,
+    /// The policy domain.
+    pub domain: String,
+    /// The report id; `null` when no report was made.
+    pub report_id: Option<String>,
+    /// `not-due`, `delivered`, `retry`, `abandoned` or `would-send` (`--dry-run`).
+    pub action: &'static str,
+    /// `delivered`: the URI that took it.
+    pub uri: Option<String>,
+    /// `not-due`: when it will be; `retry`: the next attempt.
+    pub at: Option<String>,
+    /// `abandoned`: why.
+    pub reason: Option<String>,
+    /// `would-send`: the URIs, in order.
+    pub uris: Vec<String>,
+    /// The URIs that did not take it, in the order tried.
+    pub failures: Vec<UriFailureView>,
+    /// True for `--dry-run`: nothing was sent or written.
+    pub dry_run: bool,
+}
+
+impl SendOutcomeView {
+    /// The view of `o`.
+    pub fn new(o: &SendOutcome) -> SendOutcomeView {
+        let mut view = SendOutcomeView {
+            day: o.day.to_string(),
+            domain: o.domain.to_string(),
+            report_id: o.report_id.clone(),
+            action: "not-due",
+            uri: None,
+            at: None,
+            reason: None,
+            uris: Vec::new(),
+            failures: o
+                .failures
+                .iter()
+                .map(|f| UriFailureView {
+                    uri: f.uri.clone(),
+                    reason: f.reason.clone(),
+                    permanent: f.permanent,
+                })
+                .collect(),
+            dry_run: o.dry_run,
+        };
+        match &o.action {
+            SendAction::NotDue { at } => view.at = Some(rfc3339(*at)),
+            SendAction::Delivered { uri } => {
+                view.action = "delivered";
+                view.uri = Some(uri.clone());
+            }
+            SendAction::Retry { next_attempt } => {
+                view.action = "retry";
+                view.at = Some(rfc3339(*next_attempt));
+            }
+            SendAction::Abandoned { reason } => {
+                view.action = "abandoned";
+                view.reason = Some(reason.clone());
+            }
+            SendAction::WouldSend { uris } => {
+                view.action = "would-send";
+                view.uris = uris.clone();
+            }
+        }
+        view
     }
 }

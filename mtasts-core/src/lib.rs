@@ -130,6 +130,14 @@ pub use tlsrpt::{
     discover_report_record, gunzip, gzip, parse_json, parse_report_record, read_report,
     read_report_file, report_file_name, select_report_record,
 };
+// Sending TLS-RPT reports (R-RPT-8 to R-RPT-10).
+pub use json::{ReportDayView, ReportListView, SendOutcomeView, UriFailureView};
+pub use tlsrpt::{
+    CachedReportRecord, DEFAULT_SEND_SPREAD, DEFAULT_SENDMAIL, DayStatus, DeliveryState,
+    FIRST_RETRY, MAX_RETRY_DELAY, MAX_RETRY_FOR, MAX_SEND_SPREAD, MIN_RETRY_FOR, MailTransport,
+    PreparedReport, ReportSender, SendAction, SendOptions, SendOutcome, SendSettings, TLSRPT_GZIP,
+    UriFailure, report_id, retry_delay, send_offset,
+};
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 pub use within::run_within;
 

@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mtasts_core::{
-    AppliedPolicy, CacheLocation, Config, DEFAULT_RETENTION, Domain, Entry, Error,
-    MemoryReportStore, Policy, RedisReportStore, RedisStore, ReportStore, Reporter, ResultType,
-    Session, SessionFailure, SqliteReportStore, SqliteStore, Store, TlsRptSettings, UtcDay,
+    AppliedPolicy, CacheLocation, CachedReportRecord, Config, DEFAULT_RETENTION, Domain, Entry,
+    Error, MemoryReportStore, Policy, RedisReportStore, RedisStore, ReportStore, Reporter,
+    ResultType, Session, SessionFailure, SqliteReportStore, SqliteStore, Store, TlsRptSettings,
+    UtcDay,
 };
 use support::{Backend, BackendGuard, temp_dir};
 
@@ -286,7 +287,7 @@ fn sqlite_tables_live_beside_the_cache_in_the_same_file_and_survive_reopening() 
     let report_version: i64 = conn
         .query_row("SELECT version FROM tlsrpt_schema", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(report_version, 1);
+    assert_eq!(report_version, 2);
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -301,6 +302,7 @@ fn sqlite_tables_live_beside_the_cache_in_the_same_file_and_survive_reopening() 
             "tlsrpt_days",
             "tlsrpt_failures",
             "tlsrpt_policies",
+            "tlsrpt_records",
             "tlsrpt_schema"
         ]
     );
@@ -867,4 +869,56 @@ fn s83_kill_9_mid_way_sqlite_every_acknowledged_session_counted() {
 #[test]
 fn s83_kill_9_mid_way_redis_every_acknowledged_session_counted() {
     killed(Backend::Redis);
+}
+
+/// The sender's cached `_smtp._tls` answers (issue 15 item 1) round-trip in every store: a
+/// found record, "no reports" with its reason, replaced whole; pruned once stale.
+fn record_cache_on(backend: Backend) {
+    let guard = backend.prepare();
+    let store = reporter(&guard).store().clone();
+    let at = day().end();
+    let found = CachedReportRecord {
+        domain: domain("cached.example"),
+        record: Some("v=TLSRPTv1; rua=mailto:r@cached.example".into()),
+        reason: None,
+        checked_at: at,
+        next_check: at + Duration::from_secs(600),
+    };
+    assert!(store.report_record(&found.domain).unwrap().is_none());
+    store.put_report_record(&found).unwrap();
+    assert_eq!(
+        store.report_record(&found.domain).unwrap(),
+        Some(found.clone())
+    );
+    let none = CachedReportRecord {
+        record: None,
+        reason: Some("2 TLS-RPT records; RFC 8460 §3 requires exactly one".into()),
+        next_check: at + Duration::from_secs(60),
+        ..found.clone()
+    };
+    store.put_report_record(&none).unwrap();
+    assert_eq!(
+        store.report_record(&found.domain).unwrap(),
+        Some(none.clone())
+    );
+    if backend != Backend::Redis {
+        // Redis expires the key itself (a day after next_check, on the server's clock).
+        store.prune(at + Duration::from_secs(2 * 86_400)).unwrap();
+        assert!(store.report_record(&found.domain).unwrap().is_none());
+    }
+}
+
+#[test]
+fn record_cache_memory() {
+    record_cache_on(Backend::Memory);
+}
+
+#[test]
+fn record_cache_sqlite() {
+    record_cache_on(Backend::Sqlite);
+}
+
+#[test]
+fn record_cache_redis() {
+    record_cache_on(Backend::Redis);
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 use super::datagram::Datagram;
 use super::record::{ReportRecordAnswer, discover_report_record};
 use super::session::{Session, UtcDay};
-use super::store::{DayReport, ReportDelivery, ReportStore};
+use super::store::{CachedReportRecord, DayReport, ReportDelivery, ReportStore};
 use crate::clock::{Clock, SystemClock};
 use crate::dns::DnsResolver;
 use crate::domain::Domain;
@@ -175,6 +175,10 @@ impl ReportStore for DatagramEmitter {
         Ok(Vec::new())
     }
 
+    fn list_days(&self) -> Result<Vec<ReportDelivery>> {
+        Ok(Vec::new())
+    }
+
     fn day_report(&self, _day: UtcDay, _domain: &Domain) -> Result<Option<DayReport>> {
         Ok(None)
     }
@@ -202,6 +206,16 @@ impl ReportStore for DatagramEmitter {
 
     fn prune(&self, _now: SystemTime) -> Result<usize> {
         Ok(0)
+    }
+
+    /// Nothing is kept for the sender: the collector's side reports (the emitter keeps the
+    /// records it sends with in memory, [`DatagramEmitter::emit`]).
+    fn report_record(&self, _domain: &Domain) -> Result<Option<CachedReportRecord>> {
+        Ok(None)
+    }
+
+    fn put_report_record(&self, _record: &CachedReportRecord) -> Result<()> {
+        Ok(())
     }
 
     fn location(&self) -> String {

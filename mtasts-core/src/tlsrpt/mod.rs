@@ -2,18 +2,22 @@
 //! session (R-RPT-3 to R-RPT-5), the store that aggregates it beside the policy cache, the
 //! aggregate report's data (R-RPT-6) and its compression and file name (R-RPT-7), the
 //! datagrams libtlsrpt sends to a TLSRPT collector (collecting them, and emitting sessions as
-//! them), and the domain owner's side: reading
-//! received reports (JSON, gzip, mail) and summarising them.
+//! them), the domain owner's side: reading received reports (JSON, gzip, mail) and summarising
+//! them; and sending the daily reports (R-RPT-8 to R-RPT-10): the report mail, the HTTPS POST,
+//! the schedule and the retries.
 
 mod collector;
 mod datagram;
+mod deliver;
 mod emit;
 mod gzip;
 mod inbox;
+mod mail;
 mod mime;
 mod record;
 mod report;
 mod reporter;
+mod sender;
 mod session;
 mod settings;
 mod store;
@@ -27,6 +31,7 @@ pub use datagram::{
     DATAGRAM_PROTOCOL_VERSION, Datagram, DatagramError, DatagramFailure, DatagramPolicy,
     DatagramPolicyType, FailureCode, MAX_DATAGRAM,
 };
+pub use deliver::TLSRPT_GZIP;
 pub use emit::{DatagramEmitter, MAX_RECORD_TTL, MIN_RECORD_TTL, SEND_TIMEOUT};
 pub use gzip::{MAX_REPORT_SIZE, gunzip, gzip, report_file_name};
 pub use inbox::{
@@ -38,11 +43,20 @@ pub use record::{
 };
 pub use report::{FailureDetail, PolicySummary, PolicyType, Report, ReportError, ReportPolicy};
 pub use reporter::Reporter;
+pub use sender::{
+    DayStatus, DeliveryState, FIRST_RETRY, MAX_RETRY_DELAY, PreparedReport, ReportSender,
+    SendAction, SendOptions, SendOutcome, UriFailure, report_id, retry_delay, send_offset,
+};
 pub use session::{
     AppliedPolicy, MAX_ADDITIONAL_INFORMATION, MAX_HELO, MAX_POLICY_STRINGS, MAX_REASON_CODE,
     MAX_SESSION_FAILURES, Session, SessionError, SessionFailure, UtcDay,
 };
+pub use settings::{
+    DEFAULT_SEND_SPREAD, DEFAULT_SENDMAIL, MAX_RETRY_FOR, MAX_SEND_SPREAD, MIN_RETRY_FOR,
+    MailTransport, SendSettings,
+};
 pub use settings::{TLSRPT_PREFIX, TLSRPT_SETTINGS, TlsRptSettings};
+pub use store::CachedReportRecord;
 pub use store::{
     DEFAULT_RETENTION, DayReport, MAX_RETENTION, MIN_RETENTION, MemoryReportStore,
     RedisReportStore, ReportDelivery, ReportStore, SqliteReportStore, Tally,

@@ -110,6 +110,30 @@ impl ReportDelivery {
     }
 }
 
+/// A `_smtp._tls` answer as the sender keeps it between runs (issue 15: the TLS-RPT record
+/// is cached by "the same caching rules as the STS record"): what was found, and when the
+/// record may be queried again. As for the STS record (R-CACHE-5) that is the answer's TTL
+/// kept within 60 s to 3600 s, or the `recheck_interval` setting; in between, the cached
+/// answer alone is used. Temporary DNS failures are never cached as an answer (R-RPT-1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedReportRecord {
+    /// The policy domain.
+    pub domain: Domain,
+    /// The record's text when exactly one valid record was found (R-RPT-1); `None`: the
+    /// domain gets no reports (NXDOMAIN, NODATA, no or several records, an invalid one).
+    pub record: Option<String>,
+    /// Why there are no reports, when a record was there but is unusable.
+    pub reason: Option<String>,
+    /// When the answer was received.
+    pub checked_at: SystemTime,
+    /// Not queried again before this.
+    pub next_check: SystemTime,
+}
+
+/// Cached report records are dropped by [`ReportStore::prune`] once their `next_check` is
+/// this far in the past: they would be queried again anyway.
+pub(crate) const STALE_RECORD: Duration = Duration::from_secs(86_400);
+
 /// True when `day` ended more than `retention` before `now`.
 pub(crate) fn is_past_retention(day: UtcDay, now: SystemTime, retention: Duration) -> bool {
     day.end()
@@ -148,6 +172,10 @@ pub trait ReportStore: Send + Sync + Debug {
     /// sender decides when a day is over.
     fn pending(&self) -> Result<Vec<ReportDelivery>>;
 
+    /// Every (day, domain) pair with counts, done or not, ordered by day and domain, with
+    /// its bookkeeping (`mtasts tlsrpt list`).
+    fn list_days(&self) -> Result<Vec<ReportDelivery>>;
+
     /// The counts of `day` and `domain`; `None` when there are none.
     fn day_report(&self, day: UtcDay, domain: &Domain) -> Result<Option<DayReport>>;
 
@@ -176,6 +204,13 @@ pub trait ReportStore: Send + Sync + Debug {
     /// Undelivered days are kept (the Redis store's keys still expire, see
     /// [`RedisReportStore`]).
     fn prune(&self, now: SystemTime) -> Result<usize>;
+
+    /// The cached `_smtp._tls` answer of `domain` ([`CachedReportRecord`]), if any, whether
+    /// or not it is still fresh (the caller compares `next_check` with its clock).
+    fn report_record(&self, domain: &Domain) -> Result<Option<CachedReportRecord>>;
+
+    /// Caches `record` (replacing what was cached for its domain).
+    fn put_report_record(&self, record: &CachedReportRecord) -> Result<()>;
 
     /// Where the store is, for messages: a path or a Redis URL (no password).
     fn location(&self) -> String;
@@ -353,6 +388,7 @@ struct DayData {
 pub struct MemoryReportStore {
     retention: Duration,
     days: Mutex<BTreeMap<(UtcDay, Domain), DayData>>,
+    records: Mutex<BTreeMap<Domain, CachedReportRecord>>,
 }
 
 impl MemoryReportStore {
@@ -365,6 +401,7 @@ impl MemoryReportStore {
         Ok(MemoryReportStore {
             retention,
             days: Mutex::new(BTreeMap::new()),
+            records: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -403,6 +440,10 @@ impl ReportStore for MemoryReportStore {
             .filter(|d| !d.delivery.is_done())
             .map(|d| d.delivery.clone())
             .collect())
+    }
+
+    fn list_days(&self) -> Result<Vec<ReportDelivery>> {
+        Ok(self.days().values().map(|d| d.delivery.clone()).collect())
     }
 
     fn day_report(&self, day: UtcDay, domain: &Domain) -> Result<Option<DayReport>> {
@@ -448,7 +489,30 @@ impl ReportStore for MemoryReportStore {
         let mut days = self.days();
         let before = days.len();
         days.retain(|_, d| !d.delivery.is_prunable(now, self.retention));
-        Ok(before - days.len())
+        let removed = before - days.len();
+        drop(days);
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, r| r.next_check + STALE_RECORD > now);
+        Ok(removed)
+    }
+
+    fn report_record(&self, domain: &Domain) -> Result<Option<CachedReportRecord>> {
+        Ok(self
+            .records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(domain)
+            .cloned())
+    }
+
+    fn put_report_record(&self, record: &CachedReportRecord) -> Result<()> {
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(record.domain.clone(), record.clone());
+        Ok(())
     }
 
     fn location(&self) -> String {

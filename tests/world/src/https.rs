@@ -2,8 +2,12 @@
 //! (SNI host, path), request counters.
 //!
 //! HTTP is hand-written and minimal: one request per connection, the request head is read (at
-//! most [`MAX_HEAD`] bytes), the canned response is written with `Connection: close`, the TLS
-//! session is closed. Routing uses the SNI host name, not the `Host` header (both are logged).
+//! most [`MAX_HEAD`] bytes), then a body of the declared `Content-Length` (at most
+//! [`MAX_BODY`] bytes; a TLS-RPT receiver keeps what was POSTed), the canned response is
+//! written with `Connection: close`, the TLS session is closed. Routing uses the SNI host
+//! name, not the `Host` header (both are logged). Responses queued for a route
+//! ([`HttpsServer::queue_responses`]) are served first, one per request, before its standing
+//! one (a receiver that answers 500 twice, then 200).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -27,6 +31,9 @@ pub const POLICY_PATH: &str = "/.well-known/mta-sts.txt";
 
 /// Largest request head accepted; a longer one gets `431` and the connection is closed.
 pub const MAX_HEAD: usize = 16 * 1024;
+
+/// Largest request body read (by `Content-Length`); a larger one gets `413`.
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// Read and write timeout of each connection (handshake, request head, each write).
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -131,12 +138,19 @@ pub struct RequestRecord {
     pub target: String,
     /// The `Host` header, if present.
     pub host_header: Option<String>,
+    /// The `Content-Type` header, if present.
+    pub content_type: Option<String>,
+    /// The request body (by `Content-Length`; empty without one).
+    pub body: Vec<u8>,
+    /// The status answered.
+    pub status: u16,
 }
 
 #[derive(Default)]
 struct Sites {
     certs: HashMap<String, Arc<CertifiedKey>>,
     routes: HashMap<(String, String), HttpResponse>,
+    queued: HashMap<(String, String), std::collections::VecDeque<HttpResponse>>,
 }
 
 #[derive(Default)]
@@ -278,6 +292,18 @@ impl HttpsServer {
             .insert((normalize_name(host), path.to_owned()), response);
     }
 
+    /// Serves `responses` for `path` on `host`, one per request in order, before the route's
+    /// standing response ([`HttpsServer::set_response`]) takes over again: e.g. two `500`
+    /// and then the standing `200`.
+    pub fn queue_responses(&self, host: &str, path: &str, responses: Vec<HttpResponse>) {
+        self.shared
+            .sites_mut()
+            .queued
+            .entry((normalize_name(host), path.to_owned()))
+            .or_default()
+            .extend(responses);
+    }
+
     /// Serves `response` for [`POLICY_PATH`] on `host`.
     pub fn set_policy_response(&self, host: &str, response: HttpResponse) {
         self.set_response(host, POLICY_PATH, response);
@@ -366,7 +392,7 @@ fn serve(stream: TcpStream, config: Arc<ServerConfig>, shared: &Shared) {
     };
     let mut tls = StreamOwned::new(conn, stream);
     match read_head(&mut tls) {
-        Ok(head) => respond(&mut tls, &head, shared),
+        Ok((head, rest)) => respond(&mut tls, &head, rest, shared),
         Err(HeadError::TooLarge) => {
             let mut r = HttpResponse::new(431);
             r.body = b"request head too large\n".to_vec();
@@ -384,14 +410,15 @@ enum HeadError {
     Io,
 }
 
-/// Reads until the blank line ending the request head.
-fn read_head(tls: &mut Tls) -> Result<Vec<u8>, HeadError> {
+/// Reads until the blank line ending the request head; the head, and what was read after it.
+fn read_head(tls: &mut Tls) -> Result<(Vec<u8>, Vec<u8>), HeadError> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 2048];
     loop {
         if let Some(end) = find(&head, b"\r\n\r\n") {
+            let rest = head.split_off(end + 4);
             head.truncate(end);
-            return Ok(head);
+            return Ok((head, rest));
         }
         if head.len() > MAX_HEAD {
             return Err(HeadError::TooLarge);
@@ -407,21 +434,69 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn respond(tls: &mut Tls, head: &[u8], shared: &Shared) {
+/// Reads the rest of a body of `length` bytes, `rest` being its start.
+fn read_body(tls: &mut Tls, mut rest: Vec<u8>, length: usize) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 16 * 1024];
+    while rest.len() < length {
+        match tls.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => rest.extend_from_slice(&buf[..n]),
+        }
+    }
+    rest.truncate(length);
+    Some(rest)
+}
+
+fn respond(tls: &mut Tls, head: &[u8], rest: Vec<u8>, shared: &Shared) {
     let text = String::from_utf8_lossy(head);
     let mut lines = text.split("\r\n");
     let mut parts = lines.next().unwrap_or("").split_ascii_whitespace();
     let method = parts.next().unwrap_or("").to_owned();
     let target = parts.next().unwrap_or("").to_owned();
-    let host_header = lines
+    let fields: Vec<(&str, &str)> = lines
         .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("host"))
-        .map(|(_, v)| v.trim().to_owned());
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| (*v).to_owned())
+    };
+    let host_header = field("host");
+    let content_type = field("content-type");
+    let length = field("content-length").and_then(|v| v.parse::<usize>().ok());
+    let body = match length {
+        Some(n) if n > MAX_BODY => {
+            let r = HttpResponse::new(413);
+            let _ = write_response(tls, &r, false, &shared.stop);
+            return;
+        }
+        Some(n) => match read_body(tls, rest, n) {
+            Some(body) => body,
+            None => return,
+        },
+        None => Vec::new(),
+    };
     let sni = tls
         .conn
         .server_name()
         .map(normalize_name)
         .unwrap_or_default();
+    let path = route_path(&target).to_owned();
+    let key = (sni.clone(), path);
+    let queued = shared
+        .sites_mut()
+        .queued
+        .get_mut(&key)
+        .and_then(std::collections::VecDeque::pop_front);
+    let response = queued
+        .or_else(|| shared.sites().routes.get(&key).cloned())
+        .unwrap_or_else(|| {
+            HttpResponse::new(404)
+                .with_content_type("text/plain")
+                .with_body("not found\n")
+        });
     {
         let mut stats = lock(&shared.stats);
         stats.total_requests += 1;
@@ -432,20 +507,12 @@ fn respond(tls: &mut Tls, head: &[u8], shared: &Shared) {
                 method: method.clone(),
                 target: target.clone(),
                 host_header,
+                content_type,
+                body,
+                status: response.status,
             });
         }
     }
-    let path = route_path(&target);
-    let response = shared
-        .sites()
-        .routes
-        .get(&(sni, path.to_owned()))
-        .cloned()
-        .unwrap_or_else(|| {
-            HttpResponse::new(404)
-                .with_content_type("text/plain")
-                .with_body("not found\n")
-        });
     let _ = write_response(tls, &response, method == "HEAD", &shared.stop);
 }
 
@@ -556,6 +623,7 @@ fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         502 => "Bad Gateway",

@@ -50,9 +50,11 @@ pub use dns::{
     Zone, ZoneEntry, ZoneRecord,
 };
 pub use error::Error;
-pub use https::{BodyMode, HttpResponse, HttpsServer, MAX_HEAD, POLICY_PATH, RequestRecord};
+pub use https::{
+    BodyMode, HttpResponse, HttpsServer, MAX_BODY, MAX_HEAD, POLICY_PATH, RequestRecord,
+};
 pub use redis::RedisServer;
-pub use smtp::{SMTP_SERVER_NAME, SmtpBehaviour, SmtpServer};
+pub use smtp::{ReceivedMail, SMTP_SERVER_NAME, SmtpBehaviour, SmtpServer};
 pub use spec::{
     AddressSpec, CertCase, DEFAULT_ID, DEFAULT_POLICY, DnsDataSpec, DnsOutcome, DnsRecordSpec,
     DomainSpec, Expect, ExpectedMode, HttpSpec, ModeSpec, Source, TxtSpec, TxtString, WorldSpec,

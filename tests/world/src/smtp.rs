@@ -11,6 +11,10 @@
 //! a ServerHello selecting TLS 1.0 (`0x0301`, `TLS_RSA_WITH_AES_128_CBC_SHA`), as an old
 //! server would. A TLS 1.2+ client must abort there (rustls sends a `protocol_version` alert).
 //!
+//! **A mail sink** ([`SmtpBehaviour::AcceptMail`]): a relay that takes mail in plain text
+//! (`MAIL FROM`, `RCPT TO`, `DATA` with dot-unstuffing) and keeps every message
+//! ([`SmtpServer::messages`]), for the TLS-RPT report mails.
+//!
 //! Every server binds a loopback address on an ephemeral port, serves each connection on its own
 //! thread (at most [`MAX_CONNECTIONS`](crate::MAX_CONNECTIONS) at once), with 5 s read and write
 //! timeouts, and stops every thread when dropped.
@@ -74,7 +78,24 @@ pub enum SmtpBehaviour {
     Garbage,
     /// Refuses the session with a `554` banner, then answers `503` to anything but `QUIT`.
     RejectSession,
+    /// A mail sink: no STARTTLS; `MAIL FROM`, `RCPT TO` and `DATA` accepted, every message
+    /// kept ([`SmtpServer::messages`]).
+    AcceptMail,
 }
+
+/// A message an [`SmtpBehaviour::AcceptMail`] server took.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedMail {
+    /// The `MAIL FROM` address (without the angle brackets).
+    pub from: String,
+    /// The `RCPT TO` addresses.
+    pub to: Vec<String>,
+    /// The message, dot-unstuffed, CRLF line ends, without the final `.` line.
+    pub data: Vec<u8>,
+}
+
+/// The largest message a mail sink keeps; a larger one gets `552`.
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 impl fmt::Debug for SmtpBehaviour {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -90,6 +111,7 @@ impl fmt::Debug for SmtpBehaviour {
             SmtpBehaviour::EndlessReply => "EndlessReply",
             SmtpBehaviour::Garbage => "Garbage",
             SmtpBehaviour::RejectSession => "RejectSession",
+            SmtpBehaviour::AcceptMail => "AcceptMail",
         })
     }
 }
@@ -113,6 +135,7 @@ struct Stats {
     handshakes: u64,
     sni: Vec<String>,
     commands: Vec<String>,
+    messages: Vec<ReceivedMail>,
 }
 
 struct Shared {
@@ -278,6 +301,11 @@ impl SmtpServer {
         lock(&self.shared.stats).commands.clone()
     }
 
+    /// The messages taken so far ([`SmtpBehaviour::AcceptMail`]), in order.
+    pub fn messages(&self) -> Vec<ReceivedMail> {
+        lock(&self.shared.stats).messages.clone()
+    }
+
     /// Stops the server, cuts open connections and joins every thread. Also done on drop.
     pub fn shutdown(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
@@ -331,7 +359,8 @@ fn serve(stream: TcpStream, shared: &Shared) {
         | SmtpBehaviour::NoStarttls
         | SmtpBehaviour::RefuseStarttls
         | SmtpBehaviour::Tls10Only
-        | SmtpBehaviour::StallAfterStarttls => dialogue(stream, shared),
+        | SmtpBehaviour::StallAfterStarttls
+        | SmtpBehaviour::AcceptMail => dialogue(stream, shared),
     }
 }
 
@@ -395,9 +424,38 @@ enum Next {
     StartTls,
 }
 
+/// Reads a message after `DATA` up to the `.` line, dot-unstuffed; `None` on EOF, an error
+/// or a message over [`MAX_MESSAGE`].
+fn read_data<S: Read>(stream: &mut S, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let mut data = Vec::new();
+    loop {
+        let line = read_line(stream, buf).ok()??;
+        if line == "." {
+            return Some(data);
+        }
+        let line = line.strip_prefix('.').unwrap_or(&line);
+        data.extend_from_slice(line.as_bytes());
+        data.extend_from_slice(b"\r\n");
+        if data.len() > MAX_MESSAGE {
+            return None;
+        }
+    }
+}
+
+/// The address of `MAIL FROM:<a>` or `RCPT TO:<a>` (`arg` is what follows the verb).
+fn path_of(arg: &str) -> Option<String> {
+    let (_, rest) = arg.split_once(':')?;
+    let rest = rest.trim();
+    let inner = rest.strip_prefix('<')?;
+    let end = inner.find('>')?;
+    Some(inner[..end].to_owned())
+}
+
 /// Serves commands until `QUIT`, EOF, an error, or an accepted `STARTTLS`.
 fn commands<S: Read + Write>(stream: &mut S, shared: &Shared, phase: Phase) -> Next {
     let mut buf = Vec::new();
+    let mut from: Option<String> = None;
+    let mut to: Vec<String> = Vec::new();
     loop {
         let line = match read_line(stream, &mut buf) {
             Ok(Some(line)) => line,
@@ -414,7 +472,50 @@ fn commands<S: Read + Write>(stream: &mut S, shared: &Shared, phase: Phase) -> N
             .unwrap_or_default()
             .to_ascii_uppercase();
         let arg = line.get(verb.len()..).unwrap_or_default().trim();
-        let (reply, next) = reply(&verb, arg, &shared.behaviour, phase);
+        let sink = matches!(shared.behaviour, SmtpBehaviour::AcceptMail);
+        let (reply, next) = match verb.as_str() {
+            "MAIL" if sink => match path_of(arg) {
+                Some(path) => {
+                    from = Some(path);
+                    to.clear();
+                    ("250 2.1.0 ok\r\n".to_owned(), None)
+                }
+                None => ("501 5.5.4 syntax: MAIL FROM:<address>\r\n".to_owned(), None),
+            },
+            "RCPT" if sink && from.is_none() => ("503 5.5.1 MAIL first\r\n".to_owned(), None),
+            "RCPT" if sink => match path_of(arg) {
+                Some(path) => {
+                    to.push(path);
+                    ("250 2.1.5 ok\r\n".to_owned(), None)
+                }
+                None => ("501 5.5.4 syntax: RCPT TO:<address>\r\n".to_owned(), None),
+            },
+            "DATA" if sink && to.is_empty() => ("503 5.5.1 RCPT first\r\n".to_owned(), None),
+            "DATA" if sink => {
+                if stream
+                    .write_all(b"354 end with <CRLF>.<CRLF>\r\n")
+                    .and_then(|()| stream.flush())
+                    .is_err()
+                {
+                    return Next::Close;
+                }
+                match read_data(stream, &mut buf) {
+                    Some(data) => {
+                        lock(&shared.stats).messages.push(ReceivedMail {
+                            from: from.take().unwrap_or_default(),
+                            to: std::mem::take(&mut to),
+                            data,
+                        });
+                        ("250 2.0.0 queued\r\n".to_owned(), None)
+                    }
+                    None => {
+                        let _ = stream.write_all(b"552 5.3.4 message not taken\r\n");
+                        return Next::Close;
+                    }
+                }
+            }
+            _ => reply(&verb, arg, &shared.behaviour, phase),
+        };
         if stream.write_all(reply.as_bytes()).is_err() || stream.flush().is_err() {
             return Next::Close;
         }

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{
-    DayReport, DetailKey, PolicyKey, ReportDelivery, ReportStore, Tally, check_retention,
-    detail_key, policy_key,
+    CachedReportRecord, DayReport, DetailKey, PolicyKey, ReportDelivery, ReportStore, STALE_RECORD,
+    Tally, check_retention, detail_key, policy_key,
 };
 use crate::cache::{RedisStore, from_unix_millis, to_unix_millis};
 use crate::domain::Domain;
@@ -82,6 +82,7 @@ return 1
 /// |---|---|---|
 /// | `P:tlsrpt:v1:counts:<day>:<domain>` | hash | per field, a count; the field is a JSON array: `["s", type, strings, mx]` successful and `["f", type, strings, mx]` failed sessions (R-RPT-3), `["d", type, strings, mx, [7 fields]]` a failure detail (R-RPT-4, absent fields `""`) |
 /// | `P:tlsrpt:v1:delivery:<day>:<domain>` | hash | `attempts`, `next_attempt`, `delivered_at`, `abandoned_at` (ms since 1970) |
+/// | `P:tlsrpt:v1:record:<domain>` | hash | the sender's cached `_smtp._tls` answer: `record` (absent: no reports), `reason`, `checked_at`, `next_check` (ms since 1970); expires a day after `next_check` |
 /// | `P:tlsrpt:v1:once:<token>` | string | a recent [`ReportStore::record`] call, so a repeat of it counts nothing; lives seconds |
 ///
 /// # Atomicity and expiry
@@ -207,6 +208,11 @@ impl RedisReportStore {
     /// The counts key of `day` and `domain`, e.g. `mtasts:tlsrpt:v1:counts:2026-12-01:example.com`.
     pub fn counts_key(&self, day: UtcDay, domain: &Domain) -> String {
         format!("{}{day}:{domain}", self.head("counts"))
+    }
+
+    /// The cached report record key of `domain`.
+    pub fn record_key(&self, domain: &Domain) -> String {
+        format!("{}{domain}", self.head("record"))
     }
 
     /// The bookkeeping key of `day` and `domain`.
@@ -417,6 +423,11 @@ impl ReportStore for RedisReportStore {
             .collect())
     }
 
+    fn list_days(&self) -> Result<Vec<ReportDelivery>> {
+        let days = self.days()?;
+        self.deliveries(&days)
+    }
+
     fn day_report(&self, day: UtcDay, domain: &Domain) -> Result<Option<DayReport>> {
         let key = self.counts_key(day, domain);
         let stored: ::redis::Value = self.run(|con| {
@@ -502,6 +513,69 @@ impl ReportStore for RedisReportStore {
             }
         }
         Ok(removed)
+    }
+
+    fn report_record(&self, domain: &Domain) -> Result<Option<CachedReportRecord>> {
+        let key = self.record_key(domain);
+        let fields: HashMap<String, Vec<u8>> =
+            self.run(|con| ::redis::cmd("HGETALL").arg(&key).query(con))?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let text = |name: &str| -> Result<Option<String>> {
+            fields
+                .get(name)
+                .map(|v| {
+                    String::from_utf8(v.clone())
+                        .map_err(|_| self.unreadable(&key, &format!("{name} is not UTF-8")))
+                })
+                .transpose()
+        };
+        let time = |name: &str| -> Result<SystemTime> {
+            text(name)?
+                .and_then(|v| v.parse::<i64>().ok())
+                .map(from_unix_millis)
+                .ok_or_else(|| self.unreadable(&key, &format!("{name} is not a number")))
+        };
+        Ok(Some(CachedReportRecord {
+            domain: domain.clone(),
+            record: text("record")?,
+            reason: text("reason")?,
+            checked_at: time("checked_at")?,
+            next_check: time("next_check")?,
+        }))
+    }
+
+    /// One `MULTI`: the old hash deleted, the new one written, its expiry set.
+    fn put_report_record(&self, record: &CachedReportRecord) -> Result<()> {
+        let key = self.record_key(&record.domain);
+        let mut fields = vec![
+            ("checked_at", to_unix_millis(record.checked_at).to_string()),
+            ("next_check", to_unix_millis(record.next_check).to_string()),
+        ];
+        if let Some(text) = &record.record {
+            fields.push(("record", text.clone()));
+        }
+        if let Some(reason) = &record.reason {
+            fields.push(("reason", reason.clone()));
+        }
+        let expire = to_unix_millis(record.next_check + STALE_RECORD);
+        self.run(|con| {
+            ::redis::pipe()
+                .atomic()
+                .cmd("DEL")
+                .arg(&key)
+                .ignore()
+                .cmd("HSET")
+                .arg(&key)
+                .arg(&fields[..])
+                .ignore()
+                .cmd("PEXPIREAT")
+                .arg(&key)
+                .arg(expire)
+                .ignore()
+                .query::<()>(con)
+        })
     }
 
     fn location(&self) -> String {

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    DayReport, DetailKey, PolicyKey, ReportDelivery, ReportStore, Tally, check_retention,
-    detail_key, policy_key,
+    CachedReportRecord, DayReport, DetailKey, PolicyKey, ReportDelivery, ReportStore, STALE_RECORD,
+    Tally, check_retention, detail_key, policy_key,
 };
 use crate::cache::{SqliteStore, from_unix_millis, to_unix_millis};
 use crate::domain::Domain;
@@ -60,17 +60,26 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE TABLE tlsrpt_schema (version INTEGER NOT NULL);
     INSERT INTO tlsrpt_schema (version) VALUES (0);",
+    // 1 → 2: the sender's cache of `_smtp._tls` answers (issue 15: cached as the STS record).
+    "CREATE TABLE tlsrpt_records (
+        domain     TEXT    NOT NULL PRIMARY KEY,
+        record     TEXT,
+        reason     TEXT,
+        checked_at INTEGER NOT NULL,
+        next_check INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// TLS-RPT counts in the SQLite file of the policy cache (the cache's `cache` setting
 /// names it), shared by every process on the host.
 ///
-/// # Tables (schema version 1, in `tlsrpt_schema`)
+/// # Tables (schema version 2, in `tlsrpt_schema`)
 /// | table | one row per | columns |
 /// |---|---|---|
 /// | `tlsrpt_days` | (day, domain) with counts | `attempts`, `next_attempt`, `delivered_at`, `abandoned_at` (ms since 1970) |
 /// | `tlsrpt_policies` | (day, domain, policy-type, policy-string, mx-host) | `successful`, `failed` (R-RPT-3); the strings are JSON arrays |
 /// | `tlsrpt_failures` | (policy row, the 7 fields of R-RPT-4) | `count` |
+/// | `tlsrpt_records` | policy domain whose `_smtp._tls` the sender looked up | `record` (the text, NULL: no reports), `reason`, `checked_at`, `next_check` (ms since 1970) |
 ///
 /// Days are `YYYY-MM-DD` text, so `sqlite3 cache.db 'SELECT * FROM tlsrpt_policies'` reads
 /// as the report will.
@@ -317,6 +326,20 @@ impl ReportStore for SqliteReportStore {
         Ok(pending)
     }
 
+    fn list_days(&self) -> Result<Vec<ReportDelivery>> {
+        let rows = self.run("listing the TLS-RPT days of", |conn| {
+            conn.prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM tlsrpt_days"))?
+                .query_map([], delivery_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let mut days = rows
+            .into_iter()
+            .map(|row| self.delivery_of(row))
+            .collect::<Result<Vec<_>>>()?;
+        days.sort_by(|a, b| (a.day, &a.domain).cmp(&(b.day, &b.domain)));
+        Ok(days)
+    }
+
     fn day_report(&self, day: UtcDay, domain: &Domain) -> Result<Option<DayReport>> {
         let day_text = day.to_string();
         let (policies, failures) = self.run("reading a TLS-RPT report from", |conn| {
@@ -473,12 +496,64 @@ impl ReportStore for SqliteReportStore {
                     .prepare_cached("DELETE FROM tlsrpt_days WHERE day = ?1 AND domain = ?2")?
                     .execute(params![day, domain])?;
             }
+            tx.prepare_cached("DELETE FROM tlsrpt_records WHERE next_check < ?1")?
+                .execute([to_unix_millis(now) - to_unix_millis_of(STALE_RECORD)])?;
             tx.commit()?;
             Ok(removed)
         })
     }
 
+    fn report_record(&self, domain: &Domain) -> Result<Option<CachedReportRecord>> {
+        let row: Option<RecordRow> = self.run("reading a cached TLS-RPT record from", |conn| {
+            conn.prepare_cached(
+                "SELECT record, reason, checked_at, next_check FROM tlsrpt_records
+                 WHERE domain = ?1",
+            )?
+            .query_row([domain.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+        })?;
+        Ok(
+            row.map(|(record, reason, checked, next)| CachedReportRecord {
+                domain: domain.clone(),
+                record,
+                reason,
+                checked_at: from_unix_millis(checked),
+                next_check: from_unix_millis(next),
+            }),
+        )
+    }
+
+    fn put_report_record(&self, record: &CachedReportRecord) -> Result<()> {
+        self.run("caching a TLS-RPT record in", |conn| {
+            conn.prepare_cached(
+                "INSERT INTO tlsrpt_records (domain, record, reason, checked_at, next_check)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (domain) DO UPDATE SET record = excluded.record,
+                    reason = excluded.reason, checked_at = excluded.checked_at,
+                    next_check = excluded.next_check",
+            )?
+            .execute(params![
+                record.domain.as_str(),
+                record.record,
+                record.reason,
+                to_unix_millis(record.checked_at),
+                to_unix_millis(record.next_check)
+            ])
+        })
+        .map(|_| ())
+    }
+
     fn location(&self) -> String {
         self.cache.path().display().to_string()
     }
+}
+
+/// A `tlsrpt_records` row: record, reason, checked_at, next_check.
+type RecordRow = (Option<String>, Option<String>, i64, i64);
+
+/// `d` in milliseconds.
+fn to_unix_millis_of(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
