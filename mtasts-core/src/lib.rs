@@ -120,12 +120,13 @@ pub use tlsrpt::{
     DatagramFailure, DatagramPolicy, DatagramPolicyType, DayReport, FailureCode, FailureDetail,
     InputOutcome, MAX_ADDITIONAL_INFORMATION, MAX_DATAGRAM, MAX_HELO, MAX_POLICY_STRINGS,
     MAX_REASON_CODE, MAX_REPORT_FILE_SIZE, MAX_REPORT_SIZE, MAX_RETENTION, MAX_SESSION_FAILURES,
-    MIN_RETENTION, MemoryReportStore, PolicySummary, PolicyType, ReceivedReport, RedisReportStore,
-    Report, ReportDelivery, ReportError, ReportFormat, ReportPolicy, ReportRecordAnswer,
-    ReportStore, ReportUri, Reporter, Session, SessionError, SessionFailure, SqliteReportStore,
-    Summary, SummaryInput, SummaryRow, TLSRPT_PREFIX, TLSRPT_SETTINGS, TLSRPT_VERSION, Tally,
-    TlsRptRecord, TlsRptSettings, UtcDay, discover_report_record, gunzip, gzip, parse_json,
-    parse_report_record, read_report, read_report_file, report_file_name, select_report_record,
+    MIN_RETENTION, MemoryReportStore, MtaEvent, PolicySummary, PolicyType, ReceivedReport,
+    RedisReportStore, Report, ReportDelivery, ReportError, ReportFormat, ReportPolicy,
+    ReportRecordAnswer, ReportStore, ReportUri, Reporter, Session, SessionError, SessionFailure,
+    SqliteReportStore, Summary, SummaryInput, SummaryRow, TLSRPT_PREFIX, TLSRPT_SETTINGS,
+    TLSRPT_VERSION, Tally, TlsRptRecord, TlsRptSettings, UtcDay, classify_mta_error,
+    discover_report_record, gunzip, gzip, parse_json, parse_report_record, read_report,
+    read_report_file, report_file_name, select_report_record,
 };
 pub use verdict::{Delivery, MxPlan, SkippedMx, UsableMx, Verdict};
 pub use within::run_within;

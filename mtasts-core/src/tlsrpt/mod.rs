@@ -8,6 +8,7 @@ mod datagram;
 mod gzip;
 mod inbox;
 mod mime;
+mod mta_event;
 mod record;
 mod report;
 mod reporter;
@@ -24,6 +25,7 @@ pub use gzip::{MAX_REPORT_SIZE, gunzip, gzip, report_file_name};
 pub use inbox::{
     MAX_REPORT_FILE_SIZE, ReceivedReport, ReportFormat, parse_json, read_report, read_report_file,
 };
+pub use mta_event::{MtaEvent, classify_mta_error};
 pub use record::{
     ReportRecordAnswer, ReportUri, TLSRPT_VERSION, TlsRptRecord, discover_report_record,
     parse_report_record, select_report_record,
