@@ -20,6 +20,13 @@ use crate::resolution::Resolution;
 
 /// The phrases of MTA error texts, most specific first, and the reason each means.
 const PHRASES: &[(&str, FailureReason)] = &[
+    // The refusals of the Exim snippet's tls:cert event (integrations/exim/mtasts.conf): a
+    // leaf without a SAN DNS name (R-CERT-3, S-60) and a host outside the policy (R-MX-1).
+    (
+        "no dns name in its subjectaltname",
+        FailureReason::CertificateNoSan,
+    ),
+    ("not an mx host of", FailureReason::MxMismatch),
     // smtp.c: hosts_require_tls and no STARTTLS in the EHLO reply (R-CERT-1).
     (
         "did not offer tls support",
@@ -259,6 +266,15 @@ mod tests {
             (
                 "TLS session: (SSL_connect): error:0A000102:SSL routines::unsupported protocol version",
                 Some(R::TlsVersionUnsupported),
+            ),
+            (
+                "MTA-STS: the certificate of mx.example.com has no DNS name in its \
+                 subjectAltName (no CN fallback, RFC 8461 4.2)",
+                Some(R::CertificateNoSan),
+            ),
+            (
+                "MTA-STS: refusing evil.com for example.com: not an MX host of its policy",
+                Some(R::MxMismatch),
             ),
             ("Connection refused", None),
             (
