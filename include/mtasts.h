@@ -46,7 +46,7 @@
  * Codes are grouped by family, and a number is never reused for another meaning:
  * - 0–99 glue: the call itself (parameters, handles, configuration, a caught panic);
  * - 100–199 DNS; 200–299 policy fetch; 300–399 syntax (domains, records, policies);
- * - 400–499 cache; 500–599 certificates.
+ * - 400–499 cache; 500–599 certificates; 600–699 TLS reporting (RFC 8460).
  *
  * `mtasts_result_str()` gives a short static description of each code.
  */
@@ -138,6 +138,18 @@ enum mtasts_result
    * that is read but rejected is not an error: see `mtasts_cert_check_result()`.
    */
   MTASTS_INVALID_CHAIN = 500,
+  /**
+   * TLS reporting: a session cannot be recorded as given (an unknown result type, an
+   * address that is not an IP address, a host name that is not one, a field over its
+   * limit, a day that is not `YYYY-MM-DD`, or a resolution whose policy cannot be told);
+   * nothing was recorded (R-RPT-3, R-RPT-4).
+   */
+  MTASTS_INVALID_SESSION = 600,
+  /**
+   * TLS reporting: the report store (beside the policy cache) cannot be opened, read or
+   * written; the session was not counted.
+   */
+  MTASTS_REPORT_STORE = 601,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -387,6 +399,83 @@ typedef uint32_t mtasts_refresh_list;
 #endif // __cplusplus
 
 /**
+ * The policy type of a session recorded with an explicit policy (RFC 8460 §4.4
+ * `policy-type`), for `mtasts_reporter_record_policy()`.
+ */
+enum mtasts_policy_type
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `sts`: an MTA-STS policy, with its lines and MX patterns.
+   */
+  MTASTS_POLICY_TYPE_STS = 0,
+  /**
+   * `tlsa`: DANE applied (RFC 7672; R-APPLY-4), with the TLSA records as text.
+   */
+  MTASTS_POLICY_TYPE_TLSA = 1,
+  /**
+   * `no-policy-found`: no policy applied (also a `mode: none` policy, R-RPT-11).
+   */
+  MTASTS_POLICY_TYPE_NO_POLICY_FOUND = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum mtasts_policy_type mtasts_policy_type;
+#else
+typedef uint32_t mtasts_policy_type;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What an MTA's delivery event says about one MX host, for
+ * `mtasts_reporter_record_mta_event()` (the core's `MtaEvent`; Exim's transport events).
+ */
+enum mtasts_mta_event
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * TLS was negotiated and the certificate verified (Exim: `smtp:ehlo` after STARTTLS,
+   * `$tls_out_certificate_verified` 1).
+   */
+  MTASTS_MTA_EVENT_TLS_VERIFIED = 0,
+  /**
+   * TLS was negotiated, the certificate not verified (`$tls_out_certificate_verified` 0):
+   * a failure under a `testing` policy, a success without a policy.
+   */
+  MTASTS_MTA_EVENT_TLS_UNVERIFIED = 1,
+  /**
+   * TLS was negotiated and verified by DANE (`$tls_out_dane` yes): a `tlsa` success.
+   */
+  MTASTS_MTA_EVENT_TLS_DANE = 2,
+  /**
+   * The message was delivered without TLS (Exim: `msg:delivery`, `$tls_out_cipher`
+   * empty): `starttls-not-supported`.
+   */
+  MTASTS_MTA_EVENT_DELIVERED_IN_CLEAR = 3,
+  /**
+   * Delivery to the host was deferred; `data` is the MTA's error text (Exim:
+   * `msg:host:defer`, `$event_data`). A session failure only when the text names a TLS
+   * problem (see `mtasts_report_classify_mta_error()`).
+   */
+  MTASTS_MTA_EVENT_HOST_DEFERRED = 4,
+  /**
+   * DANE failed; `data` is the RFC 8460 result type (Exim: `dane:fail`, `$event_data`).
+   */
+  MTASTS_MTA_EVENT_DANE_FAILED = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum mtasts_mta_event mtasts_mta_event;
+#else
+typedef uint32_t mtasts_mta_event;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * The outcome of a certificate check: valid for the MX host, or a failure saying why not.
  *
  * Immutable: thread-safe.
@@ -459,6 +548,27 @@ typedef struct mtasts_probe_report mtasts_probe_report;
 typedef struct mtasts_refresh_report mtasts_refresh_report;
 
 /**
+ * One failure detail of a session (RFC 8460 §4.4 `failure-details`): a result type and what
+ * is known of the MX side. Made by `mtasts_report_failure_new()`, freed by
+ * `mtasts_report_failure_free()`; immutable and thread-safe.
+ */
+typedef struct mtasts_report_failure mtasts_report_failure;
+
+/**
+ * Records TLS-RPT sessions (RFC 8460 §4) where the policy cache of its configuration lives:
+ * the SQLite file's own tables or the Redis server's own keys, so every process and host
+ * sharing the cache aggregates one set of daily counts (R-RPT-3, R-RPT-4).
+ *
+ * Made by `mtasts_reporter_new()`, freed by `mtasts_reporter_free()`.
+ *
+ * Thread-safety: share one reporter between the threads of a process; every function taking
+ * a `const mtasts_reporter *` may be called concurrently, and each record is atomic with
+ * those of every other process using the store. Fork: a reporter made before `fork()` keeps
+ * working in the child (it opens its SQLite connections and Redis connections as needed).
+ */
+typedef struct mtasts_reporter mtasts_reporter;
+
+/**
  * The outcome of `mtasts_resolver_resolve()`: the policy in effect (if any), where it came
  * from, and what failed on the way.
  *
@@ -506,7 +616,7 @@ typedef void (*mtasts_log_callback)(void *userdata,
 /**
  * Every code, in number order.
  */
-#define mtasts_result_ALL { MTASTS_OK, MTASTS_NULL_PARAMETER, MTASTS_INVALID_PARAMETER, MTASTS_PANIC, MTASTS_INVALID_HANDLE, MTASTS_INDEX_OUT_OF_RANGE, MTASTS_NO_POLICY, MTASTS_CONFIG, MTASTS_ERROR, MTASTS_DNS_TEMPORARY, MTASTS_POLICY_FETCH, MTASTS_POLICY_CERTIFICATE, MTASTS_FETCH_BACKOFF, MTASTS_INVALID_DOMAIN, MTASTS_INVALID_RECORD, MTASTS_INVALID_POLICY, MTASTS_INVALID_MX_PATTERN, MTASTS_CACHE, MTASTS_INVALID_CHAIN, }
+#define mtasts_result_ALL { MTASTS_OK, MTASTS_NULL_PARAMETER, MTASTS_INVALID_PARAMETER, MTASTS_PANIC, MTASTS_INVALID_HANDLE, MTASTS_INDEX_OUT_OF_RANGE, MTASTS_NO_POLICY, MTASTS_CONFIG, MTASTS_ERROR, MTASTS_DNS_TEMPORARY, MTASTS_POLICY_FETCH, MTASTS_POLICY_CERTIFICATE, MTASTS_FETCH_BACKOFF, MTASTS_INVALID_DOMAIN, MTASTS_INVALID_RECORD, MTASTS_INVALID_POLICY, MTASTS_INVALID_MX_PATTERN, MTASTS_CACHE, MTASTS_INVALID_CHAIN, MTASTS_INVALID_SESSION, MTASTS_REPORT_STORE, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -723,7 +833,8 @@ mtasts_result mtasts_config_set_policy_port(mtasts_config *config,
  * Applies one setting of the mtasts settings format (the core's, documented in the README
  * and `mtasts_core::config`): `key` is `cache`, `nameserver` (adds one), `trust_roots`,
  * `fetch_timeout`, `dns_timeout`, `recheck_interval` (seconds), `memory_entries`,
- * `log_level` or `policy_port`, and `value` its text, e.g. `("fetch_timeout", "10")`. On an
+ * `log_level`, `policy_port` or a TLS reporting key (`tlsrpt.retention_days`, read by
+ * `mtasts_reporter_new()`), and `value` its text, e.g. `("fetch_timeout", "10")`. On an
  * error the configuration is unchanged.
  *
  * NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
@@ -737,7 +848,8 @@ mtasts_result mtasts_config_set(mtasts_config *config,
 
 /**
  * Applies the settings file at `path` (one `key = value` per line, `#` comments; the keys of
- * `mtasts_config_set()`). On an error the configuration is unchanged.
+ * `mtasts_config_set()`, the `tlsrpt.*` keys included). On an error the configuration is
+ * unchanged.
  *
  * NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
  * `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_CONFIG` (the file
@@ -982,6 +1094,178 @@ mtasts_result mtasts_probe_report_chain_get(const mtasts_probe_report *report,
                                             size_t index,
                                             const uint8_t **der_out,
                                             size_t *len_out);
+
+/**
+ * Opens a reporter recording where `config`'s cache lives (its `cache` setting: a SQLite
+ * file, or a Redis server; with both, `FILE,redis://...`, the counts go to Redis, the
+ * fleet's), with its `tlsrpt.*` settings (`tlsrpt.retention_days`). The same configuration
+ * makes the resolver: `mtasts_resolver_new()`. The SQLite file is created if missing.
+ *
+ * Ownership: `config` is borrowed (copied). On `MTASTS_OK`, `*reporter_out` is a new handle
+ * the caller owns and frees with `mtasts_reporter_free()`. NULL: no parameter may be NULL.
+ * Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`, `MTASTS_CONFIG`
+ * (`cache = memory`: counts in one process's memory would be lost with it; a bad Redis URL),
+ * `MTASTS_REPORT_STORE` (the SQLite file cannot be opened, or holds tables of a newer
+ * mtasts) or `MTASTS_PANIC`. Thread-safe. RFC 8460 §4 (R-RPT-3).
+ */
+mtasts_result mtasts_reporter_new(const mtasts_config *config,
+                                  mtasts_reporter **reporter_out);
+
+/**
+ * Frees a reporter. NULL is a no-op. No other thread may be using it.
+ */
+void mtasts_reporter_free(mtasts_reporter *reporter);
+
+/**
+ * Makes a failure detail: `result_type` is an RFC 8460 §4.3 result type
+ * (`"starttls-not-supported"`, `"certificate-host-mismatch"`, `"certificate-expired"`,
+ * `"certificate-not-trusted"`, `"validation-failure"`, `"sts-policy-fetch-error"`,
+ * `"sts-policy-invalid"`, `"sts-webpki-invalid"`); the other fields are what is known, each
+ * NULL or `""` when not: `sending_mta_ip` (the address the MTA connected from),
+ * `receiving_mx_hostname` (normalised to an A-label), `receiving_ip`, `receiving_mx_helo`
+ * (at most 512 bytes), `failure_reason_code` (at most 256 bytes, e.g. a stable code such
+ * as `"starttls-not-offered"` or the TLS library's message) and `additional_information`
+ * (a URI, at most 2048 bytes).
+ *
+ * Ownership: the strings are borrowed (copied). On `MTASTS_OK`, `*failure_out` is a new
+ * handle the caller owns and frees with `mtasts_report_failure_free()`. NULL: `result_type`
+ * and `failure_out` must not be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
+ * `MTASTS_INVALID_PARAMETER` (a string that is not UTF-8), `MTASTS_INVALID_SESSION` (an
+ * unknown result type, an address that is not an IP address, a host name that is not one,
+ * a field over its limit; `mtasts_last_error()` names the field) or `MTASTS_PANIC`.
+ * Thread-safe. RFC 8460 §4.3, §4.4 (R-RPT-4).
+ */
+mtasts_result mtasts_report_failure_new(const char *result_type,
+                                        const char *sending_mta_ip,
+                                        const char *receiving_mx_hostname,
+                                        const char *receiving_ip,
+                                        const char *receiving_mx_helo,
+                                        const char *failure_reason_code,
+                                        const char *additional_information,
+                                        mtasts_report_failure **failure_out);
+
+/**
+ * Frees a failure detail. NULL is a no-op.
+ */
+void mtasts_report_failure_free(mtasts_report_failure *failure);
+
+/**
+ * Records one session (one attempt to negotiate TLS with one MX host, R-RPT-3) with the
+ * domain of `resolution`, on `day` (`"YYYY-MM-DD"`, UTC; NULL: today), under the policy the
+ * resolution applied: `sts` with the policy's lines and MX patterns for a `testing` or
+ * `enforce` policy (`testing` failures count exactly like `enforce` ones), `no-policy-found`
+ * without a policy or with `mode: none` (R-RPT-11). `failures` are the `count` failure
+ * details seen at the MX host (0: TLS succeeded); a failure to obtain the policy that the
+ * resolution carries (fetch error, invalid policy, rejected certificate) is added as a
+ * detail too, so such a session is failed (R-RPT-5). A detail given twice counts once.
+ *
+ * Ownership: every parameter is borrowed. NULL: `reporter` and `resolution` must not be
+ * NULL; `day` may be; `failures` only when `count` is 0, and no entry may be NULL. Returns
+ * `MTASTS_OK` (counted), `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`,
+ * `MTASTS_INVALID_PARAMETER` (`day` not UTF-8), `MTASTS_INVALID_SESSION` (a bad day, more
+ * than 16 details, or a resolution whose policy cannot be told,
+ * `MTASTS_SOURCE_CACHE_UNREADABLE`: the message is deferred and there was no session),
+ * `MTASTS_REPORT_STORE` (not counted: the store cannot be written; log it, never hold up
+ * a delivery for it) or `MTASTS_PANIC`. Thread-safe. RFC 8460 §4.4.
+ */
+mtasts_result mtasts_reporter_record_resolution(const mtasts_reporter *reporter,
+                                                const mtasts_resolution *resolution,
+                                                const char *day,
+                                                const mtasts_report_failure *const *failures,
+                                                size_t count);
+
+/**
+ * Records one session under a policy the caller states (R-RPT-3): `policy_type` is
+ * `MTASTS_POLICY_TYPE_TLSA` (DANE applied: `policy_strings` are the TLSA records as text,
+ * R-APPLY-4), `MTASTS_POLICY_TYPE_NO_POLICY_FOUND` (no strings, no patterns) or
+ * `MTASTS_POLICY_TYPE_STS` (the policy's lines and its `mx` patterns), for `domain` (the
+ * policy domain, ASCII or U-labels), on `day` (`"YYYY-MM-DD"`, UTC; NULL: today), with the
+ * `failure_count` failure details (0: a success).
+ *
+ * Ownership: every parameter is borrowed. NULL: `reporter` and `domain` must not be NULL;
+ * `day` may be; an array may be NULL only when its count is 0, and no entry may be NULL.
+ * Returns `MTASTS_OK` (counted), `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`,
+ * `MTASTS_INVALID_PARAMETER` (not UTF-8, an unknown `policy_type`),
+ * `MTASTS_INVALID_SESSION` (the domain is not a host name, a pattern is not an MX pattern,
+ * strings or patterns for `no-policy-found`, a bad day, more than 16 details),
+ * `MTASTS_REPORT_STORE` (not counted) or `MTASTS_PANIC`. Thread-safe. RFC 8460 §4.4.
+ */
+mtasts_result mtasts_reporter_record_policy(const mtasts_reporter *reporter,
+                                            uint32_t policy_type,
+                                            const char *domain,
+                                            const char *const *policy_strings,
+                                            size_t policy_string_count,
+                                            const char *const *mx_hosts,
+                                            size_t mx_host_count,
+                                            const char *day,
+                                            const mtasts_report_failure *const *failures,
+                                            size_t failure_count);
+
+/**
+ * Records what an MTA's delivery event says about MX host `mx_host` (its name, NULL or ""
+ * when not known) at `receiving_ip`, connected from `sending_mta_ip` (each NULL or "" when
+ * not known), for the domain of `resolution`, on `day` (NULL: today): see
+ * `mtasts_mta_event` for the kinds; `data` is the event's text (the error text of
+ * `MTASTS_MTA_EVENT_HOST_DEFERRED`, the result type of `MTASTS_MTA_EVENT_DANE_FAILED`;
+ * NULL for the others). The decision which session an event is, and its result type, is
+ * the core's (`MtaEvent::session`), the same for every face: a verified TLS session is a
+ * success, an unverified one a `validation-failure` under a `testing` policy, a delivery in
+ * clear `starttls-not-supported`, a deferral whose text names a TLS problem its classified
+ * failure, a DANE failure a `tlsa` failure of its type. `*recorded_out` is false when the
+ * event is no TLS session outcome (a deferral for another reason: nothing is recorded).
+ *
+ * Ownership: every parameter is borrowed. NULL: `reporter`, `resolution` and
+ * `recorded_out` must not be NULL; `data` must not be NULL for the two kinds that use it.
+ * Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`,
+ * `MTASTS_INVALID_PARAMETER` (not UTF-8, an unknown `event`), `MTASTS_INVALID_SESSION` (a
+ * bad host name, address or day; a resolution whose policy cannot be told),
+ * `MTASTS_REPORT_STORE` (not counted) or `MTASTS_PANIC`; `*recorded_out` is written only on
+ * `MTASTS_OK`. Thread-safe. RFC 8460 §4.3, §4.4 (R-RPT-3, R-RPT-4, R-RPT-5).
+ */
+mtasts_result mtasts_reporter_record_mta_event(const mtasts_reporter *reporter,
+                                               const mtasts_resolution *resolution,
+                                               uint32_t event,
+                                               const char *data,
+                                               const char *mx_host,
+                                               const char *receiving_ip,
+                                               const char *sending_mta_ip,
+                                               const char *day,
+                                               bool *recorded_out);
+
+/**
+ * What an MTA's error text says about TLS (the core's `classify_mta_error`; Exim's
+ * `msg:host:defer` texts): `*result_type_out` the RFC 8460 result type and
+ * `*reason_code_out` the stable reason code (e.g. `"starttls-not-supported"`,
+ * `"starttls-not-offered"`), both NULL when the text names no TLS problem (a refused
+ * connection, a 4xx reply).
+ *
+ * Ownership: `text` is borrowed; the strings written are static (valid for the life of the
+ * process, never freed). NULL: no parameter may be NULL. Returns `MTASTS_OK`,
+ * `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_PARAMETER` (not UTF-8) or `MTASTS_PANIC`.
+ * Thread-safe. RFC 8460 §4.3.
+ */
+mtasts_result mtasts_report_classify_mta_error(const char *text,
+                                               const char **result_type_out,
+                                               const char **reason_code_out);
+
+/**
+ * The counts recorded for `domain` (the policy domain) on `day` (`"YYYY-MM-DD"`; NULL:
+ * today), over every applied policy of type `policy_type` (an `mtasts_policy_type`):
+ * successful sessions, failed sessions and failure-detail counts summed (R-RPT-3, R-RPT-4):
+ * what the report for that day will say. All 0 when nothing was recorded.
+ *
+ * NULL: `day` may be NULL; no other parameter may be. Returns `MTASTS_OK`,
+ * `MTASTS_NULL_PARAMETER`, `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8,
+ * an unknown `policy_type`), `MTASTS_INVALID_DOMAIN`, `MTASTS_INVALID_SESSION` (a bad day),
+ * `MTASTS_REPORT_STORE` (the store cannot be read) or `MTASTS_PANIC`. Thread-safe.
+ */
+mtasts_result mtasts_reporter_counts(const mtasts_reporter *reporter,
+                                     const char *day,
+                                     const char *domain,
+                                     uint32_t policy_type,
+                                     uint64_t *successful_out,
+                                     uint64_t *failed_out,
+                                     uint64_t *failure_details_out);
 
 /**
  * Frees a resolution. NULL is a no-op. The views obtained from it become invalid; verdicts

@@ -955,6 +955,188 @@ static void test_check(const mtasts_resolver *resolver) {
   mtasts_cert_verifier_free(verifier);
 }
 
+/* Issue 15: recording TLS-RPT sessions into the report store beside a SQLite policy cache,
+ * read back through a second reporter opened from a settings file (as another process would
+ * open it), and the error paths (R-RPT-3, R-RPT-4, R-RPT-5, R-RPT-11). */
+static void test_report(void) {
+  char dir[] = "/tmp/mtasts-c-report.XXXXXX";
+  if (mkdtemp(dir) == NULL) {
+    CHECK(!"mkdtemp");
+    return;
+  }
+  char path[256], conf[256];
+  snprintf(path, sizeof path, "%s/cache.db", dir);
+  snprintf(conf, sizeof conf, "%s/mtasts.conf", dir);
+  mtasts_config *config = world_config();
+  mtasts_reporter *reporter = NULL;
+  EXPECT(mtasts_reporter_new(config, &reporter), MTASTS_CONFIG, "needs a shared cache");
+  CHECK(reporter == NULL);
+  OK(mtasts_config_set_cache(config, path));
+  EXPECT(mtasts_config_set(config, "tlsrpt.retention_days", "0"), MTASTS_CONFIG, "at least 2");
+  EXPECT(mtasts_config_set(config, "tlsrpt.retension_days", "9"), MTASTS_CONFIG, "unknown");
+  OK(mtasts_config_set(config, "tlsrpt.retention_days", "14"));
+  EXPECT(mtasts_reporter_new(NULL, &reporter), MTASTS_NULL_PARAMETER, "config");
+  EXPECT(mtasts_reporter_new(config, NULL), MTASTS_NULL_PARAMETER, "reporter_out");
+  OK(mtasts_reporter_new(config, &reporter));
+  mtasts_resolver *resolver = NULL;
+  OK(mtasts_resolver_new(config, &resolver));
+  mtasts_config_free(config);
+  if (reporter == NULL || resolver == NULL) {
+    mtasts_reporter_free(reporter);
+    mtasts_resolver_free(resolver);
+    return;
+  }
+  const char *day = "2026-12-01";
+  mtasts_resolution *enforce = NULL, *s05 = NULL, *none = NULL;
+  OK(mtasts_resolver_resolve(resolver, "s01.mtasts.test", &enforce));
+  OK(mtasts_resolver_resolve(resolver, "s05.mtasts.test", &s05));
+  OK(mtasts_resolver_resolve(resolver, "s02.mtasts.test", &none));
+
+  /* Failure details: typed input, checked once. */
+  mtasts_report_failure *expired = NULL, *f = NULL;
+  OK(mtasts_report_failure_new("certificate-expired", "192.0.2.1", "MAIL.Example.COM.",
+                               "2001:db8::25", "mx1 ESMTP", NULL, "", &expired));
+  EXPECT(mtasts_report_failure_new("certificate-expried", NULL, NULL, NULL, NULL, NULL, NULL, &f),
+         MTASTS_INVALID_SESSION, "unknown result type");
+  EXPECT(mtasts_report_failure_new("validation-failure", "192.0.2", NULL, NULL, NULL, NULL, NULL,
+                                   &f),
+         MTASTS_INVALID_SESSION, "sending-mta-ip");
+  EXPECT(mtasts_report_failure_new("validation-failure", NULL, "bad host", NULL, NULL, NULL, NULL,
+                                   &f),
+         MTASTS_INVALID_SESSION, "receiving-mx-hostname");
+  EXPECT(mtasts_report_failure_new(NULL, NULL, NULL, NULL, NULL, NULL, NULL, &f),
+         MTASTS_NULL_PARAMETER, "result_type");
+  EXPECT(mtasts_report_failure_new(BAD_UTF8, NULL, NULL, NULL, NULL, NULL, NULL, &f),
+         MTASTS_INVALID_PARAMETER, "UTF-8");
+  EXPECT(mtasts_report_failure_new("validation-failure", NULL, NULL, BAD_UTF8, NULL, NULL, NULL,
+                                   &f),
+         MTASTS_INVALID_PARAMETER, "receiving_ip");
+  EXPECT(mtasts_report_failure_new("validation-failure", NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+         MTASTS_NULL_PARAMETER, "failure_out");
+  CHECK(f == NULL);
+
+  /* Sessions under the policy each resolution applied: enforce policies are sts (the policy's
+   * lines and patterns, R-RPT-3), no policy is no-policy-found (R-RPT-11). */
+  const mtasts_report_failure *failures[] = {expired};
+  OK(mtasts_reporter_record_resolution(reporter, enforce, day, NULL, 0));
+  OK(mtasts_reporter_record_resolution(reporter, enforce, day, failures, 1));
+  OK(mtasts_reporter_record_resolution(reporter, s05, day, failures, 1));
+  OK(mtasts_reporter_record_resolution(reporter, s05, day, failures, 1));
+  OK(mtasts_reporter_record_resolution(reporter, none, day, NULL, 0));
+  EXPECT(mtasts_reporter_record_resolution(reporter, enforce, "2026-13-01", NULL, 0),
+         MTASTS_INVALID_SESSION, "not a day");
+  EXPECT(mtasts_reporter_record_resolution(reporter, enforce, BAD_UTF8, NULL, 0),
+         MTASTS_INVALID_PARAMETER, "day");
+  EXPECT(mtasts_reporter_record_resolution(NULL, enforce, day, NULL, 0), MTASTS_NULL_PARAMETER,
+         "reporter");
+  EXPECT(mtasts_reporter_record_resolution(reporter, NULL, day, NULL, 0), MTASTS_NULL_PARAMETER,
+         "resolution");
+  EXPECT(mtasts_reporter_record_resolution(reporter, enforce, day, NULL, 1),
+         MTASTS_NULL_PARAMETER, "failures");
+  EXPECT(mtasts_reporter_record_resolution((const mtasts_reporter *)enforce, enforce, day, NULL, 0),
+         MTASTS_INVALID_HANDLE, "mtasts_reporter");
+
+  /* Explicit policies: DANE applied (tlsa, with its records), no policy. */
+  const char *records[] = {"3 1 1 0123456789abcdef"};
+  OK(mtasts_reporter_record_policy(reporter, MTASTS_POLICY_TYPE_TLSA, "dane.example", records, 1,
+                                   NULL, 0, day, NULL, 0));
+  OK(mtasts_reporter_record_policy(reporter, MTASTS_POLICY_TYPE_TLSA, "dane.example", records, 1,
+                                   NULL, 0, day, failures, 1));
+  EXPECT(mtasts_reporter_record_policy(reporter, 7, "dane.example", NULL, 0, NULL, 0, day, NULL,
+                                       0),
+         MTASTS_INVALID_PARAMETER, "mtasts_policy_type");
+  EXPECT(mtasts_reporter_record_policy(reporter, MTASTS_POLICY_TYPE_NO_POLICY_FOUND,
+                                       "dane.example", records, 1, NULL, 0, day, NULL, 0),
+         MTASTS_INVALID_SESSION, "no-policy-found");
+  EXPECT(mtasts_reporter_record_policy(reporter, MTASTS_POLICY_TYPE_TLSA, BAD_UTF8, NULL, 0, NULL,
+                                       0, day, NULL, 0),
+         MTASTS_INVALID_PARAMETER, "domain");
+  const char *bad_records[] = {NULL};
+  EXPECT(mtasts_reporter_record_policy(reporter, MTASTS_POLICY_TYPE_TLSA, "dane.example",
+                                       bad_records, 1, NULL, 0, day, NULL, 0),
+         MTASTS_NULL_PARAMETER, "policy_strings");
+
+  /* An MTA's events (what the Exim module passes on): the core decides. */
+  bool recorded = false;
+  /* An unverified certificate fails under a policy and is no failure without one. */
+  OK(mtasts_reporter_record_mta_event(reporter, s05, MTASTS_MTA_EVENT_TLS_UNVERIFIED, NULL,
+                                      "mail.example.com", "198.51.100.7", "192.0.2.1", day,
+                                      &recorded));
+  CHECK(recorded);
+  OK(mtasts_reporter_record_mta_event(reporter, none, MTASTS_MTA_EVENT_TLS_UNVERIFIED, NULL,
+                                      "mail.example.com", "198.51.100.7", "192.0.2.1", day,
+                                      &recorded));
+  CHECK(recorded);
+  OK(mtasts_reporter_record_mta_event(reporter, enforce, MTASTS_MTA_EVENT_HOST_DEFERRED,
+                                      "Connection refused", "mail.example.com", "", "", day,
+                                      &recorded));
+  CHECK(!recorded);
+  EXPECT(mtasts_reporter_record_mta_event(reporter, enforce, MTASTS_MTA_EVENT_DANE_FAILED, NULL,
+                                          NULL, NULL, NULL, day, &recorded),
+         MTASTS_NULL_PARAMETER, "data");
+  const char *type = NULL, *code = NULL;
+  OK(mtasts_report_classify_mta_error(
+      "a TLS session is required, but the server did not offer TLS support", &type, &code));
+  CHECK(STREQ(type, "starttls-not-supported") && STREQ(code, "starttls-not-offered"));
+  OK(mtasts_report_classify_mta_error("Connection timed out", &type, &code));
+  CHECK(type == NULL && code == NULL);
+  EXPECT(mtasts_report_classify_mta_error(BAD_UTF8, &type, &code), MTASTS_INVALID_PARAMETER,
+         "UTF-8");
+  mtasts_report_failure_free(expired);
+  mtasts_report_failure_free(NULL);
+  mtasts_resolution_free(enforce);
+  mtasts_resolution_free(s05);
+  mtasts_resolution_free(none);
+  mtasts_resolver_free(resolver);
+  mtasts_reporter_free(reporter);
+  mtasts_reporter_free(NULL);
+
+  /* A second reporter from a settings file, as another process opens the same store. */
+  FILE *cf = fopen(conf, "w");
+  CHECK(cf != NULL);
+  if (cf != NULL) {
+    fprintf(cf, "cache = %s\ntlsrpt.retention_days = 14\n", path);
+    fclose(cf);
+  }
+  mtasts_config *again = NULL;
+  OK(mtasts_config_new(&again));
+  OK(mtasts_config_load_file(again, conf));
+  mtasts_reporter *reader = NULL;
+  OK(mtasts_reporter_new(again, &reader));
+  mtasts_config_free(again);
+  struct {
+    const char *domain;
+    mtasts_policy_type type;
+    uint64_t successful, failed, details;
+  } want[] = {
+      {"s01.mtasts.test", MTASTS_POLICY_TYPE_STS, 1, 1, 1},
+      {"s05.mtasts.test", MTASTS_POLICY_TYPE_STS, 0, 3, 3},
+      {"s02.mtasts.test", MTASTS_POLICY_TYPE_NO_POLICY_FOUND, 2, 0, 0},
+      {"dane.example", MTASTS_POLICY_TYPE_TLSA, 1, 1, 1},
+      {"s01.mtasts.test", MTASTS_POLICY_TYPE_NO_POLICY_FOUND, 0, 0, 0},
+  };
+  for (size_t i = 0; reader != NULL && i < sizeof want / sizeof want[0]; i++) {
+    uint64_t s = 99, fl = 99, d = 99;
+    OK(mtasts_reporter_counts(reader, day, want[i].domain, want[i].type, &s, &fl, &d));
+    if (s != want[i].successful || fl != want[i].failed || d != want[i].details) {
+      fprintf(stderr, "  %s: %llu/%llu/%llu\n", want[i].domain, (unsigned long long)s,
+              (unsigned long long)fl, (unsigned long long)d);
+    }
+    CHECK(s == want[i].successful && fl == want[i].failed && d == want[i].details);
+  }
+  uint64_t s, fl, d;
+  EXPECT(mtasts_reporter_counts(reader, day, BAD_UTF8, MTASTS_POLICY_TYPE_STS, &s, &fl, &d),
+         MTASTS_INVALID_PARAMETER, "UTF-8");
+  EXPECT(mtasts_reporter_counts(reader, day, "x.example", 3, &s, &fl, &d),
+         MTASTS_INVALID_PARAMETER, "mtasts_policy_type");
+  EXPECT(mtasts_reporter_counts(NULL, day, "x.example", 0, &s, &fl, &d), MTASTS_NULL_PARAMETER,
+         "reporter");
+  mtasts_reporter_free(reader);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+}
+
 int main(int argc, char **argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--nameserver") == 0) nameserver = argv[i + 1];
@@ -986,6 +1168,7 @@ int main(int argc, char **argv) {
   test_resolve_many(resolver);
   mtasts_resolver_free(resolver);
   test_unreadable_cache();
+  test_report();
   test_log();
 
   printf("%d passed, %d failed\n", passed, failed);

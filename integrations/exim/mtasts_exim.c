@@ -21,6 +21,15 @@
  *       ignores no host when a host list fails to expand)
  *   ${dlfunc{...}{sts_policy}{$domain}}
  *       a one-line description for logs: mode, source, id, max_age, mx patterns, failure
+ *   ${dlfunc{...}{mtasts_event}{$event_name}{$event_data}{$domain}{$host}
+ *            {$host_address $sending_ip_address}
+ *            {$tls_out_certificate_verified $tls_out_dane $tls_out_cipher}}
+ *       (addresses and TLS state as words of one argument each: Exim 4.96 passes at most 7
+ *       arguments reliably; with 8, argv is not NULL-terminated)
+ *       TLS-RPT (RFC 8460): records the outcome of a TLS session with MX host $host for the
+ *       policy of $domain in the report store beside the cache (see "TLS reporting" below).
+ *       Always "" and never fails (an event_action's result refuses a connection or a
+ *       certificate; a failed expansion would be ignored): problems go to the main log
  *
  * Each function takes an optional last argument: the path of the module's configuration file
  * (see below). Without it (or when it is empty), $MTASTS_EXIM_CONFIG is used when Exim keeps it
@@ -65,6 +74,32 @@
  * process forked from a process that already made it keeps using it (libmtasts supports
  * fork()).
  *
+ * TLS reporting (mtasts_event, for the transport's event_action; the snippet mtasts.conf
+ * calls it for every event): one session per TLS negotiation with an MX host (R-RPT-3),
+ * counted where the configuration's `cache` lives (a SQLite file or Redis; with
+ * `cache = memory` nothing is recorded and the main log says so once). What each event is,
+ * and its RFC 8460 result type, is decided by the library (mtasts_reporter_record_mta_event,
+ * mtasts_report_classify_mta_error); this module passes Exim's variables on:
+ *   smtp:ehlo after STARTTLS ($tls_out_cipher set; the transport process, where
+ *     $tls_out_certificate_verified is live): the TLS session, verified (success), verified
+ *     by DANE (a tlsa success), or not verified (a failure under a testing policy, a success
+ *     without a policy);
+ *   msg:host:defer: the host's failure when $event_data names a TLS problem (no STARTTLS, a
+ *     failed handshake, a rejected certificate), unless this process already counted the
+ *     session with this host (smtp:ehlo, dane:fail: a later deferral, e.g. of RCPT, is no
+ *     second session);
+ *   tls:cert: the snippet's own refusal of the leaf (no DNS name in its subjectAltName, a
+ *     host outside the policy) is remembered for the host, so that the msg:host:defer that
+ *     follows is counted as that (certificate-host-mismatch, validation-failure) rather than
+ *     as Exim's "Error in the certificate";
+ *   dane:fail: a tlsa failure with $event_data as the result type;
+ *   msg:delivery with $tls_out_cipher empty (the delivery process): delivered in clear,
+ *     starttls-not-supported (only where no policy required TLS);
+ *   tcp:connect: forgets what this process remembered of the host (a new connection).
+ * A message sent over a connection that is continued with its TLS session (no new
+ * negotiation) adds no session. Exim does not pass the verification result to msg:delivery
+ * ($tls_out_certificate_verified is not restored there in 4.96), hence smtp:ehlo.
+ *
  * Build: cc -shared -fPIC -Wall -Wextra -Werror mtasts_exim.c \
  *          $(pkg-config --cflags --libs mtasts) -o mtasts_exim.so
  */
@@ -101,6 +136,7 @@ EXPORT int sts_tls(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_tls_or_error(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_ignore_hosts(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_policy(uschar **yield, int argc, uschar *argv[]);
+EXPORT int mtasts_event(uschar **yield, int argc, uschar *argv[]);
 
 /* ---- Strings that outlive the call ----------------------------------------------------- */
 
@@ -169,6 +205,11 @@ static void on_log(void *userdata, mtasts_log_level level, const char *message, 
 
 static mtasts_resolver *resolver;
 static char resolver_config[4096]; /* the configuration file it was made from ("" for none) */
+/* The TLS-RPT reporter made from the same configuration (NULL when it cannot be: e.g.
+ * `cache = memory`; reporter_problem says why, logged once by mtasts_event). */
+static mtasts_reporter *reporter;
+static char reporter_problem[1024];
+static bool reporter_problem_logged;
 
 /*
  * Applies the configuration file `path` (NULL: none) to `config`: the default cache first,
@@ -223,9 +264,17 @@ static mtasts_resolver *get_resolver(const char *path, uschar **problem) {
                            mtasts_resolver_new(config, &made) != MTASTS_OK)) {
     *problem = keepf("mtasts: %s", last_error());
   }
+  mtasts_reporter *made_reporter = NULL;
+  if (made != NULL && mtasts_reporter_new(config, &made_reporter) != MTASTS_OK) {
+    snprintf(reporter_problem, sizeof reporter_problem, "%s", last_error());
+  }
   mtasts_config_free(config);
   if (made == NULL) return NULL;
   mtasts_set_log_callback(on_log, NULL, log_level);
+  mtasts_reporter_free(reporter);
+  reporter = made_reporter;
+  reporter_problem_logged = false;
+  if (made_reporter != NULL) reporter_problem[0] = '\0';
 
   mtasts_resolver_free(resolver); /* another configuration file was used before */
   resolver = made;
@@ -589,5 +638,142 @@ int sts_policy(uschar **yield, int argc, uschar *argv[]) {
              result_type != NULL ? result_type : "-", reason);
   }
   *yield = keep(line);
+  return OK;
+}
+
+/* ---- TLS reporting (RFC 8460) ---------------------------------------------------------- */
+
+/*
+ * What this process remembers per recipient domain and MX host address since its last
+ * tcp:connect to that address: whether the
+ * session was counted (smtp:ehlo, dane:fail, msg:host:defer), and the snippet's refusal of
+ * the host's certificate (tls:cert), for the msg:host:defer that follows. Exim's transport
+ * processes are single-threaded and try a handful of hosts; the oldest entry makes room.
+ */
+#define SEEN_SIZE 16
+struct seen {
+  char key[320]; /* "DOMAIN ADDRESS"; "" = unused */
+  bool counted;
+  char refusal[512];
+};
+static struct seen seen[SEEN_SIZE];
+static size_t seen_next;
+
+static struct seen *seen_find(const char *domain, const char *address, bool create) {
+  char key[sizeof seen[0].key];
+  int n = snprintf(key, sizeof key, "%s %s", domain, address);
+  if (n < 0 || (size_t)n >= sizeof key) return NULL; /* not kept (no such names are valid) */
+  for (size_t i = 0; i < SEEN_SIZE; i++) {
+    if (strcmp(seen[i].key, key) == 0) return &seen[i];
+  }
+  if (!create) return NULL;
+  struct seen *s = &seen[seen_next];
+  seen_next = (seen_next + 1) % SEEN_SIZE;
+  memset(s, 0, sizeof *s);
+  memcpy(s->key, key, sizeof key);
+  return s;
+}
+
+/* Forgets every domain's entry for `address` (a new connection to it). */
+static void seen_forget(const char *address) {
+  for (size_t i = 0; i < SEEN_SIZE; i++) {
+    const char *space = strrchr(seen[i].key, ' ');
+    if (space != NULL && strcmp(space + 1, address) == 0) memset(&seen[i], 0, sizeof seen[i]);
+  }
+}
+
+/* Records `event` (an mtasts_mta_event) for the policy of `domain`; false when nothing was
+ * recorded (not a TLS session outcome, or the reporter cannot be used: logged). */
+static bool report(const char *domain, const char *conf, mtasts_mta_event event,
+                   const char *data, const char *host, const char *address,
+                   const char *sending) {
+  uschar *args[2] = {(uschar *)domain, (uschar *)conf};
+  uschar *problem = NULL;
+  mtasts_resolution *res = NULL;
+  if (resolve("mtasts_event", &problem, conf[0] != '\0' ? 2 : 1, args, 1, &res) != OK) {
+    log_error("mtasts_event", problem != NULL ? (const char *)problem : "(no message)");
+    return false;
+  }
+  if (res == NULL) return false; /* not a host name (an address literal): no policy domain */
+  if (reporter == NULL) {
+    if (!reporter_problem_logged) {
+      reporter_problem_logged = true;
+      log_error("mtasts_event (TLS-RPT sessions are not recorded)", reporter_problem);
+    }
+    return false;
+  }
+  bool recorded = false;
+  if (mtasts_reporter_record_mta_event(reporter, res, (uint32_t)event, data, host, address,
+                                       sending, NULL, &recorded) != MTASTS_OK) {
+    log_error("mtasts_event", last_error());
+    return false;
+  }
+  return recorded;
+}
+
+int mtasts_event(uschar **yield, int argc, uschar *argv[]) {
+  *yield = (uschar *)"";
+  if (argc < 6 || argc > 7) {
+    log_error("mtasts_event", "takes 6 arguments ($event_name, $event_data, $domain, $host, "
+                              "\"$host_address $sending_ip_address\", \"$tls_out_certificate_"
+                              "verified $tls_out_dane $tls_out_cipher\") and an optional "
+                              "configuration file");
+    return OK;
+  }
+  const char *name = (const char *)argv[0], *data = (const char *)argv[1],
+             *domain = (const char *)argv[2], *host = (const char *)argv[3];
+  const char *conf = argc > 6 ? (const char *)argv[6] : "";
+  /* "ADDRESS SENDING": either may be empty. */
+  char addresses[256];
+  snprintf(addresses, sizeof addresses, "%s", (const char *)argv[4]);
+  char *address = addresses, *sending = strchr(addresses, ' ');
+  /* "VERIFIED DANE CIPHER": Exim writes ciphers without spaces; CIPHER empty without TLS. */
+  char tls[512];
+  snprintf(tls, sizeof tls, "%s", (const char *)argv[5]);
+  char *verified = tls, *dane = strchr(tls, ' '), *cipher = NULL;
+  if (dane != NULL) {
+    *dane++ = '\0';
+    cipher = strchr(dane, ' ');
+    if (cipher != NULL) *cipher++ = '\0';
+  }
+  if (sending == NULL || dane == NULL || cipher == NULL) {
+    log_error("mtasts_event", "the 5th and 6th arguments are not \"$host_address "
+                              "$sending_ip_address\" and \"$tls_out_certificate_verified "
+                              "$tls_out_dane $tls_out_cipher\"");
+    return OK;
+  }
+  *sending++ = '\0';
+  if (domain[0] == '\0') return OK;
+  if (strcmp(name, "tcp:connect") == 0) {
+    seen_forget(address);
+  } else if (strcmp(name, "tls:cert") == 0) {
+    /* $event_data is the snippet's refusal of this certificate ("" when accepted). */
+    struct seen *s = data[0] != '\0' ? seen_find(domain, address, true) : NULL;
+    if (s != NULL) snprintf(s->refusal, sizeof s->refusal, "%s", data);
+  } else if (strcmp(name, "smtp:ehlo") == 0 && cipher[0] != '\0') {
+    struct seen *s = seen_find(domain, address, true);
+    if (s != NULL && s->counted) return OK;
+    mtasts_mta_event event = strcmp(dane, "yes") == 0 ? MTASTS_MTA_EVENT_TLS_DANE
+                             : strcmp(verified, "1") == 0 ? MTASTS_MTA_EVENT_TLS_VERIFIED
+                                                          : MTASTS_MTA_EVENT_TLS_UNVERIFIED;
+    if (report(domain, conf, event, NULL, host, address, sending) && s != NULL) s->counted = true;
+  } else if (strcmp(name, "dane:fail") == 0) {
+    struct seen *s = seen_find(domain, address, true);
+    if (s != NULL && s->counted) return OK;
+    if (report(domain, conf, MTASTS_MTA_EVENT_DANE_FAILED, data, host, address, sending) &&
+        s != NULL) {
+      s->counted = true;
+    }
+  } else if (strcmp(name, "msg:host:defer") == 0) {
+    struct seen *s = seen_find(domain, address, true);
+    if (s != NULL && s->counted) return OK;
+    const char *why = s != NULL && s->refusal[0] != '\0' ? s->refusal : data;
+    if (report(domain, conf, MTASTS_MTA_EVENT_HOST_DEFERRED, why, host, address, sending) &&
+        s != NULL) {
+      s->counted = true;
+    }
+  } else if (strcmp(name, "msg:delivery") == 0 && cipher[0] == '\0' && host[0] != '\0') {
+    report(domain, conf, MTASTS_MTA_EVENT_DELIVERED_IN_CLEAR, NULL, host, address, sending);
+  }
   return OK;
 }

@@ -122,13 +122,13 @@ pub use tlsrpt::{
     FailureCode, FailureDetail, InputOutcome, LOG_REPEAT_WINDOW, LogLimiter,
     MAX_ADDITIONAL_INFORMATION, MAX_DATAGRAM, MAX_HELO, MAX_POLICY_STRINGS, MAX_REASON_CODE,
     MAX_RECORD_TTL, MAX_REPORT_FILE_SIZE, MAX_REPORT_SIZE, MAX_RETENTION, MAX_SESSION_FAILURES,
-    MIN_RECORD_TTL, MIN_RETENTION, MemoryReportStore, POLL_INTERVAL, PolicySummary, PolicyType,
-    ReceivedReport, RedisReportStore, Report, ReportDelivery, ReportError, ReportFormat,
-    ReportPolicy, ReportRecordAnswer, ReportStore, ReportUri, Reporter, SEND_TIMEOUT, Session,
-    SessionError, SessionFailure, SqliteReportStore, Summary, SummaryInput, SummaryRow,
+    MIN_RECORD_TTL, MIN_RETENTION, MemoryReportStore, MtaEvent, POLL_INTERVAL, PolicySummary,
+    PolicyType, ReceivedReport, RedisReportStore, Report, ReportDelivery, ReportError,
+    ReportFormat, ReportPolicy, ReportRecordAnswer, ReportStore, ReportUri, Reporter, SEND_TIMEOUT,
+    Session, SessionError, SessionFailure, SqliteReportStore, Summary, SummaryInput, SummaryRow,
     TLSRPT_PREFIX, TLSRPT_SETTINGS, TLSRPT_VERSION, Tally, TlsRptRecord, TlsRptSettings, UtcDay,
-    discover_report_record, gunzip, gzip, parse_json, parse_report_record, read_report,
-    read_report_file, report_file_name, select_report_record,
+    classify_mta_error, discover_report_record, gunzip, gzip, parse_json, parse_report_record,
+    read_report, read_report_file, report_file_name, select_report_record,
 };
 // Sending TLS-RPT reports (R-RPT-8 to R-RPT-10).
 pub use json::{ReportDayView, ReportListView, SendOutcomeView, UriFailureView};

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mtasts_core::{CacheLocation, Config, LogLevel, TrustRoots};
+use mtasts_core::{CacheLocation, Config, LogLevel, TLSRPT_PREFIX, TlsRptSettings, TrustRoots};
 
 use crate::boundary::{Tagged, arg_handle, arg_out, arg_str, ffi_boundary, free_handle, handle};
 use crate::error::{Failure, mtasts_result};
@@ -15,19 +15,43 @@ use crate::error::{Failure, mtasts_result};
 /// `mtasts_resolver_new()` (which copies it), freed by `mtasts_config_free()`.
 ///
 /// Thread-safety: a config may be shared between threads; the setters lock it.
-pub struct mtasts_config(Tagged<Mutex<Config>>);
-handle!(mtasts_config, Mutex<Config>, 0x4d53_0001);
+pub struct mtasts_config(Tagged<Mutex<Settings>>);
+handle!(mtasts_config, Mutex<Settings>, 0x4d53_0001);
+
+/// What a configuration handle holds: the resolver's settings and TLS reporting's
+/// (`tlsrpt.*`, for `mtasts_reporter_new()`), read from the same keys and files.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub(crate) config: Config,
+    pub(crate) tlsrpt: TlsRptSettings,
+}
+
+fn with_settings(
+    config: &Mutex<Settings>,
+    change: impl FnOnce(&mut Settings) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut settings = config.lock().unwrap_or_else(|p| p.into_inner());
+    change(&mut settings)
+}
 
 fn with_config(
-    config: &Mutex<Config>,
+    config: &Mutex<Settings>,
     change: impl FnOnce(&mut Config) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
-    let mut config = config.lock().unwrap_or_else(|p| p.into_inner());
-    change(&mut config)
+    with_settings(config, |s| change(&mut s.config))
 }
 
 /// Copies the configuration out (for `mtasts_resolver_new`).
-pub(crate) fn snapshot(config: &Mutex<Config>) -> Config {
+pub(crate) fn snapshot(config: &Mutex<Settings>) -> Config {
+    config
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .config
+        .clone()
+}
+
+/// Copies the settings out (for `mtasts_reporter_new`).
+pub(crate) fn snapshot_all(config: &Mutex<Settings>) -> Settings {
     config.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
@@ -46,7 +70,7 @@ pub unsafe extern "C" fn mtasts_config_new(config_out: *mut *mut mtasts_config) 
     ffi_boundary!({
         let out = arg_out(config_out, "config_out")?;
         // SAFETY: checked by `arg_out`; writable (caller's promise).
-        unsafe { out.write_handle(Mutex::new(Config::default())) };
+        unsafe { out.write_handle(Mutex::new(Settings::default())) };
         Ok(())
     })
 }
@@ -230,7 +254,8 @@ pub unsafe extern "C" fn mtasts_config_set_policy_port(
 /// Applies one setting of the mtasts settings format (the core's, documented in the README
 /// and `mtasts_core::config`): `key` is `cache`, `nameserver` (adds one), `trust_roots`,
 /// `fetch_timeout`, `dns_timeout`, `recheck_interval` (seconds), `memory_entries`,
-/// `log_level` or `policy_port`, and `value` its text, e.g. `("fetch_timeout", "10")`. On an
+/// `log_level`, `policy_port` or a TLS reporting key (`tlsrpt.retention_days`, read by
+/// `mtasts_reporter_new()`), and `value` its text, e.g. `("fetch_timeout", "10")`. On an
 /// error the configuration is unchanged.
 ///
 /// NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
@@ -248,12 +273,23 @@ pub unsafe extern "C" fn mtasts_config_set(
         let config = unsafe { arg_handle(config.cast_const(), "config") }?;
         let key = unsafe { arg_str(key, "key") }?;
         let value = unsafe { arg_str(value, "value") }?;
-        with_config(config, |c| Ok(c.set(key, value)?))
+        with_settings(config, |s| {
+            // The resolver's keys are checked by `Config::set` (which leaves `tlsrpt.*` to
+            // `TlsRptSettings`), TLS reporting's by `TlsRptSettings::set`.
+            let mut tlsrpt = s.tlsrpt.clone();
+            if key.starts_with(TLSRPT_PREFIX) {
+                tlsrpt.set(key, value)?;
+            }
+            s.config.set(key, value)?;
+            s.tlsrpt = tlsrpt;
+            Ok(())
+        })
     })
 }
 
 /// Applies the settings file at `path` (one `key = value` per line, `#` comments; the keys of
-/// `mtasts_config_set()`). On an error the configuration is unchanged.
+/// `mtasts_config_set()`, the `tlsrpt.*` keys included). On an error the configuration is
+/// unchanged.
 ///
 /// NULL: no parameter may be NULL. Returns `MTASTS_OK`, `MTASTS_NULL_PARAMETER`,
 /// `MTASTS_INVALID_HANDLE`, `MTASTS_INVALID_PARAMETER` (not UTF-8), `MTASTS_CONFIG` (the file
@@ -268,7 +304,13 @@ pub unsafe extern "C" fn mtasts_config_load_file(
         // SAFETY: NULL or live pointers (caller's promise), checked here.
         let config = unsafe { arg_handle(config.cast_const(), "config") }?;
         let path = unsafe { arg_str(path, "path") }?;
-        with_config(config, |c| Ok(c.load_file(path)?))
+        with_settings(config, |s| {
+            let mut tlsrpt = s.tlsrpt.clone();
+            tlsrpt.load_file(path)?;
+            s.config.load_file(path)?;
+            s.tlsrpt = tlsrpt;
+            Ok(())
+        })
     })
 }
 

@@ -12,7 +12,7 @@ use mtasts_core::Error;
 /// Codes are grouped by family, and a number is never reused for another meaning:
 /// - 0–99 glue: the call itself (parameters, handles, configuration, a caught panic);
 /// - 100–199 DNS; 200–299 policy fetch; 300–399 syntax (domains, records, policies);
-/// - 400–499 cache; 500–599 certificates.
+/// - 400–499 cache; 500–599 certificates; 600–699 TLS reporting (RFC 8460).
 ///
 /// `mtasts_result_str()` gives a short static description of each code.
 #[allow(non_camel_case_types)]
@@ -64,11 +64,19 @@ pub enum mtasts_result {
     /// Certificates: a certificate chain cannot be read (empty, bad PEM, not DER). A chain
     /// that is read but rejected is not an error: see `mtasts_cert_check_result()`.
     MTASTS_INVALID_CHAIN = 500,
+    /// TLS reporting: a session cannot be recorded as given (an unknown result type, an
+    /// address that is not an IP address, a host name that is not one, a field over its
+    /// limit, a day that is not `YYYY-MM-DD`, or a resolution whose policy cannot be told);
+    /// nothing was recorded (R-RPT-3, R-RPT-4).
+    MTASTS_INVALID_SESSION = 600,
+    /// TLS reporting: the report store (beside the policy cache) cannot be opened, read or
+    /// written; the session was not counted.
+    MTASTS_REPORT_STORE = 601,
 }
 
 impl mtasts_result {
     /// Every code, in number order.
-    pub const ALL: [mtasts_result; 19] = [
+    pub const ALL: [mtasts_result; 21] = [
         mtasts_result::MTASTS_OK,
         mtasts_result::MTASTS_NULL_PARAMETER,
         mtasts_result::MTASTS_INVALID_PARAMETER,
@@ -88,6 +96,8 @@ impl mtasts_result {
         mtasts_result::MTASTS_INVALID_MX_PATTERN,
         mtasts_result::MTASTS_CACHE,
         mtasts_result::MTASTS_INVALID_CHAIN,
+        mtasts_result::MTASTS_INVALID_SESSION,
+        mtasts_result::MTASTS_REPORT_STORE,
     ];
 
     /// The code with this number, if there is one.
@@ -110,6 +120,8 @@ impl mtasts_result {
             Error::Config { .. } => R::MTASTS_CONFIG,
             Error::Cache { .. } => R::MTASTS_CACHE,
             Error::InvalidChain { .. } => R::MTASTS_INVALID_CHAIN,
+            Error::InvalidSession(_) => R::MTASTS_INVALID_SESSION,
+            Error::ReportStore { .. } => R::MTASTS_REPORT_STORE,
             _ => R::MTASTS_ERROR,
         }
     }
@@ -137,6 +149,8 @@ impl mtasts_result {
             R::MTASTS_INVALID_MX_PATTERN => c"unusable mx pattern",
             R::MTASTS_CACHE => c"policy cache failure",
             R::MTASTS_INVALID_CHAIN => c"the certificate chain cannot be read",
+            R::MTASTS_INVALID_SESSION => c"the TLS-RPT session cannot be recorded as given",
+            R::MTASTS_REPORT_STORE => c"the TLS-RPT report store failed",
         }
     }
 }

@@ -42,6 +42,8 @@ fn result_codes_and_last_error() {
         (MTASTS_INVALID_MX_PATTERN, 303),
         (MTASTS_CACHE, 400),
         (MTASTS_INVALID_CHAIN, 500),
+        (MTASTS_INVALID_SESSION, 600),
+        (MTASTS_REPORT_STORE, 601),
     ];
     assert_eq!(pinned.len(), mtasts_result::ALL.len());
     for (code, number) in pinned {
@@ -2093,4 +2095,653 @@ fn resolve_many_errors_and_per_domain_codes() {
         assert!(!out[0].is_null() && out[1..].iter().all(|p| p.is_null()));
         mtasts_resolution_free(out[0]);
     }
+}
+
+/// A SQLite cache file of its own for a reporter test, removed first.
+fn report_db(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "mtasts-ffi-report-{}-{name}.db",
+        std::process::id()
+    ));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
+}
+
+/// Issue 15: recording TLS-RPT sessions over the C ABI (R-RPT-3, R-RPT-4, R-RPT-5,
+/// R-RPT-11), into a real SQLite file, and every export's error paths.
+#[test]
+fn report_recording_and_errors() {
+    use mtasts_mta_event as E;
+    use mtasts_policy_type as T;
+    let fixture = Fixture::new();
+    let db = report_db("record");
+    let day = c("2026-12-01");
+    // SAFETY: valid pointers, or the invalid ones under test.
+    unsafe {
+        // The reporter: from the configuration, refused with a memory cache.
+        let mut reporter = null_mut();
+        expect(
+            mtasts_reporter_new(fixture.config, &mut reporter),
+            MTASTS_CONFIG,
+            "needs a shared cache",
+        );
+        expect(
+            mtasts_reporter_new(null(), &mut reporter),
+            MTASTS_NULL_PARAMETER,
+            "config",
+        );
+        expect(
+            mtasts_reporter_new(fixture.config, null_mut()),
+            MTASTS_NULL_PARAMETER,
+            "reporter_out",
+        );
+        expect(
+            mtasts_reporter_new(wrong(fixture.resolver), &mut reporter),
+            MTASTS_INVALID_HANDLE,
+            "mtasts_config",
+        );
+        let mut config = null_mut();
+        ok(mtasts_config_new(&mut config));
+        ok(mtasts_config_set_cache(
+            config,
+            c(db.to_str().unwrap()).as_ptr(),
+        ));
+        expect(
+            mtasts_config_set(config, c("tlsrpt.retention_days").as_ptr(), c("1").as_ptr()),
+            MTASTS_CONFIG,
+            "at least 2",
+        );
+        ok(mtasts_config_set(
+            config,
+            c("tlsrpt.retention_days").as_ptr(),
+            c("30").as_ptr(),
+        ));
+        ok(mtasts_reporter_new(config, &mut reporter));
+        assert!(!reporter.is_null());
+
+        // Failure details: typed, checked once.
+        let mut failure = null_mut();
+        let host = c("mail.example.com");
+        ok(mtasts_report_failure_new(
+            c("certificate-expired").as_ptr(),
+            c("192.0.2.1").as_ptr(),
+            host.as_ptr(),
+            c("198.51.100.7").as_ptr(),
+            c("").as_ptr(),
+            null(),
+            null(),
+            &mut failure,
+        ));
+        let mut f2 = null_mut();
+        for (args, code, says) in [
+            (
+                ["certificate-expried", "", "", ""],
+                MTASTS_INVALID_SESSION,
+                "unknown result type",
+            ),
+            (
+                ["validation-failure", "not-an-ip", "", ""],
+                MTASTS_INVALID_SESSION,
+                "sending-mta-ip",
+            ),
+            (
+                ["validation-failure", "", "bad host", ""],
+                MTASTS_INVALID_SESSION,
+                "receiving-mx-hostname",
+            ),
+            (
+                ["validation-failure", "", "", "300.1.1.1"],
+                MTASTS_INVALID_SESSION,
+                "receiving-ip",
+            ),
+        ] {
+            let [t, s, h, i] = args.map(c);
+            expect(
+                mtasts_report_failure_new(
+                    t.as_ptr(),
+                    s.as_ptr(),
+                    h.as_ptr(),
+                    i.as_ptr(),
+                    null(),
+                    null(),
+                    null(),
+                    &mut f2,
+                ),
+                code,
+                says,
+            );
+        }
+        let long = c(&"x".repeat(513));
+        expect(
+            mtasts_report_failure_new(
+                c("validation-failure").as_ptr(),
+                null(),
+                null(),
+                null(),
+                long.as_ptr(),
+                null(),
+                null(),
+                &mut f2,
+            ),
+            MTASTS_INVALID_SESSION,
+            "receiving-mx-helo",
+        );
+        expect(
+            mtasts_report_failure_new(
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                &mut f2,
+            ),
+            MTASTS_NULL_PARAMETER,
+            "result_type",
+        );
+        expect(
+            mtasts_report_failure_new(
+                bad(),
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                &mut f2,
+            ),
+            MTASTS_INVALID_PARAMETER,
+            "not UTF-8",
+        );
+        expect(
+            mtasts_report_failure_new(
+                c("validation-failure").as_ptr(),
+                bad(),
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                &mut f2,
+            ),
+            MTASTS_INVALID_PARAMETER,
+            "sending_mta_ip",
+        );
+        expect(
+            mtasts_report_failure_new(
+                c("validation-failure").as_ptr(),
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                null_mut(),
+            ),
+            MTASTS_NULL_PARAMETER,
+            "failure_out",
+        );
+        assert!(f2.is_null());
+
+        // Sessions with the policy taken from a resolution: enforce (sts), none (R-RPT-11).
+        let enforce = fixture.resolve("s01.mtasts.test");
+        let none = fixture.resolve("s22.mtasts.test");
+        ok(mtasts_reporter_record_resolution(
+            reporter,
+            enforce,
+            day.as_ptr(),
+            null(),
+            0,
+        ));
+        let failures = [failure.cast_const()];
+        ok(mtasts_reporter_record_resolution(
+            reporter,
+            enforce,
+            day.as_ptr(),
+            failures.as_ptr(),
+            1,
+        ));
+        ok(mtasts_reporter_record_resolution(
+            reporter,
+            none,
+            day.as_ptr(),
+            null(),
+            0,
+        ));
+        // Today (NULL day) is another day: not in the counts below.
+        ok(mtasts_reporter_record_resolution(
+            reporter,
+            none,
+            null(),
+            null(),
+            0,
+        ));
+        expect(
+            mtasts_reporter_record_resolution(
+                reporter,
+                enforce,
+                c("2026-02-30").as_ptr(),
+                null(),
+                0,
+            ),
+            MTASTS_INVALID_SESSION,
+            "not a day",
+        );
+        expect(
+            mtasts_reporter_record_resolution(reporter, enforce, bad(), null(), 0),
+            MTASTS_INVALID_PARAMETER,
+            "day",
+        );
+        expect(
+            mtasts_reporter_record_resolution(null(), enforce, null(), null(), 0),
+            MTASTS_NULL_PARAMETER,
+            "reporter",
+        );
+        expect(
+            mtasts_reporter_record_resolution(reporter, null(), null(), null(), 0),
+            MTASTS_NULL_PARAMETER,
+            "resolution",
+        );
+        expect(
+            mtasts_reporter_record_resolution(reporter, enforce, null(), null(), 1),
+            MTASTS_NULL_PARAMETER,
+            "failures",
+        );
+        let null_entry = [null::<mtasts_report_failure>()];
+        expect(
+            mtasts_reporter_record_resolution(reporter, enforce, null(), null_entry.as_ptr(), 1),
+            MTASTS_NULL_PARAMETER,
+            "failures[i]",
+        );
+        expect(
+            mtasts_reporter_record_resolution(wrong(enforce), enforce, null(), null(), 0),
+            MTASTS_INVALID_HANDLE,
+            "mtasts_reporter",
+        );
+
+        // Explicit policies: tlsa with its records, no-policy-found.
+        let tlsa = [c("3 1 1 abcdef")];
+        let tlsa_ptrs = [tlsa[0].as_ptr()];
+        ok(mtasts_reporter_record_policy(
+            reporter,
+            T::MTASTS_POLICY_TYPE_TLSA as u32,
+            c("dane.example").as_ptr(),
+            tlsa_ptrs.as_ptr(),
+            1,
+            null(),
+            0,
+            day.as_ptr(),
+            failures.as_ptr(),
+            1,
+        ));
+        ok(mtasts_reporter_record_policy(
+            reporter,
+            T::MTASTS_POLICY_TYPE_NO_POLICY_FOUND as u32,
+            c("plain.example").as_ptr(),
+            null(),
+            0,
+            null(),
+            0,
+            day.as_ptr(),
+            null(),
+            0,
+        ));
+        expect(
+            mtasts_reporter_record_policy(
+                reporter,
+                T::MTASTS_POLICY_TYPE_NO_POLICY_FOUND as u32,
+                c("plain.example").as_ptr(),
+                tlsa_ptrs.as_ptr(),
+                1,
+                null(),
+                0,
+                day.as_ptr(),
+                null(),
+                0,
+            ),
+            MTASTS_INVALID_SESSION,
+            "no-policy-found",
+        );
+        expect(
+            mtasts_reporter_record_policy(
+                reporter,
+                9,
+                c("plain.example").as_ptr(),
+                null(),
+                0,
+                null(),
+                0,
+                null(),
+                null(),
+                0,
+            ),
+            MTASTS_INVALID_PARAMETER,
+            "mtasts_policy_type",
+        );
+        expect(
+            mtasts_reporter_record_policy(
+                reporter,
+                2,
+                c("").as_ptr(),
+                null(),
+                0,
+                null(),
+                0,
+                null(),
+                null(),
+                0,
+            ),
+            MTASTS_INVALID_SESSION,
+            "empty",
+        );
+        expect(
+            mtasts_reporter_record_policy(
+                reporter,
+                2,
+                null(),
+                null(),
+                0,
+                null(),
+                0,
+                null(),
+                null(),
+                0,
+            ),
+            MTASTS_NULL_PARAMETER,
+            "domain",
+        );
+        expect(
+            mtasts_reporter_record_policy(
+                reporter,
+                2,
+                bad(),
+                null(),
+                0,
+                null(),
+                0,
+                null(),
+                null(),
+                0,
+            ),
+            MTASTS_INVALID_PARAMETER,
+            "not UTF-8",
+        );
+        let bad_mx = [c("not a pattern!")];
+        let bad_mx_ptrs = [bad_mx[0].as_ptr()];
+        expect(
+            mtasts_reporter_record_policy(
+                reporter,
+                T::MTASTS_POLICY_TYPE_STS as u32,
+                c("sts.example").as_ptr(),
+                null(),
+                0,
+                bad_mx_ptrs.as_ptr(),
+                1,
+                null(),
+                null(),
+                0,
+            ),
+            MTASTS_INVALID_SESSION,
+            "mx-host",
+        );
+
+        // MTA events: the core decides what each is.
+        let mut recorded = false;
+        let mx_ip = c("198.51.100.7");
+        let from = c("192.0.2.1");
+        for (event, data, want) in [
+            (E::MTASTS_MTA_EVENT_TLS_VERIFIED, None, true),
+            (
+                E::MTASTS_MTA_EVENT_HOST_DEFERRED,
+                Some("a TLS session is required, but the server did not offer TLS support"),
+                true,
+            ),
+            (
+                E::MTASTS_MTA_EVENT_HOST_DEFERRED,
+                Some("Connection refused"),
+                false,
+            ),
+        ] {
+            let data = data.map(c);
+            ok(mtasts_reporter_record_mta_event(
+                reporter,
+                enforce,
+                event as u32,
+                data.as_ref().map_or(null(), |d| d.as_ptr()),
+                host.as_ptr(),
+                mx_ip.as_ptr(),
+                from.as_ptr(),
+                day.as_ptr(),
+                &mut recorded,
+            ));
+            assert_eq!(recorded, want, "{event:?}");
+        }
+        ok(mtasts_reporter_record_mta_event(
+            reporter,
+            none,
+            E::MTASTS_MTA_EVENT_DELIVERED_IN_CLEAR as u32,
+            null(),
+            host.as_ptr(),
+            mx_ip.as_ptr(),
+            null(),
+            day.as_ptr(),
+            &mut recorded,
+        ));
+        ok(mtasts_reporter_record_mta_event(
+            reporter,
+            none,
+            E::MTASTS_MTA_EVENT_DANE_FAILED as u32,
+            c("dane-required").as_ptr(),
+            host.as_ptr(),
+            null(),
+            null(),
+            day.as_ptr(),
+            &mut recorded,
+        ));
+        expect(
+            mtasts_reporter_record_mta_event(
+                reporter,
+                enforce,
+                E::MTASTS_MTA_EVENT_HOST_DEFERRED as u32,
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                &mut recorded,
+            ),
+            MTASTS_NULL_PARAMETER,
+            "data",
+        );
+        expect(
+            mtasts_reporter_record_mta_event(
+                reporter,
+                enforce,
+                99,
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                &mut recorded,
+            ),
+            MTASTS_INVALID_PARAMETER,
+            "mtasts_mta_event",
+        );
+        expect(
+            mtasts_reporter_record_mta_event(
+                reporter,
+                enforce,
+                0,
+                null(),
+                bad(),
+                null(),
+                null(),
+                null(),
+                &mut recorded,
+            ),
+            MTASTS_INVALID_PARAMETER,
+            "mx_host",
+        );
+        expect(
+            mtasts_reporter_record_mta_event(
+                reporter,
+                enforce,
+                0,
+                null(),
+                null(),
+                c("mx").as_ptr(),
+                null(),
+                null(),
+                &mut recorded,
+            ),
+            MTASTS_INVALID_SESSION,
+            "receiving-ip",
+        );
+        expect(
+            mtasts_reporter_record_mta_event(
+                reporter,
+                enforce,
+                0,
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                null_mut(),
+            ),
+            MTASTS_NULL_PARAMETER,
+            "recorded_out",
+        );
+
+        // Read back: what the reports will say.
+        let counts = |domain: &str, kind: T| {
+            let (mut s, mut f, mut d) = (0u64, 0u64, 0u64);
+            ok(mtasts_reporter_counts(
+                reporter,
+                day.as_ptr(),
+                c(domain).as_ptr(),
+                kind as u32,
+                &mut s,
+                &mut f,
+                &mut d,
+            ));
+            (s, f, d)
+        };
+        assert_eq!(
+            counts("s01.mtasts.test", T::MTASTS_POLICY_TYPE_STS),
+            (2, 2, 2)
+        );
+        assert_eq!(
+            counts("s22.mtasts.test", T::MTASTS_POLICY_TYPE_NO_POLICY_FOUND),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            counts("s22.mtasts.test", T::MTASTS_POLICY_TYPE_TLSA),
+            (0, 1, 1)
+        );
+        assert_eq!(
+            counts("dane.example", T::MTASTS_POLICY_TYPE_TLSA),
+            (0, 1, 1)
+        );
+        assert_eq!(
+            counts("plain.example", T::MTASTS_POLICY_TYPE_NO_POLICY_FOUND),
+            (1, 0, 0)
+        );
+        assert_eq!(
+            counts("nothing.example", T::MTASTS_POLICY_TYPE_STS),
+            (0, 0, 0)
+        );
+        let (mut s, mut f, mut d) = (0u64, 0u64, 0u64);
+        expect(
+            mtasts_reporter_counts(
+                reporter,
+                null(),
+                c("x.example").as_ptr(),
+                7,
+                &mut s,
+                &mut f,
+                &mut d,
+            ),
+            MTASTS_INVALID_PARAMETER,
+            "mtasts_policy_type",
+        );
+        expect(
+            mtasts_reporter_counts(
+                reporter,
+                null(),
+                c("bad host").as_ptr(),
+                0,
+                &mut s,
+                &mut f,
+                &mut d,
+            ),
+            MTASTS_INVALID_DOMAIN,
+            "bad host",
+        );
+        expect(
+            mtasts_reporter_counts(
+                reporter,
+                null(),
+                c("x.example").as_ptr(),
+                0,
+                &mut s,
+                &mut f,
+                null_mut(),
+            ),
+            MTASTS_NULL_PARAMETER,
+            "failure_details_out",
+        );
+
+        // The error-text classification, as static strings.
+        let (mut t, mut r) = (null(), null());
+        ok(mtasts_report_classify_mta_error(
+            c("TLS session: (certificate verification failed): certificate invalid").as_ptr(),
+            &mut t,
+            &mut r,
+        ));
+        assert_eq!(text(t).unwrap(), "validation-failure");
+        assert_eq!(text(r).unwrap(), "certificate-invalid");
+        ok(mtasts_report_classify_mta_error(
+            c("Connection refused").as_ptr(),
+            &mut t,
+            &mut r,
+        ));
+        assert!(t.is_null() && r.is_null());
+        expect(
+            mtasts_report_classify_mta_error(bad(), &mut t, &mut r),
+            MTASTS_INVALID_PARAMETER,
+            "text",
+        );
+        expect(
+            mtasts_report_classify_mta_error(null(), &mut t, &mut r),
+            MTASTS_NULL_PARAMETER,
+            "text",
+        );
+
+        mtasts_report_failure_free(failure);
+        mtasts_report_failure_free(null_mut());
+        mtasts_resolution_free(enforce);
+        mtasts_resolution_free(none);
+        mtasts_reporter_free(reporter);
+        mtasts_reporter_free(null_mut());
+        mtasts_config_free(config);
+    }
+    // The counts are in the file, for any other reader (the sender, `mtasts tlsrpt`).
+    let reporter = mtasts_core::Reporter::from_file({
+        let conf = db.with_extension("conf");
+        std::fs::write(&conf, format!("cache = {}\n", db.display())).unwrap();
+        conf
+    })
+    .unwrap();
+    let domain = mtasts_core::Domain::new("s01.mtasts.test").unwrap();
+    let report = reporter
+        .store()
+        .day_report("2026-12-01".parse().unwrap(), &domain)
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.totals(mtasts_core::PolicyType::Sts), (2, 2, 2));
 }

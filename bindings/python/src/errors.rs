@@ -24,6 +24,8 @@ fn class_name(e: &Error) -> &'static str {
         "policy-certificate" => "CertificateError",
         "cache" => "CacheError",
         "config" => "ConfigError",
+        "invalid-session" => "InvalidSession",
+        "report-store" => "ReportStoreError",
         _ => "Error",
     }
 }

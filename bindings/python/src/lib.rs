@@ -19,6 +19,7 @@ mod failure;
 mod policy;
 mod probe;
 mod refresh;
+mod report;
 mod resolution;
 mod resolver;
 mod util;
@@ -63,6 +64,8 @@ fn _mtasts(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<refresh::RefreshReport>()?;
     m.add_class::<diagnosis::Diagnosis>()?;
     m.add_class::<diagnosis::Problem>()?;
+    m.add_class::<report::Reporter>()?;
+    m.add_class::<report::SessionFailure>()?;
 
     m.add_function(wrap_pyfunction!(policy::parse_policy, m)?)?;
     m.add_function(wrap_pyfunction!(policy::parse_record, m)?)?;

@@ -36,6 +36,11 @@ impl Resolution {
     pub fn new(inner: mtasts_core::Resolution) -> Resolution {
         Resolution { inner }
     }
+
+    /// The core resolution.
+    pub fn core(&self) -> &mtasts_core::Resolution {
+        &self.inner
+    }
 }
 
 #[pymethods]

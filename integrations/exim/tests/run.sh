@@ -76,7 +76,8 @@ check "exim -bV accepts the configuration with the snippet" ok "$bv"
 transport=$("$exim" -C "$work/exim.conf" -bP transport remote_smtp_mtasts 2>&1 || true)
 for option in "multi_domain" "tls_tempfail_tryclear" "tls_sni = \${if eq{\${dlfunc{$module}{sts_tls_or_error}" "hosts_require_tls = \${if inlist{\${dlfunc{$module}{sts_tls_or_error}" \
   "port = \${if eq{\${dlfunc{$module}{sts_mode}" "{tcp:connect}" "{tls:cert}" \
-  "{subj_altname,dns}{\$tls_out_peercert}"; do
+  "{subj_altname,dns}{\$tls_out_peercert}" "{mtasts_event}{\$event_name}" \
+  "{\$tls_out_certificate_verified \$tls_out_dane \$tls_out_cipher}"; do
   case "$transport" in
     *"$option"*) check "transport option: $option" yes yes ;;
     *) check "transport option: $option" yes "missing" ;;
@@ -221,6 +222,66 @@ for c in "${cases[@]}"; do
   check "$name" "$want" "$got"
   i=$((i + 1))
 done
+
+# TLS reporting (issue 15, R-RPT-3): mtasts_event, called as the snippet's event_action
+# calls it, records into a real SQLite file (the module's cache); read back with sqlite3.
+mkdir -p "$work/report"
+chmod 750 "$work/report" # the cache directory check: not writable by group or others
+sed "s|^cache = memory\$|cache = $work/report/cache.db|" "$work/mtasts.conf" > "$work/report.conf"
+chmod 644 "$work/report.conf"
+event() { # event NAME DATA DOMAIN HOST ADDRESS CIPHER VERIFIED DANE: one mtasts_event call
+  printf '${dlfunc{%s}{mtasts_event}{%s}{%s}{%s}{%s}{%s 192.0.2.1}{%s %s %s}{%s}}x\n' \
+    "$so" "$1" "$2" "$3" "$4" "$5" "$7" "$8" "$6" "$work/report.conf"
+}
+tls=TLS1.3:ECDHE_X25519__RSA_PSS_RSAE_SHA256__AES_256_GCM:256
+{
+  event smtp:ehlo "250 ok" s01.mtasts.test mail.example.com 198.51.100.7 "$tls" 1 no
+  event msg:host:defer "a TLS session is required, but the server did not offer TLS support" \
+    s01.mtasts.test mx2.example.net 198.51.100.8 "" 0 no
+  event msg:host:defer "a TLS session is required, but the server did not offer TLS support" \
+    s01.mtasts.test mx2.example.net 198.51.100.8 "" 0 no
+  event tls:cert "MTA-STS: the certificate of mx3.example.net has no DNS name in its subjectAltName (no CN fallback, RFC 8461 4.2)" \
+    s01.mtasts.test mx3.example.net 198.51.100.9 "" 0 no
+  event msg:host:defer "TLS session: (gnutls_handshake): Error in the certificate." \
+    s01.mtasts.test mx3.example.net 198.51.100.9 "" 0 no
+  event msg:host:defer "Connection refused" s01.mtasts.test mx4.example.net 198.51.100.10 "" 0 no
+  event tcp:connect "" s01.mtasts.test mx2.example.net 198.51.100.8 "" 0 no
+  event msg:host:defer "a TLS session is required, but the server did not offer TLS support" \
+    s01.mtasts.test mx2.example.net 198.51.100.8 "" 0 no
+  event smtp:ehlo "250 ok" s02.mtasts.test mail.example.com 198.51.100.7 "$tls" 0 no
+  event msg:delivery "250 OK id=1" s02.mtasts.test mail.example.com 198.51.100.7 "" 0 no
+  event dane:fail validation-failure s02.mtasts.test dane.example.net 198.51.100.11 "" 0 no
+  event smtp:ehlo "250 ok" '[192.0.2.9]' mail.example.com 198.51.100.7 "$tls" 1 no
+  printf '${dlfunc{%s}{mtasts_event}{smtp:ehlo}}x\n' "$so"
+} > "$work/events.txt"
+# (Log lines Exim writes while expanding, without a log file of its own, are kept apart.)
+expand < "$work/events.txt" > "$work/events.out"
+mapfile -t event_results < <(grep -v -e ' mtasts error: ' -e '^$' "$work/events.out")
+nonempty=$(printf '%s\n' "${event_results[@]}" | grep -vcx 'x' || true)
+check "mtasts_event yields \"\" for every event (${#event_results[@]} calls)" "0/13" "$nonempty/${#event_results[@]}"
+if command -v sqlite3 > /dev/null 2>&1; then
+  got=$(sqlite3 "$work/report/cache.db" \
+    "SELECT domain || ' ' || policy_type || ' ' || successful || ' ' || failed FROM tlsrpt_policies ORDER BY domain, policy_type" 2>&1 | paste -sd ';')
+  check "TLS-RPT sessions per domain and policy type (success at smtp:ehlo, failures at msg:host:defer, dane:fail, msg:delivery in clear)" \
+    "s01.mtasts.test sts 1 3;s02.mtasts.test no-policy-found 1 1;s02.mtasts.test tlsa 0 1" "$got"
+  got=$(sqlite3 "$work/report/cache.db" \
+    "SELECT result_type || ' ' || receiving_mx_hostname || ' ' || receiving_ip || ' ' || sending_mta_ip || ' ' || failure_reason_code || ' ' || count FROM tlsrpt_failures ORDER BY result_type, receiving_mx_hostname" 2>&1 | paste -sd ';')
+  check "TLS-RPT failure details (the tls:cert refusal counted as certificate-no-san; one per connection)" \
+    "certificate-host-mismatch mx3.example.net 198.51.100.9 192.0.2.1 certificate-no-san 1;starttls-not-supported mail.example.com 198.51.100.7 192.0.2.1 starttls-not-offered 1;starttls-not-supported mx2.example.net 198.51.100.8 192.0.2.1 starttls-not-offered 2;validation-failure dane.example.net 198.51.100.11 192.0.2.1  1" "$got"
+else
+  check "sqlite3 for the TLS-RPT checks" installed missing
+fi
+if grep -qs "mtasts error: mtasts_event: takes 6 arguments" "$work/log/mainlog" "$work/stderr.txt" "$work/events.out"; then
+  lg=yes
+else
+  lg=no
+fi
+check "mtasts_event with wrong arguments logs and yields \"\"" yes "$lg"
+# The snippet's hook expands (outside an event: no event name, nothing recorded) to nothing.
+# (Not with() values: `exim -be` cuts input lines at 1024 bytes.)
+event_report=$(macro MTASTS_EVENT_REPORT)
+mapfile -t hook < <(printf '%s\n' "${event_report}x" | expand)
+check "snippet: the event hook expands and yields nothing" "x" "${hook[0]-<missing>}"
 
 # The library's warnings reach Exim's main log through the log callback (Exim writes its log to
 # stderr instead when the log directory is not writable by the user it runs as).

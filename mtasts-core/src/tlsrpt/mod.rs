@@ -14,6 +14,7 @@ mod gzip;
 mod inbox;
 mod mail;
 mod mime;
+mod mta_event;
 mod record;
 mod report;
 mod reporter;
@@ -37,6 +38,7 @@ pub use gzip::{MAX_REPORT_SIZE, gunzip, gzip, report_file_name};
 pub use inbox::{
     MAX_REPORT_FILE_SIZE, ReceivedReport, ReportFormat, parse_json, read_report, read_report_file,
 };
+pub use mta_event::{MtaEvent, classify_mta_error};
 pub use record::{
     ReportRecordAnswer, ReportUri, TLSRPT_VERSION, TlsRptRecord, discover_report_record,
     parse_report_record, select_report_record,

@@ -18,7 +18,7 @@ use super::report::{FailureDetail, PolicyType, ReportPolicy};
 use crate::clock::{MAX_UNIX_SECONDS, rfc3339};
 use crate::domain::Domain;
 use crate::error::{Error, ResultType};
-use crate::failure::MxFailure;
+use crate::failure::{FailureReason, MxFailure};
 use crate::fetch::MAX_POLICY_SIZE;
 use crate::mx::MxPattern;
 use crate::policy::{Mode, Policy};
@@ -590,6 +590,25 @@ impl SessionFailure {
             failure_reason_code: Some(error.kind().to_string()),
             ..SessionFailure::new(result_type)
         })
+    }
+
+    /// This failure with the result type of `reason` and its stable code as
+    /// `failure-reason-code` (as [`SessionFailure::from_mx_failure`]), the other fields kept:
+    /// for a face that knows the MX-side fields before it knows what failed.
+    pub fn with_reason(self, reason: FailureReason) -> SessionFailure {
+        SessionFailure {
+            result_type: reason.result_type(),
+            failure_reason_code: Some(reason.code().to_string()),
+            ..self
+        }
+    }
+
+    /// This failure with `result_type`, the other fields kept.
+    pub fn with_result_type(self, result_type: ResultType) -> SessionFailure {
+        SessionFailure {
+            result_type,
+            ..self
+        }
     }
 
     /// `sending-mta-ip`: the address the sending MTA connected from.

@@ -14,7 +14,7 @@ use std::fmt::Debug;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use super::report::{FailureDetail, PolicySummary, Report, ReportPolicy};
+use super::report::{FailureDetail, PolicySummary, PolicyType, Report, ReportPolicy};
 use super::session::{AppliedPolicy, Session, SessionFailure, UtcDay};
 use crate::domain::Domain;
 use crate::error::{Error, Result};
@@ -49,6 +49,26 @@ pub struct DayReport {
 }
 
 impl DayReport {
+    /// The counts over every applied policy of `policy_type`: successful sessions, failed
+    /// sessions, and the failure details' counts summed (R-RPT-3, R-RPT-4), for a face's
+    /// read-back (`mtasts_reporter_counts`, `Reporter.counts`).
+    pub fn totals(&self, policy_type: PolicyType) -> (u64, u64, u64) {
+        self.policies
+            .iter()
+            .filter(|p| p.policy.policy_type == policy_type)
+            .fold((0, 0, 0), |(s, f, d), p| {
+                (
+                    s + p.total_successful,
+                    f + p.total_failure,
+                    d + p
+                        .failure_details
+                        .iter()
+                        .map(|x| x.failed_session_count)
+                        .sum::<u64>(),
+                )
+            })
+    }
+
     /// The report for these counts, with the sender's `organization-name`, `contact-info`
     /// and `report-id`; the date-range is the UTC day (R-RPT-6).
     pub fn to_report(

@@ -39,9 +39,11 @@ from mtasts._mtasts import (
     RefreshReport,
     Diagnosis,
     Problem,
+    Reporter,
     Resolution,
     ResolveMany,
     Resolver,
+    SessionFailure,
     SkippedMx,
     UsableMx,
     Verdict,
@@ -53,6 +55,7 @@ from mtasts._mtasts import (
 from mtasts.enums import (
     FailureReason,
     Mode,
+    PolicyType,
     ProbeOutcome,
     Requirement,
     ResultType,
@@ -68,7 +71,9 @@ from mtasts.exceptions import (
     InvalidChain,
     InvalidDomain,
     InvalidInput,
+    InvalidSession,
     ParseError,
+    ReportStoreError,
 )
 
 __all__ = [
@@ -94,6 +99,10 @@ __all__ = [
     "Verdict",
     "Delivery",
     "MxFailure",
+    # TLS reporting (RFC 8460)
+    "Reporter",
+    "SessionFailure",
+    "PolicyType",
     # certificates and probes
     "CertVerifier",
     "CertCheck",
@@ -117,6 +126,8 @@ __all__ = [
     "CertificateError",
     "CacheError",
     "ConfigError",
+    "InvalidSession",
+    "ReportStoreError",
 ]
 
 # The core logs through Python's `logging`, under loggers named `mtasts.*`; like every library,

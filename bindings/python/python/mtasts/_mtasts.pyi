@@ -8,6 +8,7 @@ from typing import Any, Optional, Union, final
 from mtasts.enums import (
     FailureReason,
     Mode,
+    PolicyType,
     ProbeOutcome,
     Requirement,
     ResultType,
@@ -38,6 +39,8 @@ __all__ = [
     "RefreshReport",
     "Diagnosis",
     "Problem",
+    "Reporter",
+    "SessionFailure",
     "parse_policy",
     "parse_record",
     "user_cache_location",
@@ -400,3 +403,80 @@ class Problem:
     def message(self) -> str: ...
     @property
     def fix(self) -> str: ...
+
+_Day = Union[datetime.date, str, None]
+
+@final
+class SessionFailure:
+    """One failure detail of a TLS session (RFC 8460 failure-details)."""
+
+    def __new__(
+        cls,
+        result_type: Union[ResultType, str],
+        *,
+        sending_mta_ip: str = ...,
+        receiving_mx_hostname: str = ...,
+        receiving_ip: str = ...,
+        receiving_mx_helo: str = ...,
+        failure_reason_code: str = ...,
+        additional_information: str = ...,
+    ) -> "SessionFailure": ...
+    @staticmethod
+    def from_mx_failure(
+        failure: MxFailure,
+        *,
+        sending_mta_ip: str = ...,
+        receiving_mx_hostname: str = ...,
+        receiving_ip: str = ...,
+        receiving_mx_helo: str = ...,
+    ) -> "SessionFailure": ...
+    @property
+    def result_type(self) -> ResultType: ...
+    @property
+    def sending_mta_ip(self) -> Optional[str]: ...
+    @property
+    def receiving_mx_hostname(self) -> Optional[str]: ...
+    @property
+    def receiving_ip(self) -> Optional[str]: ...
+    @property
+    def receiving_mx_helo(self) -> Optional[str]: ...
+    @property
+    def failure_reason_code(self) -> Optional[str]: ...
+    @property
+    def additional_information(self) -> Optional[str]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Reporter:
+    """Records TLS-RPT sessions where the policy cache lives; thread-safe."""
+
+    def __new__(cls, *, cache: _Path, retention_days: int = ...) -> "Reporter": ...
+    @staticmethod
+    def from_config(path: _Path) -> "Reporter": ...
+    def record(
+        self,
+        resolution: Resolution,
+        failures: Sequence[SessionFailure] = ...,
+        *,
+        day: _Day = ...,
+    ) -> None: ...
+    def record_policy(
+        self,
+        policy_type: Union[PolicyType, str],
+        domain: str,
+        failures: Sequence[SessionFailure] = ...,
+        *,
+        policy_strings: Sequence[str] = ...,
+        mx_hosts: Sequence[str] = ...,
+        day: _Day = ...,
+    ) -> None: ...
+    def counts(
+        self,
+        domain: str,
+        *,
+        day: _Day = ...,
+        policy_type: Union[PolicyType, str] = ...,
+    ) -> tuple[int, int, int]: ...
+    @property
+    def cache(self) -> str: ...

@@ -16,6 +16,7 @@ __all__ = [
     "FailureReason",
     "Requirement",
     "ProbeOutcome",
+    "PolicyType",
 ]
 
 
@@ -141,3 +142,14 @@ class ProbeOutcome(_StrEnum):
     """An MTA-STS failure of the MX (the report's ``failure`` says which)."""
     INCOMPLETE = "incomplete"
     """The probe ended before STARTTLS could be assessed (no connection, deadline, ...)."""
+
+
+class PolicyType(_StrEnum):
+    """The type of the policy a TLS-RPT session was under (RFC 8460 §4.4 ``policy-type``)."""
+
+    STS = "sts"
+    """An MTA-STS policy (``testing`` or ``enforce``)."""
+    TLSA = "tlsa"
+    """DANE TLSA records (RFC 7672)."""
+    NO_POLICY_FOUND = "no-policy-found"
+    """No policy applied (also a ``mode: none`` policy)."""

@@ -15,11 +15,13 @@ turns such a failure into the matching exception.
     ├── InvalidInput (also ValueError)
     │   ├── InvalidDomain        not a host name
     │   ├── ParseError           invalid policy, TXT record or mx pattern (.line)
-    │   └── InvalidChain         a certificate chain that cannot be read
+    │   ├── InvalidChain         a certificate chain that cannot be read
+    │   └── InvalidSession       a TLS-RPT session that cannot be recorded as given
     ├── DnsTemporaryError        SERVFAIL, REFUSED, timeout
     ├── FetchError               the policy could not be fetched
     │   └── CertificateError     the policy host's certificate was rejected
     ├── CacheError               the policy cache failed
+    ├── ReportStoreError         the TLS-RPT report store failed (the session is not counted)
     └── ConfigError (also ValueError)  an unusable configuration
 """
 
@@ -40,6 +42,8 @@ __all__ = [
     "CertificateError",
     "CacheError",
     "ConfigError",
+    "InvalidSession",
+    "ReportStoreError",
 ]
 
 
@@ -98,6 +102,13 @@ class InvalidChain(InvalidInput):
     rejected is not an error: it is a failed :class:`mtasts.CertCheck`.)"""
 
 
+class InvalidSession(InvalidInput):
+    """A TLS-RPT session cannot be recorded as given (RFC 8460): an unknown result type, an
+    address that is not an IP address, a host name that is not one, a field over its limit, a
+    day that is not ``YYYY-MM-DD``, or a resolution whose policy cannot be told. Nothing was
+    recorded."""
+
+
 class DnsTemporaryError(Error):
     """A DNS query failed temporarily (SERVFAIL, REFUSED, timeout); never "no record"."""
 
@@ -113,6 +124,11 @@ class CertificateError(FetchError):
 
 class CacheError(Error):
     """The policy cache failed (I/O, corruption, connection)."""
+
+
+class ReportStoreError(Error):
+    """The TLS-RPT report store (beside the policy cache) cannot be opened, read or written;
+    the session was not counted. Log it; never hold up a delivery for it."""
 
 
 class ConfigError(Error, ValueError):
