@@ -141,12 +141,17 @@ impl Request {
     /// Parses a request payload. `None` when it is not UTF-8 or has no space; the reply to
     /// that is [`Reply::Perm`].
     pub fn parse(payload: &[u8]) -> Option<Request> {
-        let text = std::str::from_utf8(payload).ok()?;
-        let (map, key) = text.split_once(' ')?;
+        let (map, key) = Request::split(payload)?;
         Some(Request {
             map: map.to_string(),
             key: key.to_string(),
         })
+    }
+
+    /// The map name and the key of a request payload, borrowed ([`Request::parse`] without
+    /// copies).
+    pub fn split(payload: &[u8]) -> Option<(&str, &str)> {
+        std::str::from_utf8(payload).ok()?.split_once(' ')
     }
 }
 
@@ -154,14 +159,12 @@ impl Request {
 /// name (`[host]`, `[host]:port`, `host:port`, an IP literal, a parent-domain probe `.x`,
 /// or not a host name at all): those are answered `NOTFOUND `.
 pub fn policy_domain(key: &str) -> Option<Domain> {
+    // An IPv6 literal holds a colon; an IPv4 one is all-numeric, as below.
     if key.starts_with('.') || key.starts_with('[') || key.contains(':') {
         return None;
     }
-    if key.parse::<IpAddr>().is_ok() {
-        return None;
-    }
     let domain = Domain::new(key).ok()?;
-    // An all-numeric dotted name is an IPv4 address written loosely, never a domain.
+    // An all-numeric dotted name is an IPv4 address (or one written loosely), never a domain.
     let ipv4ish = domain
         .as_str()
         .split('.')
@@ -452,10 +455,12 @@ impl PolicyServer {
     /// hold, a malformed request, a key that is not a domain), counted in the metrics; `None`
     /// when [`PolicyServer::answer`] has a lookup to make. An event loop answers with this
     /// inline and hands only the rest to a thread.
-    pub fn answer_cached(&self, payload: &[u8]) -> Option<Reply> {
-        let started = Instant::now();
+    ///
+    /// `received` is when the request was read (an event loop reads the clock once for all
+    /// it read at once); the latency counted runs from then.
+    pub fn answer_cached(&self, payload: &[u8], received: Instant) -> Option<Reply> {
         let (reply, work) = self.reply_now(payload)?;
-        self.count(&reply, &work, started);
+        self.count(&reply, &work, received);
         Some(reply)
     }
 
@@ -491,7 +496,7 @@ impl PolicyServer {
             cache_hit: false,
             resolution: None,
         };
-        let Some(request) = Request::parse(payload) else {
+        let Some((map, key)) = Request::split(payload) else {
             log::warn!("a malformed request: answered PERM");
             return Some((
                 Reply::Perm("malformed request: expected \"NAME KEY\" in UTF-8".into()),
@@ -499,10 +504,10 @@ impl PolicyServer {
             ));
         };
         // R-SRV-4: only a plain domain name has an MTA-STS policy.
-        let Some(domain) = policy_domain(&request.key) else {
+        let Some(domain) = policy_domain(key) else {
             return Some((Reply::NotFound, nothing()));
         };
-        let options = self.settings.options(&request.map);
+        let options = self.settings.options(map);
         let want_dane = options.dane != DaneMode::Off;
         // The cached path: both answers known without any network work.
         let dane = want_dane.then(|| self.dane.cached(&domain)).flatten();
@@ -927,7 +932,9 @@ mod tests {
             "[mail.example.com]:587",
             "mail.example.com:25",
             "192.0.2.1",
+            "192.0.2.1.",
             "2001:db8::1",
+            "::ffff:192.0.2.1",
             "[IPv6:2001:db8::1]",
             ".example.com",
             "",
@@ -946,6 +953,10 @@ mod tests {
                 map: "postfix".into(),
                 key: "example.com".into()
             }
+        );
+        assert_eq!(
+            Request::split(b"postfix example.com"),
+            Some(("postfix", "example.com"))
         );
         assert_eq!(Request::parse(b"postfix"), None);
         assert_eq!(Request::parse(b"postfix \xff.example"), None);

@@ -477,7 +477,7 @@ impl Loop {
                 .map_err(|e| Close::Fault(e.to_string()))?;
             let Some((payload, used)) = parsed else { break };
             self.handle.refresh(&mut conn.held);
-            match conn.held.1.answer_cached(payload) {
+            match conn.held.1.answer_cached(payload, now) {
                 Some(reply) => reply.write_netstring(&mut conn.output),
                 None => {
                     let server = Arc::clone(&conn.held.1);
