@@ -903,8 +903,8 @@ impl Datagram {
     /// for a policy whose `f` and failure details disagree (success with failures would drop
     /// them, failure without any would invent one), [`DatagramError::InvalidSession`] for a
     /// domain, address or field the session API refuses (e.g. a `receiving-mx-hostname`
-    /// that is no host name, a `receiving-mx-helo` over [`MAX_HELO`](crate::MAX_HELO)
-    /// bytes).
+    /// that is no host name; over-long free texts are cut, see
+    /// [`DatagramFailure::session_failure`]).
     pub fn sessions(&self, day: UtcDay) -> Result<Vec<Session>, DatagramError> {
         self.policies
             .iter()
@@ -980,15 +980,34 @@ impl DatagramFailure {
     ///
     /// # Errors
     /// The [`SessionError`] of the first field refused.
+    ///
+    /// The free-text fields (the HELO, which Postfix fills with the server's whole EHLO
+    /// reply, the additional information and the reason code) are cut to the session API's
+    /// limits at a character boundary rather than refused: a long text must not cost the
+    /// session its count.
     pub fn session_failure(&self) -> Result<SessionFailure, SessionError> {
         let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let clipped = |v: &Option<String>, max: usize| {
+            let mut text = text(v);
+            if text.len() > max {
+                let mut end = max;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+            }
+            text
+        };
         SessionFailure::new(self.code.result_type())
             .sending_mta_ip(&text(&self.sending_mta_ip))?
             .receiving_mx_hostname(&text(&self.receiving_mx_hostname))?
-            .receiving_mx_helo(&text(&self.receiving_mx_helo))?
+            .receiving_mx_helo(&clipped(&self.receiving_mx_helo, crate::MAX_HELO))?
             .receiving_ip(&text(&self.receiving_ip))?
-            .additional_information(&text(&self.additional_information))?
-            .failure_reason_code(&text(&self.failure_reason_code))
+            .additional_information(&clipped(
+                &self.additional_information,
+                crate::MAX_ADDITIONAL_INFORMATION,
+            ))?
+            .failure_reason_code(&clipped(&self.failure_reason_code, crate::MAX_REASON_CODE))
     }
 
     /// The failure of a recorded session, as a datagram carries it (fields not known are
@@ -1106,6 +1125,29 @@ mod tests {
         let mut listed: Vec<String> = VECTORS.iter().map(|v| v.0.to_string()).collect();
         listed.sort();
         assert_eq!(files, listed);
+    }
+
+    #[test]
+    fn long_free_texts_are_cut_and_the_session_kept() {
+        // Postfix sends the server's whole EHLO reply as "h": it may exceed MAX_HELO.
+        let helo = "250-mx.example.com\r\n".repeat(60) + "250 SMTPUTF8 \u{e9}";
+        let failure = DatagramFailure {
+            code: FailureCode::from_result_type(ResultType::CertificateExpired),
+            sending_mta_ip: None,
+            receiving_mx_hostname: Some("mx.example.com".into()),
+            receiving_mx_helo: Some(helo.clone()),
+            receiving_ip: None,
+            additional_information: Some("\u{e9}".repeat(3000)),
+            failure_reason_code: Some("x".repeat(1000)),
+        };
+        let detail = failure.session_failure().unwrap().to_detail(1);
+        let cut = detail.receiving_mx_helo.unwrap();
+        assert!(cut.len() <= crate::MAX_HELO && helo.starts_with(&cut));
+        assert!(detail.additional_information.unwrap().len() <= crate::MAX_ADDITIONAL_INFORMATION);
+        assert_eq!(
+            detail.failure_reason_code.unwrap().len(),
+            crate::MAX_REASON_CODE
+        );
     }
 
     #[test]
