@@ -405,6 +405,15 @@ def ratio_rows(report, world, results, levels):
                     "daemon's queries/s at equal cores (%s world): %s (connections %s)" % (
                         TARGETS["warm"], world, "met" if all_met else "NOT met",
                         ", ".join(warm)))
+    capacity = ["%s: %.1fx" % (("pipelined" if key == "pipelined" else "%d loop" % key[1]
+                                  if isinstance(key, tuple) else "%d" % key),
+                                 cpu_q(p[key]) / cpu_q(m[key]))
+                for key in list(levels) + [("loop", c) for c in LOOP_LEVELS] + ["pipelined"]
+                if key in m and key in p]
+    if capacity:
+        report.note(SOCKETMAP, "mtasts serve's capacity per core over the daemon's (a server's "
+                    "capacity: 1 / its server CPU per query, the load generator's share of "
+                    "the one CPU left out; %s world): connections %s" % (world, ", ".join(capacity)))
     if looped:
         report.note(SOCKETMAP, "the same target with the event-loop client (%s world): %s "
                     "(connections %s)" % (world, "met" if loop_met else "NOT met",
