@@ -443,7 +443,7 @@ def world_rows(report, target, built, n, levels, seconds, floor=False):
                     results, cold=False, cross_cpu=True)
         report.note(SOCKETMAP, "floor: a socketmap server that does no work, with the shape of "
                     "mtasts serve (one epoll event loop, one read per readiness, the answers to "
-                    "what it read in one write), answering every request with mtasts serve's "
+                    "what it read in one write, a round's writes after all its reads), answering every request with mtasts serve's "
                     "answer for these domains: what the sockets, the event loop and the "
                     "scheduler of this machine cost")
     why = built.pmsr_missing or target.pmsr_unusable

@@ -187,6 +187,7 @@ impl EventLoops {
                 conns: Vec::new(),
                 free: Vec::new(),
                 open: 0,
+                dirty: Vec::new(),
             };
             let thread = thread::Builder::new()
                 .name(format!("mtasts-loop-{n}"))
@@ -320,6 +321,10 @@ struct Loop {
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     open: usize,
+    /// Connections with answers to write once every event of this wait is handled: the
+    /// answers of a round go out together, after all its reads (a write wakes the client,
+    /// and a client on the same CPU may then take it from the loop at each one).
+    dirty: Vec<usize>,
 }
 
 impl Loop {
@@ -356,6 +361,7 @@ impl Loop {
                     self.on_event(token, event.flags, &mut chunk, now);
                 }
             }
+            self.write_round(now);
             if now >= next_scan {
                 next_scan = now + SCAN;
                 if self.scan(now) {
@@ -442,8 +448,30 @@ impl Loop {
             conn.eof = true;
             return;
         }
-        let outcome = self.advance(token, now);
-        self.settle(token, outcome);
+        self.answered(token, now);
+    }
+
+    /// After new input or an answer: the connection's complete requests answered, its
+    /// replies left for [`Loop::write_round`]; a protocol fault closes it at once.
+    fn answered(&mut self, token: usize, now: Instant) {
+        match self.advance(token, now) {
+            Ok(()) => self.dirty.push(token),
+            Err(why) => self.close(token, why),
+        }
+    }
+
+    /// Writes what this round's answers left, and settles each connection.
+    fn write_round(&mut self, now: Instant) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for &token in &dirty {
+            let outcome = match self.conns.get_mut(token).and_then(Option::as_mut) {
+                Some(conn) => flush(conn, now, self.limit),
+                None => continue,
+            };
+            self.settle(token, outcome);
+        }
+        dirty.clear();
+        self.dirty = dirty;
     }
 
     fn on_answer(&mut self, answer: Answer, now: Instant) {
@@ -461,12 +489,11 @@ impl Loop {
             let _ = flush(conn, now, self.limit);
             return self.close(answer.token, Close::Quietly);
         }
-        let outcome = self.advance(answer.token, now);
-        self.settle(answer.token, outcome);
+        self.answered(answer.token, now);
     }
 
-    /// Answers every complete request read, in order, until one needs network work; writes
-    /// what it can.
+    /// Answers every complete request read, in order, until one needs network work (the
+    /// replies wait in the connection's output for [`Loop::write_round`]).
     fn advance(&mut self, token: usize, now: Instant) -> Result<(), Close> {
         let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
             return Ok(());
@@ -509,7 +536,7 @@ impl Loop {
             conn.input.drain(..conn.start);
             conn.start = 0;
         }
-        flush(conn, now, self.limit)
+        Ok(())
     }
 
     /// After an event: closes the connection if it is done or at fault, else sets what it

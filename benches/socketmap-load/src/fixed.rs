@@ -1,7 +1,7 @@
 //! `socketmap-load --fixed-server ADDR`: a socketmap server that does no work, the floor a real
 //! server is measured against on the same machine. It has the shape of `mtasts serve` (one
 //! event-loop thread, epoll, level-triggered; one read per readiness, the answers to what it
-//! read in one write) and answers every request with the same reply, so its cost per request is
+//! read in one write, the writes of a round after all its reads) and answers every request with the same reply, so its cost per request is
 //! the sockets', the event loop's and the scheduler's.
 
 use std::collections::HashMap;
@@ -86,10 +86,10 @@ pub fn serve(server: &Server, reply: &str) -> io::Result<()> {
         epoll::EventData::new_u64(LISTENER),
         epoll::EventFlags::IN,
     )?;
-    let mut conns: HashMap<u64, (Stream, Vec<u8>)> = HashMap::new();
+    let mut conns: HashMap<u64, (Stream, Vec<u8>, Vec<u8>)> = HashMap::new();
+    let mut dirty: Vec<u64> = Vec::new();
     let mut events = Vec::with_capacity(256);
     let mut chunk = vec![0u8; 16 * 1024];
-    let mut out = Vec::with_capacity(4096);
     loop {
         events.clear();
         match epoll::wait(&poll, spare_capacity(&mut events), None) {
@@ -114,25 +114,43 @@ pub fn serve(server: &Server, reply: &str) -> io::Result<()> {
                     epoll::EventData::new_u64(key),
                     epoll::EventFlags::IN,
                 )?;
-                conns.insert(key, (stream, Vec::with_capacity(512)));
+                conns.insert(
+                    key,
+                    (stream, Vec::with_capacity(512), Vec::with_capacity(512)),
+                );
                 continue;
             }
-            let Some((stream, buf)) = conns.get_mut(&token) else {
+            let Some((stream, buf, out)) = conns.get_mut(&token) else {
                 continue;
             };
-            out.clear();
-            if answer(stream, buf, &mut chunk, &framed, &mut out).is_err()
-                && let Some((stream, _)) = conns.remove(&token)
-            {
-                let _ = epoll::delete(&poll, stream.fd());
+            match answer(stream, buf, &mut chunk, &framed, out) {
+                Ok(()) => dirty.push(token),
+                Err(_) => {
+                    if let Some((stream, _, _)) = conns.remove(&token) {
+                        let _ = epoll::delete(&poll, stream.fd());
+                    }
+                }
+            }
+        }
+        // The answers of the round, after all its reads (as mtasts serve writes them); a
+        // blocking write: the load generator always reads.
+        for token in dirty.drain(..) {
+            if let Some((stream, _, out)) = conns.get_mut(&token) {
+                let written = stream.write_all(out);
+                out.clear();
+                if written.is_err()
+                    && let Some((stream, _, _)) = conns.remove(&token)
+                {
+                    let _ = epoll::delete(&poll, stream.fd());
+                }
             }
         }
     }
 }
 
-/// One readiness of a connection: one read, the answers to every complete request in one write
-/// (blocking until it is written: the load generator always reads). `Err` closes it: the peer
-/// closed, or sent a malformed netstring.
+/// One readiness of a connection: one read, the answers to every complete request added to
+/// `out` (written by the caller). `Err` closes it: the peer closed, or sent a malformed
+/// netstring.
 fn answer<S: Read + Write>(
     stream: &mut S,
     buf: &mut Vec<u8>,
@@ -159,7 +177,7 @@ fn answer<S: Read + Write>(
         }
     }
     buf.drain(..used);
-    stream.write_all(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -205,9 +223,9 @@ mod tests {
         let (mut buf, mut chunk, mut out) = (Vec::new(), [0u8; 4096], Vec::new());
         // Three bytes a read: the requests are answered once they are complete.
         while s.at < s.input.len() {
-            out.clear();
             answer(&mut s, &mut buf, &mut chunk, b"2:OK,", &mut out).unwrap();
         }
+        s.write_all(&out).unwrap();
         assert_eq!(s.written, b"2:OK,2:OK,");
         out.clear();
         assert!(
