@@ -1120,7 +1120,8 @@ void mtasts_reporter_free(mtasts_reporter *reporter);
  * Makes a failure detail: `result_type` is an RFC 8460 §4.3 result type
  * (`"starttls-not-supported"`, `"certificate-host-mismatch"`, `"certificate-expired"`,
  * `"certificate-not-trusted"`, `"validation-failure"`, `"sts-policy-fetch-error"`,
- * `"sts-policy-invalid"`, `"sts-webpki-invalid"`); the other fields are what is known, each
+ * `"sts-policy-invalid"`, `"sts-webpki-invalid"`, and for DANE `"tlsa-invalid"`,
+ * `"dnssec-invalid"`, `"dane-required"`); the other fields are what is known, each
  * NULL or `""` when not: `sending_mta_ip` (the address the MTA connected from),
  * `receiving_mx_hostname` (normalised to an A-label), `receiving_ip`, `receiving_mx_helo`
  * (at most 512 bytes), `failure_reason_code` (at most 256 bytes, e.g. a stable code such
