@@ -1,6 +1,6 @@
 //! `Resolver::resolve_many` and `check_many` against the test world: input order, bounded
 //! parallelism, single-flight across the batch (S-42), a hung domain, stopping early,
-//! streaming an endless input, and a forked child's batch (S-41).
+//! and streaming an endless input (a forked child's batch, S-41, is in batch_fork.rs).
 #![allow(unsafe_code, clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -216,41 +216,6 @@ fn check_many_diagnoses_each_domain_in_order() {
         assert_eq!(seen[i].1.as_ref().unwrap(), name);
     }
     assert!(matches!(seen[5].1, Err(Error::InvalidDomain { .. })));
-}
-
-/// S-41: a forked child runs a batch (its threads are its own) with the parent's resolver.
-#[test]
-fn s41_a_forked_child_runs_a_batch() {
-    let good = names(12);
-    let world = world_with(&good);
-    let (resolver, _clock) = support::resolver(&world);
-    assert_eq!(
-        resolver.resolve(&good[0]).unwrap().source(),
-        Source::Fetched
-    );
-    // SAFETY: the child only runs the resolver and then `_exit`s.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut sources = Vec::new();
-            resolver.resolve_many(good.clone(), 4, |item| {
-                sources.push(item.result.map(|r| r.source()).ok());
-                ControlFlow::Continue(())
-            });
-            sources[0] == Some(Source::Cache)
-                && sources[1..].iter().all(|s| *s == Some(Source::Fetched))
-        }))
-        .unwrap_or(false);
-        // SAFETY: ends the child without running the parent's destructors.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    let status = support::wait_child(pid, Duration::from_secs(60));
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child: {status}"
-    );
-    assert_eq!(world.policy_requests(&good[5]), 1);
 }
 
 /// Every scenario domain of world.json with an `expect` block, through one `resolve_many`
