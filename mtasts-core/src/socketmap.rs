@@ -392,7 +392,7 @@ pub struct PolicyServer {
 }
 
 /// What one answer took, for the counters and the log.
-struct Work {
+pub(crate) struct Work {
     cache_hit: bool,
     resolution: Option<Resolution>,
 }
@@ -530,78 +530,140 @@ impl PolicyServer {
     /// The answer that needs network work: the request is one [`PolicyServer::reply_now`]
     /// did not answer (so it parses, and its key is a domain).
     fn reply_late(&self, payload: &[u8]) -> (Reply, Work) {
-        let nothing = || Work {
-            cache_hit: false,
-            resolution: None,
+        let Some((domain, options)) = self.late_request(payload) else {
+            return internal_fault();
         };
-        let Some((request, domain)) =
-            Request::parse(payload).and_then(|r| policy_domain(&r.key).map(|d| (r, d)))
-        else {
-            // Unreachable by the contract above; answered as a fault, never as no policy.
-            return (
-                Reply::Temp("internal error: a request answered twice".into()),
-                nothing(),
-            );
-        };
-        let options = self.settings.options(&request.map);
-        let want_dane = options.dane != DaneMode::Off;
         // The network path, within the answer deadline.
         let (resolver, cache) = (Arc::clone(&self.resolver), Arc::clone(&self.dane));
         let lookup = domain.clone();
-        let timeout = self.settings.answer_timeout;
-        let done = run_within(timeout, "mtasts-resolve", move || {
-            let dane = want_dane.then(|| cache.status(resolver.dns().as_ref(), &lookup));
-            // DANE decided alone (it applies, or its lookup failed): no MTA-STS needed.
-            let resolution = match dane.as_ref().map(|d| d.as_deref()) {
-                Some(Ok(Dane::Applies { .. }) | Err(_)) => None,
-                _ => Some(resolver.resolve_domain(&lookup)),
-            };
-            (dane, resolution)
+        let want_dane = options.dane != DaneMode::Off;
+        let done = run_within(self.settings.answer_timeout, "mtasts-resolve", move || {
+            network_lookup(&resolver, &cache, want_dane, &lookup)
         });
-        let Some((dane, resolution)) = done else {
-            // RFC 8461 §5.1: an unexpired cached policy is in force while its recheck runs.
-            if let Some(cached) = self.resolver.resolve_cached_policy(&domain) {
-                log::info!(
-                    "{domain}: no fresh answer within {} s: the cached policy is applied meanwhile",
-                    timeout.as_secs_f64()
-                );
-                let reply = tls_policy_reply(&cached, &options);
-                return (
-                    reply,
-                    Work {
-                        cache_hit: true,
-                        resolution: Some(cached),
-                    },
-                );
-            }
-            log::warn!(
-                "{domain}: no answer within {} s (serve.answer_timeout): answered TEMP; \
-                 the lookup goes on",
-                timeout.as_secs_f64()
+        match done {
+            Some((dane, resolution)) => late_reply(&domain, &options, dane, resolution),
+            None => self.overdue(&domain, &options),
+        }
+    }
+
+    /// The domain and map options of a request that needs network work.
+    fn late_request(&self, payload: &[u8]) -> Option<(Domain, MapOptions)> {
+        let (map, key) = Request::split(payload)?;
+        Some((policy_domain(key)?, self.settings.options(map)))
+    }
+
+    /// The network path for a request [`PolicyServer::answer_cached`] did not answer, with
+    /// no deadline of its own: the caller (an event loop) keeps `serve.answer_timeout` and
+    /// answers [`PolicyServer::overdue_answer`] when it passes. Not counted: the caller
+    /// counts the answer it gives ([`PolicyServer::count_answer`]).
+    pub(crate) fn lookup_answer(&self, payload: &[u8]) -> (Reply, Work) {
+        let Some((domain, options)) = self.late_request(payload) else {
+            return internal_fault();
+        };
+        let want_dane = options.dane != DaneMode::Off;
+        let (dane, resolution) = network_lookup(&self.resolver, &self.dane, want_dane, &domain);
+        late_reply(&domain, &options, dane, resolution)
+    }
+
+    /// The answer when the lookup for `payload` is not done within `serve.answer_timeout`:
+    /// the unexpired cached policy, or `TEMP` (never `NOTFOUND`: a policy may exist). Not
+    /// counted, as [`PolicyServer::lookup_answer`].
+    pub(crate) fn overdue_answer(&self, payload: &[u8]) -> (Reply, Work) {
+        match self.late_request(payload) {
+            Some((domain, options)) => self.overdue(&domain, &options),
+            None => internal_fault(),
+        }
+    }
+
+    /// Counts an answer given by [`PolicyServer::lookup_answer`] or
+    /// [`PolicyServer::overdue_answer`], asked for at `received`.
+    pub(crate) fn count_answer(&self, reply: &Reply, work: &Work, received: Instant) {
+        self.count(reply, work, received);
+    }
+
+    fn overdue(&self, domain: &Domain, options: &MapOptions) -> (Reply, Work) {
+        let timeout = self.settings.answer_timeout.as_secs_f64();
+        // RFC 8461 §5.1: an unexpired cached policy is in force while its recheck runs.
+        if let Some(cached) = self.resolver.resolve_cached_policy(domain) {
+            log::info!(
+                "{domain}: no fresh answer within {timeout} s: the cached policy is applied \
+                 meanwhile"
             );
+            let reply = tls_policy_reply(&cached, options);
             return (
-                Reply::Temp(format!(
-                    "{domain}: no answer within {} s, try again later",
-                    timeout.as_secs_f64()
-                )),
-                nothing(),
+                reply,
+                Work {
+                    cache_hit: true,
+                    resolution: Some(cached),
+                },
             );
-        };
-        let sts = match &resolution {
-            Some(resolution) => tls_policy_reply(resolution, &options),
-            None => Reply::NotFound,
-        };
-        let dane = dane.as_ref().map(|d| d.as_deref());
-        let reply = dane_reply(dane, sts, &options);
-        log_answer(&domain, &reply, dane, resolution.as_ref());
+        }
+        log::warn!(
+            "{domain}: no answer within {timeout} s (serve.answer_timeout): answered TEMP; \
+             the lookup goes on"
+        );
         (
-            reply,
+            Reply::Temp(format!(
+                "{domain}: no answer within {timeout} s, try again later"
+            )),
             Work {
                 cache_hit: false,
-                resolution,
+                resolution: None,
             },
         )
     }
+}
+
+/// What a request that reached the network path without a domain gets: a fault, answered
+/// `TEMP`, never "no policy" (R-SRV-7).
+fn internal_fault() -> (Reply, Work) {
+    (
+        Reply::Temp("internal error: a request answered twice".into()),
+        Work {
+            cache_hit: false,
+            resolution: None,
+        },
+    )
+}
+
+/// The network work of one request: DANE first when wanted (R-SRV-6), then MTA-STS unless
+/// DANE decided alone (it applies, or its lookup failed).
+#[allow(clippy::type_complexity)]
+fn network_lookup(
+    resolver: &Resolver,
+    dane: &DaneCache,
+    want_dane: bool,
+    domain: &Domain,
+) -> (Option<Result<Arc<Dane>>>, Option<Resolution>) {
+    let status = want_dane.then(|| dane.status(resolver.dns().as_ref(), domain));
+    let resolution = match status.as_ref().map(|d| d.as_deref()) {
+        Some(Ok(Dane::Applies { .. }) | Err(_)) => None,
+        _ => Some(resolver.resolve_domain(domain)),
+    };
+    (status, resolution)
+}
+
+/// The reply once the network work is done.
+fn late_reply(
+    domain: &Domain,
+    options: &MapOptions,
+    dane: Option<Result<Arc<Dane>>>,
+    resolution: Option<Resolution>,
+) -> (Reply, Work) {
+    let sts = match &resolution {
+        Some(resolution) => tls_policy_reply(resolution, options),
+        None => Reply::NotFound,
+    };
+    let dane = dane.as_ref().map(|d| d.as_deref());
+    let reply = dane_reply(dane, sts, options);
+    log_answer(domain, &reply, dane, resolution.as_ref());
+    (
+        reply,
+        Work {
+            cache_hit: false,
+            resolution,
+        },
+    )
 }
 
 /// One log line for what the server decided beyond the resolution (the resolver logs its

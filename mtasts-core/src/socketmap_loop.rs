@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use rustix::buffer::spare_capacity;
 use rustix::event::{EventfdFlags, Timespec, epoll, eventfd};
 
-use crate::socketmap::{MAX_REQUEST, PolicyServer, Reply, ServerHandle, read_netstring};
+use crate::socketmap::{MAX_REQUEST, PolicyServer, Reply, ServerHandle, Work, read_netstring};
 
 /// How often each loop looks at the connections' deadlines and whether the server is
 /// stopping (a connection between requests closes within this time of a stop).
@@ -98,11 +98,13 @@ struct Inbox {
 }
 
 /// An answer given on another thread, for the connection `token` (if it is still the one
-/// numbered `id`).
+/// numbered `id`, and still waits for its lookup number `serial`).
 struct Answer {
     token: usize,
     id: u64,
+    serial: u64,
     reply: Reply,
+    work: Work,
 }
 
 /// One loop's shared parts.
@@ -273,6 +275,12 @@ struct Conn {
     write_deadline: Option<Instant>,
     /// A request is being answered on another thread; later ones wait.
     waiting: bool,
+    /// That request, its lookup's number, when it was read, and when its answer is due
+    /// (`serve.answer_timeout`: the loop answers then, whether the lookup is done or not).
+    pending: Vec<u8>,
+    serial: u64,
+    waiting_since: Instant,
+    answer_due: Instant,
     /// The client has closed its side.
     eof: bool,
     /// Taken out of the epoll set (the client hung up while an answer was being looked up).
@@ -414,6 +422,10 @@ impl Loop {
             deadline: now + self.limit,
             write_deadline: None,
             waiting: false,
+            pending: Vec::new(),
+            serial: 0,
+            waiting_since: now,
+            answer_due: now,
             eof: false,
             gone: false,
             interest: epoll::EventFlags::IN,
@@ -478,9 +490,14 @@ impl Loop {
         let Some(conn) = self.conns.get_mut(answer.token).and_then(Option::as_mut) else {
             return;
         };
-        if conn.id != answer.id {
+        if conn.id != answer.id || !conn.waiting || conn.serial != answer.serial {
+            // Answered already (its time was up), or another connection now: the lookup's
+            // result is in the cache for the next request.
             return;
         }
+        conn.held
+            .1
+            .count_answer(&answer.reply, &answer.work, conn.waiting_since);
         answer.reply.write_netstring(&mut conn.output);
         conn.waiting = false;
         conn.deadline = now + self.limit;
@@ -509,17 +526,30 @@ impl Loop {
                 None => {
                     let server = Arc::clone(&conn.held.1);
                     let shared = Arc::clone(&self.shared);
-                    let (id, request) = (conn.id, payload.to_vec());
+                    conn.serial += 1;
+                    conn.pending.clear();
+                    conn.pending.extend_from_slice(payload);
+                    let (id, serial, request) = (conn.id, conn.serial, payload.to_vec());
                     let spawned =
                         thread::Builder::new()
                             .name("mtasts-answer".into())
                             .spawn(move || {
-                                let reply = server.answer(&request);
-                                shared.inbox().answers.push(Answer { token, id, reply });
+                                let (reply, work) = server.lookup_answer(&request);
+                                shared.inbox().answers.push(Answer {
+                                    token,
+                                    id,
+                                    serial,
+                                    reply,
+                                    work,
+                                });
                                 shared.wake();
                             });
                     match spawned {
-                        Ok(_) => conn.waiting = true,
+                        Ok(_) => {
+                            conn.waiting = true;
+                            conn.waiting_since = now;
+                            conn.answer_due = now + conn.held.1.settings().answer_timeout;
+                        }
                         // Never fail open: no thread, no answer, and Postfix defers.
                         Err(e) => Reply::Temp(format!("cannot look the domain up now: {e}"))
                             .write_netstring(&mut conn.output),
@@ -584,9 +614,12 @@ impl Loop {
         let stopping = self.handle.is_stopping();
         let limit = self.limit.as_secs_f64();
         let mut closing = Vec::new();
+        let mut overdue = Vec::new();
         for (token, slot) in self.conns.iter().enumerate() {
             let Some(conn) = slot else { continue };
-            if conn.write_deadline.is_some_and(|d| now >= d) {
+            if conn.waiting && now >= conn.answer_due {
+                overdue.push(token);
+            } else if conn.write_deadline.is_some_and(|d| now >= d) {
                 closing.push((
                     token,
                     Close::Fault(format!(
@@ -605,6 +638,12 @@ impl Loop {
         for (token, why) in closing {
             self.close(token, why);
         }
+        for token in overdue {
+            self.answer_overdue(token, now);
+        }
+        if !self.dirty.is_empty() {
+            self.write_round(now);
+        }
         if stopping && self.open == 0 {
             let mut inbox = self.shared.inbox();
             if inbox.streams.is_empty() {
@@ -613,6 +652,24 @@ impl Loop {
             }
         }
         false
+    }
+
+    /// `serve.answer_timeout` has passed for the lookup `token` waits for: the loop answers
+    /// now (the cached policy in force, or `TEMP`), and the lookup goes on for the cache.
+    fn answer_overdue(&mut self, token: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
+            return;
+        };
+        if conn.gone {
+            // The client has gone: nobody to answer.
+            return self.close(token, Close::Quietly);
+        }
+        let (reply, work) = conn.held.1.overdue_answer(&conn.pending);
+        conn.held.1.count_answer(&reply, &work, conn.waiting_since);
+        reply.write_netstring(&mut conn.output);
+        conn.waiting = false;
+        conn.deadline = now + self.limit;
+        self.answered(token, now);
     }
 
     fn close(&mut self, token: usize, why: Close) {

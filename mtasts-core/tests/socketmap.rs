@@ -236,6 +236,13 @@ fn an_answer_that_is_not_ready_in_time_is_temp_and_the_lookup_goes_on() {
         "{replies:?}"
     );
     assert_eq!(world.policy_requests("s18.mtasts.test"), 1);
+    // Each request is counted once: the late lookup's own result is not a second answer.
+    let asked = 1 + replies.len();
+    let metrics = handle.current().metrics().render(0);
+    assert!(
+        metrics.contains(&format!("mtasts_requests_total {asked}\n")),
+        "{asked} requests: {metrics}"
+    );
 }
 
 #[test]
