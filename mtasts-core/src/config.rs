@@ -347,6 +347,23 @@ pub(crate) fn load_prefixed(
     Ok(())
 }
 
+/// [`load_prefixed`] into a copy of `target` with `set`, which replaces `target` only when
+/// every line applied: a face's settings are all or nothing.
+pub(crate) fn load_section<T: Clone>(
+    target: &mut T,
+    text: &str,
+    origin: &str,
+    prefix: &str,
+    set: impl Fn(&mut T, &str, &str) -> Result<()>,
+) -> Result<()> {
+    let mut next = target.clone();
+    load_prefixed(text, origin, prefix, |key, value| {
+        set(&mut next, key, value)
+    })?;
+    *target = next;
+    Ok(())
+}
+
 /// `yes`/`true`/`on` or `no`/`false`/`off`, as the settings file writes a switch.
 pub(crate) fn parse_yes_no(value: &str) -> std::result::Result<bool, String> {
     match value {

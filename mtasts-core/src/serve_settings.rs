@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::config::{load_prefixed, parse_seconds, parse_yes_no, read_settings_file, reason_of};
+use crate::config::{parse_seconds, parse_yes_no, read_settings_file, reason_of};
 use crate::error::{Error, Result};
 use crate::socketmap::{DaneMode, MapOptions};
 
@@ -378,12 +378,7 @@ impl ServeSettings {
     /// # Errors
     /// [`Error::Config`] naming the origin and the line; the settings are then unchanged.
     pub fn load_str(&mut self, text: &str, origin: &str) -> Result<()> {
-        let mut next = self.clone();
-        load_prefixed(text, origin, SERVE_PREFIX, |key, value| {
-            next.set(key, value)
-        })?;
-        *self = next;
-        Ok(())
+        crate::config::load_section(self, text, origin, SERVE_PREFIX, ServeSettings::set)
     }
 
     /// [`ServeSettings::load_str`] for the file at `path`.

@@ -670,12 +670,7 @@ impl SmtpdSettings {
     /// # Errors
     /// A bad `smtpd.*` line, named with its line number; the settings are then unchanged.
     pub fn load_str(&mut self, text: &str, origin: &str) -> Result<()> {
-        let mut next = self.clone();
-        crate::config::load_prefixed(text, origin, SMTPD_PREFIX, |key, value| {
-            next.set(key, value)
-        })?;
-        *self = next;
-        Ok(())
+        crate::config::load_section(self, text, origin, SMTPD_PREFIX, SmtpdSettings::set)
     }
 }
 

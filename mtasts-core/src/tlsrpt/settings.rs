@@ -33,7 +33,7 @@ use std::time::Duration;
 use super::collector::{DEFAULT_COLLECT_SOCKET, DEFAULT_COLLECT_SOCKET_MODE};
 
 use super::store::{DEFAULT_RETENTION, check_retention};
-use crate::config::{load_prefixed, read_settings_file, reason_of};
+use crate::config::{read_settings_file, reason_of};
 use crate::domain::Domain;
 use crate::error::{Error, Result};
 
@@ -323,12 +323,7 @@ impl TlsRptSettings {
     /// # Errors
     /// [`Error::Config`] naming the origin and the line; the settings are then unchanged.
     pub fn load_str(&mut self, text: &str, origin: &str) -> Result<()> {
-        let mut next = self.clone();
-        load_prefixed(text, origin, TLSRPT_PREFIX, |key, value| {
-            next.set(key, value)
-        })?;
-        *self = next;
-        Ok(())
+        crate::config::load_section(self, text, origin, TLSRPT_PREFIX, TlsRptSettings::set)
     }
 
     /// What sending reports needs, checked: `organization_name`, `contact_info` and
