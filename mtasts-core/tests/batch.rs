@@ -15,19 +15,9 @@ use mtasts_core::{
     CertVerifier, CheckOptions, DnsAnswer, DnsResolver, Error, HickoryDns, Mode, MxRecord,
     Resolver, Source, TrustRoots,
 };
-use mtasts_testworld::{Behaviour, DomainSpec, World};
+use mtasts_testworld::{Behaviour, World};
 
-fn world_with(names: &[String]) -> World {
-    let world = World::start().unwrap();
-    for name in names {
-        world.add_policy_domain(&DomainSpec::new(name)).unwrap();
-    }
-    world
-}
-
-fn names(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("b{i:03}.batch.test")).collect()
-}
+use support::{batch_names as names, world_with};
 
 #[test]
 fn results_come_in_input_order_each_as_resolve_gives_it() {

@@ -10,19 +10,8 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use mtasts_core::Source;
-use mtasts_testworld::{DomainSpec, World};
 
-fn world_with(names: &[String]) -> World {
-    let world = World::start().unwrap();
-    for name in names {
-        world.add_policy_domain(&DomainSpec::new(name)).unwrap();
-    }
-    world
-}
-
-fn names(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("b{i:03}.batch.test")).collect()
-}
+use support::{batch_names as names, world_with};
 
 /// S-41: a forked child runs a batch (its threads are its own) with the parent's resolver.
 #[test]

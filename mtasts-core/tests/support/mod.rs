@@ -252,3 +252,17 @@ pub fn wait_child(pid: libc::pid_t, limit: Duration) -> i32 {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A test world serving an enforce policy for each of `names`.
+pub fn world_with(names: &[String]) -> World {
+    let world = World::start().unwrap();
+    for name in names {
+        world.add_policy_domain(&DomainSpec::new(name)).unwrap();
+    }
+    world
+}
+
+/// `n` domain names of the batch tests: `b000.batch.test`, `b001.batch.test`, …
+pub fn batch_names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("b{i:03}.batch.test")).collect()
+}
