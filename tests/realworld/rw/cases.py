@@ -905,6 +905,13 @@ class Runner:
         if not domains:
             return
         sender = self.exim_tlsrpt
+        # Sessions count under the UTC day they happen: never start within 30 s of midnight
+        # (the deliveries and the reads take a few seconds), wait for the new day instead.
+        now = datetime.datetime.now(datetime.timezone.utc)
+        left = 86400 - (now.hour * 3600 + now.minute * 60 + now.second)
+        if left < 30:
+            time.sleep(left + 1)
+        today = datetime.datetime.now(datetime.timezone.utc).date()
         for d in domains:
             n = d["tlsrpt"]["messages"]
             for i in range(n):
@@ -912,7 +919,6 @@ class Runner:
                                    "issue 15 TLS-RPT: exim delivers to %s (message %d of %d)" % (
                                        d["name"], i + 1, n))
         settings = self.tlsrpt_settings()
-        today = datetime.datetime.now(datetime.timezone.utc).date()
         yesterday = (today - datetime.timedelta(days=1)).isoformat()
         today = today.isoformat()
         # The store, as recorded by the module through the snippet's event_action.
