@@ -6,6 +6,8 @@ with the comparisons of lookup and check outcomes against world.json (compare_lo
 compare_check) and a domain's lines of every daemon's log for failure reports."""
 
 import concurrent.futures
+import datetime
+import gzip
 import json
 import os
 import socket
@@ -18,6 +20,7 @@ from .daemons import maildir_hosts, receiver_connections
 from .exim import compare_exim
 from .opensmtpd import TABLE_USER, compare_opensmtpd
 from .postfix import POLICY_MAP, PolicyServer, compare_postfix
+from .tlsrpt import (REFUSING_PATH, compare_report, mail_report, move_to_yesterday)
 from .reference import (DEAD_REDIS, DEPARTURES, PMSR, PMSR_VERSION, STRICT_MAP, TLSRPT_MAP,
                         ReferenceServer, ask_both, reference_questions, reply_matches)
 
@@ -68,6 +71,8 @@ class Runner:
         self.exim_no_module = None
         self.exim_host_fail = None
         self.exim_bad_cache = None
+        self.exim_tlsrpt = None  # the Exim sender whose report store the TLS-RPT cases read
+        self.tlsrpt_https = None  # the reports' HTTPS receiver (HttpsReceiver)
         self.exim_first_at = 0.0
         self.postfix = None  # the PostfixSender
         self.policy_server = None  # the mtasts serve it asks (PolicyServer)
@@ -820,6 +825,292 @@ class Runner:
             finally:
                 server.stop()
 
+    # -- TLS-RPT end to end (issue 15) ------------------------------------------------------
+
+    TLSRPT_ORG = "mtasts realworld sender"
+    TLSRPT_SUBMITTER = "sender.test"
+    TLSRPT_INBOX = "mail.tlsrpt-inbox.rw.test"  # the SMTP receiver (relay and mailto: host)
+
+    def tlsrpt_settings(self):
+        sender = self.exim_tlsrpt
+        path = os.path.join(sender.dir, "tlsrpt-send.conf")
+        with open(path, "w") as f:
+            f.write("nameserver = %s:53\ntrust_roots = %s\ncache = %s\nfetch_timeout = 5\n"
+                    "dns_timeout = 3\ntlsrpt.organization_name = %s\n"
+                    "tlsrpt.contact_info = mailto:postmaster@%s\ntlsrpt.submitter = %s\n"
+                    "tlsrpt.smtp_relay = %s:25\n" % (
+                        DNS_ADDR, self.certs.ca_pem, sender.cache_file, self.TLSRPT_ORG,
+                        self.TLSRPT_SUBMITTER, self.TLSRPT_SUBMITTER, self.TLSRPT_INBOX))
+        os.chmod(path, 0o644)
+        return path
+
+    def tlsrpt_cli(self, settings, argv):
+        """`mtasts --config SETTINGS tlsrpt ...` as the Exim user, the owner of the store."""
+        cmd = ["runuser", "-u", "Debian-exim", "--", self.args.mtasts, "--config", settings,
+               "tlsrpt"] + argv
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            code, out, err = r.returncode, r.stdout, r.stderr
+        except subprocess.TimeoutExpired as e:
+            code, out, err = None, e.stdout or "", (e.stderr or "") + "\n(timed out)"
+        return {"cmd": " ".join(cmd), "code": code, "stdout": out, "stderr": err}
+
+    def tlsrpt_expect(self, d):
+        """The domain's `tlsrpt.report` with each failure's receiving IP filled in (the MX
+        host's address in this run)."""
+        rep = d["tlsrpt"]["report"]
+        if rep is None:
+            return None
+        rep = dict(rep)
+        rep["failures"] = [dict(f, receiving_ip=self.world.mx_hosts[
+            f["receiving_mx_hostname"]]["address"]) for f in rep["failures"]]
+        return rep
+
+    def sending_ips(self, report):
+        """Each failure detail's sending-mta-ip must be an address the receiving MX host's
+        Exim logged a connection from."""
+        problems = []
+        for p in report.get("policies", []):
+            for f in p.get("failure-details", []):
+                host = f.get("receiving-mx-hostname", "")
+                seen = {ln.split("[", 1)[1].split("]", 1)[0] for ln in read_lines(
+                    os.path.join(self.tmp, "mx", host, "log", "mainlog"))
+                    if "SMTP connection from" in ln and "[" in ln}
+                if f.get("sending-mta-ip") not in seen:
+                    problems.append("sending-mta-ip %r at %s: its receiver saw connections from "
+                                    "%s" % (f.get("sending-mta-ip"), host, sorted(seen)))
+        return problems
+
+    def inbox_mails(self):
+        new = os.path.join(self.tmp, "mx", self.TLSRPT_INBOX, "maildir", "new")
+        try:
+            names = sorted(os.listdir(new))
+        except OSError:
+            return []
+        out = []
+        for name in names:
+            with open(os.path.join(new, name), "rb") as f:
+                out.append((os.path.join(new, name), f.read()))
+        return out
+
+    def tlsrpt_cases(self):
+        """Dedicated Exim deliveries through a sender of their own (its SQLite file is the
+        report store the snippet's event_action records into), the store's counts read back
+        exactly (`tlsrpt show`), the day moved to yesterday, `tlsrpt send --now` to the
+        domains' rua URIs (the HTTPS receiver, the SMTP receiver's maildir), and what the
+        receivers got unpacked and held to the same counts and failure details."""
+        if not self.exim_tlsrpt:
+            return
+        domains = [d for d in self.world.domains if "tlsrpt" in d and self.selected(d)]
+        if not domains:
+            return
+        sender = self.exim_tlsrpt
+        # Sessions count under the UTC day they happen: never start within 30 s of midnight
+        # (the deliveries and the reads take a few seconds), wait for the new day instead.
+        now = datetime.datetime.now(datetime.timezone.utc)
+        left = 86400 - (now.hour * 3600 + now.minute * 60 + now.second)
+        if left < 30:
+            time.sleep(left + 1)
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+        for d in domains:
+            n = d["tlsrpt"]["messages"]
+            for i in range(n):
+                self.exim_delivery(sender, d, d["tlsrpt"]["exim"],
+                                   "issue 15 TLS-RPT: exim delivers to %s (message %d of %d)" % (
+                                       d["name"], i + 1, n))
+        settings = self.tlsrpt_settings()
+        yesterday = (today - datetime.timedelta(days=1)).isoformat()
+        today = today.isoformat()
+        # The store, as recorded by the module through the snippet's event_action.
+        for d in domains:
+            want = self.tlsrpt_expect(d)
+            run = self.tlsrpt_cli(settings, ["show", today, d["name"]])
+            problems = []
+            if want is None:
+                if run["code"] != 1 or "no TLS-RPT counts" not in run["stderr"]:
+                    problems.append("expected no counts for %s (show: exit 1, no TLS-RPT "
+                                    "counts); exit %s" % (d["name"], run["code"]))
+                label = "issue 15 TLS-RPT: the sender's store holds no session for %s" % (
+                    d["name"])
+            else:
+                label = ("issue 15 TLS-RPT: the sender's store holds %d successful, %d failed "
+                         "sessions for %s%s" % (
+                             want["successful"], want["failed"], d["name"],
+                             "".join(", %d %s at %s" % (f["count"], f["result_type"],
+                                                        f["receiving_mx_hostname"])
+                                     for f in want["failures"])))
+                try:
+                    report = json.loads(run["stdout"])
+                    problems += compare_report(want, report, d["name"], today, self.TLSRPT_ORG)
+                    problems += self.sending_ips(report)
+                except ValueError:
+                    problems.append("show printed no JSON (exit %s)" % run["code"])
+            self.results.record(label, problems, run,
+                                ["--- sender %s mainlog" % sender.name] + sender.mainlog()[-30:]
+                                if problems else [])
+        # The next day: the day is moved instead of the clock (see rw/tlsrpt.py).
+        moved = move_to_yesterday(sender.cache_file, today, yesterday, "Debian-exim")
+        expected = [d for d in domains if d["tlsrpt"]["report"] is not None]
+        run = {"cmd": "move_to_yesterday %s" % sender.cache_file, "code": moved.returncode,
+               "stdout": moved.stdout, "stderr": moved.stderr}
+        problems = []
+        if moved.returncode != 0 or moved.stdout.strip() != str(len(expected)):
+            problems.append("moved %r days, expected %d" % (moved.stdout.strip(), len(expected)))
+        else:
+            run = self.tlsrpt_cli(settings, ["send", "--now", "--json"])
+            try:
+                outcomes = json.loads(run["stdout"])
+            except ValueError:
+                outcomes = None
+            if run["code"] != 0 or not isinstance(outcomes, list):
+                problems.append("send --now: exit %s, expected 0 with JSON" % run["code"])
+            else:
+                # The view writes a mailto:'s size limit in bytes (!10m as !10485760).
+                got = sorted((o["domain"], o["action"], (o.get("uri") or "").split("!")[0])
+                             for o in outcomes)
+                want = []
+                for d in expected:
+                    rep = d["tlsrpt"]["report"]
+                    uris = [u for u in txt_rua(d) if u.startswith(rep["via"] + ":")]
+                    want.append((d["name"], "delivered", uris[0].split("!")[0] if uris else "?"))
+                if got != sorted(want):
+                    problems.append("send outcomes %s, expected %s" % (got, sorted(want)))
+        self.results.record("issue 15 TLS-RPT: on the next day, mtasts tlsrpt send --now "
+                            "delivers %d reports (%s)" % (len(expected), ", ".join(
+                                "%s by %s" % (d["name"], d["tlsrpt"]["report"]["via"])
+                                for d in expected)),
+                            problems, run, [])
+        # What the receivers got.
+        mails_wanted = sum(1 for d in expected if d["tlsrpt"]["report"]["via"] == "mailto")
+        deadline = time.monotonic() + 10
+        while len(self.inbox_mails()) < mails_wanted and time.monotonic() < deadline:
+            time.sleep(0.1)
+        posts = self.tlsrpt_https.requests()
+        mails = self.inbox_mails()
+        received_files = []
+        for n, (meta, body) in enumerate(posts, 1):
+            if meta["path"] != REFUSING_PATH:
+                path = os.path.join(self.tlsrpt_https.dir, "report-%d.json.gz" % n)
+                with open(path, "wb") as f:
+                    f.write(body)
+                received_files.append(path)
+        received_files += [path for path, _ in mails]
+        for d in domains:
+            want = self.tlsrpt_expect(d)
+            problems = []
+            # HTTPS: the accepted POSTs and the refused ones naming the domain.
+            by_https, refused = [], []
+            for meta, body in posts:
+                try:
+                    report = json.loads(gzip.decompress(body))
+                except (OSError, ValueError):
+                    problems.append("a POST to %s that is no gzip JSON" % meta["path"])
+                    continue
+                domains_in = {p.get("policy", {}).get("policy-domain")
+                              for p in report.get("policies", [])}
+                if d["name"] not in domains_in:
+                    continue
+                ctype = {k.lower(): v for k, v in meta["headers"].items()}.get("content-type")
+                if ctype != "application/tlsrpt+gzip":
+                    problems.append("POST Content-Type %r, expected application/tlsrpt+gzip"
+                                    % ctype)
+                (refused if meta["path"] == REFUSING_PATH else by_https).append(report)
+            by_mail = []
+            for path, raw in mails:
+                try:
+                    headers, report = mail_report(raw)
+                except (ValueError, OSError) as e:
+                    problems.append("%s: not a report mail: %s" % (path, e))
+                    continue
+                if headers.get("tls-report-domain") != d["name"]:
+                    continue
+                by_mail.append(report)
+                want_subject = "Report Domain: %s Submitter: %s Report-ID: <%s>" % (
+                    d["name"], self.TLSRPT_SUBMITTER, report.get("report-id"))
+                for key, value in (("subject", want_subject),
+                                   ("tls-report-submitter", self.TLSRPT_SUBMITTER),
+                                   ("tls-required", "No"), ("content-type", "multipart/report"),
+                                   ("report-type", "tlsrpt"),
+                                   ("to", "tlsrpt@tlsrpt-inbox.rw.test")):
+                    if headers.get(key) != value:
+                        problems.append("mail %s: %r, expected %r" % (key, headers.get(key),
+                                                                       value))
+                att = headers.get("attachment", "")
+                if not (att.startswith("%s!%s!" % (self.TLSRPT_SUBMITTER, d["name"]))
+                        and att.endswith(".json.gz")):
+                    problems.append("attachment name %r, expected %s!%s!BEGIN!END!ID.json.gz" % (
+                        att, self.TLSRPT_SUBMITTER, d["name"]))
+            if want is None:
+                if by_https or by_mail or refused:
+                    problems.append("a report was sent (%d by HTTPS, %d by mail, %d refused)" % (
+                        len(by_https), len(by_mail), len(refused)))
+                label = "issue 15 TLS-RPT: no report sent for %s" % d["name"]
+            else:
+                got = by_https if want["via"] == "https" else by_mail
+                other = by_mail if want["via"] == "https" else by_https
+                if len(got) != 1 or other:
+                    problems.append("received %d by HTTPS, %d by mail; expected one by %s" % (
+                        len(by_https), len(by_mail), want["via"]))
+                if len(refused) != (1 if want.get("refused_first") else 0):
+                    problems.append("%d POSTs to the refusing URI, expected %d" % (
+                        len(refused), 1 if want.get("refused_first") else 0))
+                for report in got[:1]:
+                    problems += compare_report(want, report, d["name"], yesterday,
+                                               self.TLSRPT_ORG)
+                    problems += self.sending_ips(report)
+                    if refused and refused[0].get("report-id") != report.get("report-id"):
+                        problems.append("the refused and the delivered copies have other ids")
+                label = ("issue 15 TLS-RPT: the %s receiver got %s's report: %d successful, "
+                         "%d failed%s" % (
+                             "HTTPS" if want["via"] == "https" else "SMTP", d["name"],
+                             want["successful"], want["failed"],
+                             "".join(", %d %s at %s" % (f["count"], f["result_type"],
+                                                        f["receiving_mx_hostname"])
+                                     for f in want["failures"])))
+            self.results.record(label, problems, run, self.tlsrpt_https.access_log()
+                                if problems else [])
+        # The domain owner's side: summarize reads what the receivers got.
+        run = self.mtasts(["tlsrpt", "summarize", "--json"] + received_files)
+        problems = []
+        try:
+            view = json.loads(run["stdout"])
+            rows = sorted((r["policy_domain"], r["organization"], r["reports"],
+                           r["successful_sessions"], r["failed_sessions"],
+                           sorted((c["name"], c["sessions"]) for c in r["failures"]),
+                           sorted((c["name"], c["sessions"]) for c in r["failing_mx_hosts"]))
+                          for r in view["summary"])
+        except (ValueError, KeyError, TypeError):
+            view, rows = None, None
+            problems.append("summarize printed no SummaryView (exit %s)" % run["code"])
+        want = sorted((d["name"], self.TLSRPT_ORG, 1, d["tlsrpt"]["report"]["successful"],
+                       d["tlsrpt"]["report"]["failed"],
+                       sorted((f["result_type"], f["count"])
+                              for f in d["tlsrpt"]["report"]["failures"]),
+                       sorted((f["receiving_mx_hostname"], f["count"])
+                              for f in d["tlsrpt"]["report"]["failures"]))
+                      for d in expected)
+        if view is not None and (rows != want or not view.get("ok") or run["code"] != 0):
+            problems.append("summarize rows %s (ok %s, exit %s), expected %s" % (
+                rows, view.get("ok"), run["code"], want))
+        self.results.record("issue 15 TLS-RPT: mtasts tlsrpt summarize reads the %d received "
+                            "reports back with the same counts" % len(expected),
+                            problems, run, [])
+        # Delivered reports are never sent again (S-85).
+        run = self.tlsrpt_cli(settings, ["send", "--now", "--json"])
+        problems = []
+        try:
+            outcomes = json.loads(run["stdout"])
+        except ValueError:
+            outcomes = None
+        if run["code"] != 0 or outcomes != []:
+            problems.append("a second send --now: exit %s, outcomes %s; expected 0, []" % (
+                run["code"], outcomes))
+        if len(self.tlsrpt_https.requests()) != len(posts) or len(self.inbox_mails()) != len(
+                mails):
+            problems.append("a second send --now sent again")
+        self.results.record("issue 15 TLS-RPT (S-85): a second tlsrpt send --now sends "
+                            "nothing again", problems, run, [])
+
     def selected(self, d):
         k = self.args.k
         return not k or k in d["name"] or k == d.get("scenario")
@@ -894,3 +1185,11 @@ def compare_check(expect, got, code):
     if code != wanted_code:
         problems.append("exit status %s, expected %d" % (code, wanted_code))
     return problems
+
+
+def txt_rua(d):
+    """The rua URIs of the domain's `_smtp._tls` record in its `dns` lines."""
+    for line in d["dns"]:
+        if line.startswith("_smtp._tls.") and "rua=" in line:
+            return line.split("rua=", 1)[1].split('"')[0].strip().rstrip(";").split(",")
+    return []

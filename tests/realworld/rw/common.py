@@ -32,6 +32,7 @@ PMSR_DAEMON = os.path.join(ROOT, "target", "rw-pmsr-venv", "bin", "mta-sts-daemo
 DNS_ADDR = "192.0.2.53"  # unbound, serving the test zones
 DNS_OUT_ADDR = "192.0.2.54"  # unbound's own upstream queries come from here; it refuses them
 HTTPS_ADDR = "192.0.2.80"  # nginx: every mta-sts.<domain>, chosen by SNI
+TLSRPT_HTTPS_ADDR = "192.0.2.81"  # the TLS-RPT reports' HTTPS receiver (rw/tlsrpt.py)
 UNREACHABLE_ADDR = "192.0.2.99"  # assigned, nothing listens: connections are refused at once
 BLACKHOLE_NET = "203.0.113.0/24"  # routed into lo, not assigned: packets vanish (timeouts)
 BLACKHOLE_ADDR = "203.0.113.53"

@@ -15,7 +15,7 @@ import time
 
 from .cases import Runner
 from .common import (BLACKHOLE_NET, DNS_ADDR, DNS_OUT_ADDR, HTTPS_ADDR, OPENSMTPD_ROOT,
-                     POSTFIX_ROOT, UNREACHABLE_ADDR, log, read_lines, sh)
+                     POSTFIX_ROOT, TLSRPT_HTTPS_ADDR, UNREACHABLE_ADDR, log, read_lines, sh)
 from .daemons import (Daemons, dns_query, https_generation, nginx_conf, receiver_conf, tcp_open,
                       unbound_conf, wait_until)
 from .exim import MISSING_HOST_CONF, MISSING_MODULE, EximSender, damage_cache
@@ -23,6 +23,7 @@ from .namespace import add_addresses, children, process_state
 from .opensmtpd import TABLE_USER, OpenSmtpd
 from .postfix import PolicyServer, PostfixSender
 from .pki import Certs, SignedZone, in_signed_zone, tlsa_311
+from .tlsrpt import HttpsReceiver
 from .world import World
 
 
@@ -36,7 +37,7 @@ def inner(args):
     runner = None
     try:
         # Addresses on the namespace's own loopback interface.
-        addrs = [DNS_ADDR, DNS_OUT_ADDR, HTTPS_ADDR, UNREACHABLE_ADDR]
+        addrs = [DNS_ADDR, DNS_OUT_ADDR, HTTPS_ADDR, TLSRPT_HTTPS_ADDR, UNREACHABLE_ADDR]
         addrs += [h["address"] for h in world.mx_hosts.values()]
         add_addresses(addrs, BLACKHOLE_NET)
 
@@ -125,6 +126,16 @@ def inner(args):
             runner.exim_bad_cache = EximSender(tmp, "sender-badcache", exim, args.exim_module,
                                                args.exim_snippet, certs.ca_pem, "sqlite")
             damage_cache(args.mtasts, runner.exim_bad_cache.cache_file, certs.ca_pem)
+            if any("tlsrpt" in d and runner.selected(d) for d in world.domains):
+                # TLS-RPT (issue 15): a sender whose SQLite file is the report store of the
+                # dedicated deliveries only, and the reports' HTTPS receiver.
+                runner.exim_tlsrpt = EximSender(tmp, "sender-tlsrpt", exim, args.exim_module,
+                                                args.exim_snippet, certs.ca_pem, "sqlite")
+                host = "reports.tlsrpt-inbox.rw.test"
+                runner.tlsrpt_https = HttpsReceiver(tmp, TLSRPT_HTTPS_ADDR,
+                                                    certs.cert(host, "valid"), certs.key)
+                log("realworld: the TLS-RPT HTTPS receiver up (https://%s, %s:443)" % (
+                    host, TLSRPT_HTTPS_ADDR))
         else:
             log("realworld: no --exim-module: the Exim sender cases are not run")
         if any("postfix" in d and runner.selected(d) for d in world.domains):
@@ -168,6 +179,7 @@ def inner(args):
         runner.check_cases()
         runner.exim_cases(attacked=False)
         runner.exim_sequences()
+        runner.tlsrpt_cases()
         runner.postfix_cases(attacked=False)
         runner.opensmtpd_cases()
         runner.serve_dane_cases()
@@ -181,6 +193,8 @@ def inner(args):
     finally:
         if runner is not None and runner.postfix is not None:
             runner.postfix.stop()
+        if runner is not None and runner.tlsrpt_https is not None:
+            runner.tlsrpt_https.stop()
         dead = [n for n in daemons.procs if not daemons.alive(n)]
         daemons.stop()
     passed = results.passed if results else 0
