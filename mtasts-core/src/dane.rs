@@ -10,12 +10,12 @@
 //! bit of the configured resolver ([`DnsResolver::mx_authenticated`], [`DnsResolver::tlsa`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::dns::{DnsAnswer, DnsResolver};
 use crate::domain::Domain;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The most MX hosts whose TLSA records are looked up for one domain; hosts beyond it count
 /// as having none (so DANE is at most [`Dane::Partial`] for such a domain).
@@ -142,6 +142,17 @@ pub struct DaneCache {
     /// Each decision behind an `Arc`: a cached answer takes a count, not a copy of the host
     /// names.
     entries: RwLock<HashMap<String, (Arc<Dane>, Instant)>>,
+    /// The lookups under way, by domain: concurrent requests for one domain wait for the
+    /// one lookup and share its outcome, failures included (as the resolver's single flight
+    /// does for MTA-STS, S-42), instead of each asking DNS.
+    flights: Mutex<HashMap<String, Arc<Flight>>>,
+}
+
+/// One DANE lookup under way and, once done, its outcome.
+#[derive(Debug, Default)]
+struct Flight {
+    outcome: Mutex<Option<Result<Arc<Dane>>>>,
+    done: Condvar,
 }
 
 impl DaneCache {
@@ -160,10 +171,48 @@ impl DaneCache {
 
     /// The decision for `domain`: the kept one while it holds, otherwise [`dane_status`]'s
     /// (kept when it is one).
+    ///
+    /// Concurrent calls for one domain make one lookup: the others wait for it (it is bounded
+    /// by the DNS deadlines) and get its outcome.
     pub fn status(&self, dns: &dyn DnsResolver, domain: &Domain) -> Result<Arc<Dane>> {
         if let Some(dane) = self.cached(domain) {
             return Ok(dane);
         }
+        let (flight, leader) = {
+            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+            match flights.get(domain.as_str()) {
+                Some(flight) => (Arc::clone(flight), false),
+                None => {
+                    let flight = Arc::new(Flight::default());
+                    flights.insert(domain.as_str().to_string(), Arc::clone(&flight));
+                    (flight, true)
+                }
+            }
+        };
+        if !leader {
+            let mut outcome = flight.outcome.lock().unwrap_or_else(|p| p.into_inner());
+            while outcome.is_none() {
+                outcome = flight.done.wait(outcome).unwrap_or_else(|p| p.into_inner());
+            }
+            return outcome.clone().unwrap_or_else(|| {
+                Err(Error::DnsTemporary {
+                    name: domain.as_str().to_string(),
+                    reason: "the DANE lookup ended without an answer".into(),
+                })
+            });
+        }
+        let outcome = self.look_up(dns, domain);
+        *flight.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome.clone());
+        flight.done.notify_all();
+        self.flights
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(domain.as_str());
+        outcome
+    }
+
+    /// One lookup, its decision kept.
+    fn look_up(&self, dns: &dyn DnsResolver, domain: &Domain) -> Result<Arc<Dane>> {
         let now = Instant::now();
         let status = dane_status(dns, domain)?;
         let until = now + Duration::from_secs(u64::from(status.ttl));
@@ -213,6 +262,8 @@ mod tests {
         mx: Option<(std::result::Result<Vec<&'static str>, ()>, bool)>,
         tlsa: Vec<TlsaAnswer>,
         queries: AtomicUsize,
+        /// How long each MX answer takes.
+        delay: Duration,
     }
 
     fn servfail(name: &str) -> Error {
@@ -234,6 +285,7 @@ mod tests {
         }
         fn mx_authenticated(&self, domain: &str) -> Result<Authenticated<Vec<MxRecord>>> {
             self.queries.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(self.delay);
             let (hosts, validated) = self.mx.clone().expect("an MX answer is set");
             let hosts = hosts.map_err(|()| servfail(domain))?;
             let answer = if hosts.is_empty() {
@@ -454,5 +506,43 @@ mod tests {
         cache.clear();
         cache.status(&dns, &domain).unwrap();
         assert!(dns.queries.load(Ordering::SeqCst) > asked, "cleared");
+    }
+
+    #[test]
+    fn concurrent_requests_for_one_domain_make_one_lookup_and_share_its_outcome() {
+        let domain = Domain::new("example.com").unwrap();
+        for (mx, queries) in [(Ok(vec!["mx1.example.com"]), 2), (Err(()), 1)] {
+            let cache = DaneCache::new();
+            let ok = mx.is_ok();
+            let dns = FakeDns {
+                mx: Some((mx, true)),
+                tlsa: vec![("_25._tcp.mx1.example.com", Ok(dane_ee()), true)],
+                delay: Duration::from_millis(200),
+                ..FakeDns::default()
+            };
+            // All at once; the lookup takes 200 ms, far longer than the calls take to start.
+            let start = std::sync::Barrier::new(16);
+            let outcomes: Vec<_> = std::thread::scope(|scope| {
+                let asked: Vec<_> = (0..16)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            cache.status(&dns, &domain)
+                        })
+                    })
+                    .collect();
+                asked.into_iter().map(|t| t.join().unwrap()).collect()
+            });
+            assert!(outcomes.iter().all(|o| o.is_ok() == ok), "{outcomes:?}");
+            assert_eq!(
+                dns.queries.load(Ordering::SeqCst),
+                queries,
+                "one lookup for 16 requests"
+            );
+            assert!(
+                cache.flights.lock().unwrap().is_empty(),
+                "nothing left under way"
+            );
+        }
     }
 }
