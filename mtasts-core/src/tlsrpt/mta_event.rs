@@ -143,7 +143,8 @@ impl MtaEvent<'_> {
     ///
     /// - `TlsEstablished`: success, under `tlsa` when DANE verified it; under a `testing`
     ///   policy an unverified certificate is a `validation-failure` (`certificate-invalid`:
-    ///   the MTA does not say why; `testing` failures count like `enforce` ones, R-RPT-3);
+    ///   the MTA does not say why; `testing` failures count like `enforce` ones, R-RPT-3),
+    ///   and so is an MX host that matches none of the policy's patterns (`mx-mismatch`);
     ///   with no policy (`no-policy-found`) nothing is validated, so TLS alone is success.
     /// - `DeliveredInClear`: `starttls-not-supported` (`starttls-not-offered`).
     /// - `HostDeferred`: the classified TLS failure, else `None`.
@@ -173,11 +174,22 @@ impl MtaEvent<'_> {
             ))),
             MtaEvent::TlsEstablished { verified, .. } => {
                 let policy = AppliedPolicy::from_resolution(resolution)?;
-                let tls = if verified || policy.policy_type() == PolicyType::NoPolicyFound {
+                let mut tls = if verified || policy.policy_type() == PolicyType::NoPolicyFound {
                     vec![]
                 } else {
                     vec![with(FailureReason::CertificateInvalid)]
                 };
+                // Rules §6: an MX host outside the policy's patterns is a failure of its own
+                // (under `testing` the MTA still delivers there; under `enforce` it never
+                // connects). A host not given cannot be checked.
+                let host = detail.to_detail(1).receiving_mx_hostname;
+                if policy.policy_type() == PolicyType::Sts
+                    && let (Ok(Some(applied)), Some(host)) =
+                        (resolution.applicable_policy(), host.as_deref())
+                    && !applied.matches(host)
+                {
+                    tls.push(with(FailureReason::MxMismatch));
+                }
                 Session::from_resolution(day, resolution, tls).map(Some)
             }
             MtaEvent::DeliveredInClear => Session::from_resolution(
@@ -284,6 +296,62 @@ mod tests {
             ("", None),
         ] {
             assert_eq!(classify_mta_error(text), want, "{text}");
+        }
+    }
+
+    /// A resolution of `example.com` with a cached policy of `mode`, listing only
+    /// `mx1.example.com`.
+    fn with_policy(mode: &str) -> Resolution {
+        use crate::domain::Domain;
+        use crate::policy::{CachedPolicy, Policy};
+        use crate::resolution::Source;
+        use std::sync::Arc;
+        use std::time::{Duration, SystemTime};
+        let now = SystemTime::now();
+        let policy = Policy::parse(&format!(
+            "version: STSv1\nmode: {mode}\nmx: mx1.example.com\nmax_age: 86400\n"
+        ))
+        .unwrap();
+        Resolution {
+            domain: Domain::new("example.com").unwrap(),
+            source: Source::Cache,
+            policy: Some(Arc::new(CachedPolicy {
+                id: "1".into(),
+                policy: Arc::new(policy),
+                fetched_at: now,
+                expires_at: now + Duration::from_secs(86_400),
+            })),
+            failure: None,
+            notice: None,
+            domain_not_found: false,
+        }
+    }
+
+    #[test]
+    fn an_mx_outside_the_policy_is_an_mx_mismatch_even_over_verified_tls() {
+        let day: UtcDay = "2026-12-01".parse().unwrap();
+        let event = MtaEvent::TlsEstablished {
+            verified: true,
+            dane: false,
+        };
+        for mode in ["testing", "enforce"] {
+            let resolution = with_policy(mode);
+            let at = |host: &str| {
+                let detail = SessionFailure::new(ResultType::ValidationFailure)
+                    .receiving_mx_hostname(host)
+                    .unwrap();
+                event.session(day, &resolution, &detail).unwrap().unwrap()
+            };
+            assert!(at("mx1.example.com").is_success(), "{mode}: listed");
+            let outside = at("mx9.example.net");
+            assert!(!outside.is_success(), "{mode}: not listed");
+            let detail = outside.failures()[0].to_detail(1);
+            assert_eq!(detail.result_type, "validation-failure");
+            assert_eq!(detail.failure_reason_code.as_deref(), Some("mx-mismatch"));
+            assert_eq!(
+                detail.receiving_mx_hostname.as_deref(),
+                Some("mx9.example.net")
+            );
         }
     }
 }
