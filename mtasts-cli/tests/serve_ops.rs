@@ -321,11 +321,23 @@ fn five_hundred_and_twelve_connections_at_once_and_the_next_is_refused() {
             .write_all(&netstring("postfix s01.mtasts.test"))
             .unwrap();
     }
+    // A connection counts until the server has seen it close: the start-up probe may still
+    // count for a moment, and a connection refused in that moment is opened again (once).
+    let mut reopened = 0;
     for stream in &mut streams {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 256];
         while mtasts_core::read_netstring(&buf, 1000).unwrap().is_none() {
             let n = stream.read(&mut chunk).unwrap();
+            if n == 0 && buf.is_empty() && reopened == 0 {
+                reopened += 1;
+                std::thread::sleep(Duration::from_millis(200));
+                *stream = connect(&server.socket);
+                stream
+                    .write_all(&netstring("postfix s01.mtasts.test"))
+                    .unwrap();
+                continue;
+            }
             assert!(n > 0, "a connection within the limit was closed");
             buf.extend_from_slice(&chunk[..n]);
         }
