@@ -19,7 +19,6 @@ use crate::policy::Mode;
 use crate::resolution::{Resolution, Source};
 use crate::resolver::Resolver;
 use crate::serve_settings::ServeSettings;
-use crate::within::run_within;
 
 /// R-SRV-1: the largest request accepted, in bytes (the netstring's payload).
 pub const MAX_REQUEST: usize = 10_000;
@@ -434,27 +433,11 @@ impl PolicyServer {
         &self.dane
     }
 
-    /// The answer to one request payload (R-SRV-1 to R-SRV-7), counted in the metrics.
-    ///
-    /// What the caches hold is answered at once. Anything else (a DNS lookup, a fetch) runs
-    /// on a thread of its own, and the request gets `TEMP` if it is not done within
-    /// `serve.answer_timeout`; the work goes on, so a later request finds its result. A
-    /// cached answer never waits for another domain's fetch, and concurrent requests for
-    /// one domain make one fetch (the resolver's single flight, S-42).
-    pub fn answer(&self, payload: &[u8]) -> Reply {
-        let started = Instant::now();
-        let (reply, work) = match self.reply_now(payload) {
-            Some(done) => done,
-            None => self.reply_late(payload),
-        };
-        self.count(&reply, &work, started);
-        reply
-    }
-
-    /// The answer to one request payload when it needs no network work (what the caches
-    /// hold, a malformed request, a key that is not a domain), counted in the metrics; `None`
-    /// when [`PolicyServer::answer`] has a lookup to make. An event loop answers with this
-    /// inline and hands only the rest to a thread.
+    /// The answer to one request payload (R-SRV-1 to R-SRV-7) when it needs no network work
+    /// (what the caches hold, a malformed request, a key that is not a domain), counted in
+    /// the metrics; `None` when a lookup is needed, which [`EventLoops`](crate::EventLoops)
+    /// runs on a thread of its own within `serve.answer_timeout`. A cached answer never waits
+    /// for another domain's fetch.
     ///
     /// `received` is when the request was read (an event loop reads the clock once for all
     /// it read at once); the latency counted runs from then.
@@ -464,7 +447,10 @@ impl PolicyServer {
         Some(reply)
     }
 
-    fn count(&self, reply: &Reply, work: &Work, started: Instant) {
+    /// Counts an answer in the metrics: one asked for at `started` (also the answers of
+    /// [`PolicyServer::lookup_answer`] and [`PolicyServer::overdue_answer`], which their
+    /// caller counts).
+    pub(crate) fn count(&self, reply: &Reply, work: &Work, started: Instant) {
         let failure = work
             .resolution
             .as_ref()
@@ -527,25 +513,6 @@ impl PolicyServer {
         None
     }
 
-    /// The answer that needs network work: the request is one [`PolicyServer::reply_now`]
-    /// did not answer (so it parses, and its key is a domain).
-    fn reply_late(&self, payload: &[u8]) -> (Reply, Work) {
-        let Some((domain, options)) = self.late_request(payload) else {
-            return internal_fault();
-        };
-        // The network path, within the answer deadline.
-        let (resolver, cache) = (Arc::clone(&self.resolver), Arc::clone(&self.dane));
-        let lookup = domain.clone();
-        let want_dane = options.dane != DaneMode::Off;
-        let done = run_within(self.settings.answer_timeout, "mtasts-resolve", move || {
-            network_lookup(&resolver, &cache, want_dane, &lookup)
-        });
-        match done {
-            Some((dane, resolution)) => late_reply(&domain, &options, dane, resolution),
-            None => self.overdue(&domain, &options),
-        }
-    }
-
     /// The domain and map options of a request that needs network work.
     fn late_request(&self, payload: &[u8]) -> Option<(Domain, MapOptions)> {
         let (map, key) = Request::split(payload)?;
@@ -555,7 +522,7 @@ impl PolicyServer {
     /// The network path for a request [`PolicyServer::answer_cached`] did not answer, with
     /// no deadline of its own: the caller (an event loop) keeps `serve.answer_timeout` and
     /// answers [`PolicyServer::overdue_answer`] when it passes. Not counted: the caller
-    /// counts the answer it gives ([`PolicyServer::count_answer`]).
+    /// counts the answer it gives ([`PolicyServer::count`]).
     pub(crate) fn lookup_answer(&self, payload: &[u8]) -> (Reply, Work) {
         let Some((domain, options)) = self.late_request(payload) else {
             return internal_fault();
@@ -573,12 +540,6 @@ impl PolicyServer {
             Some((domain, options)) => self.overdue(&domain, &options),
             None => internal_fault(),
         }
-    }
-
-    /// Counts an answer given by [`PolicyServer::lookup_answer`] or
-    /// [`PolicyServer::overdue_answer`], asked for at `received`.
-    pub(crate) fn count_answer(&self, reply: &Reply, work: &Work, received: Instant) {
-        self.count(reply, work, received);
     }
 
     fn overdue(&self, domain: &Domain, options: &MapOptions) -> (Reply, Work) {

@@ -497,7 +497,7 @@ impl Loop {
         }
         conn.held
             .1
-            .count_answer(&answer.reply, &answer.work, conn.waiting_since);
+            .count(&answer.reply, &answer.work, conn.waiting_since);
         answer.reply.write_netstring(&mut conn.output);
         conn.waiting = false;
         conn.deadline = now + self.limit;
@@ -665,7 +665,7 @@ impl Loop {
             return self.close(token, Close::Quietly);
         }
         let (reply, work) = conn.held.1.overdue_answer(&conn.pending);
-        conn.held.1.count_answer(&reply, &work, conn.waiting_since);
+        conn.held.1.count(&reply, &work, conn.waiting_since);
         reply.write_netstring(&mut conn.output);
         conn.waiting = false;
         conn.deadline = now + self.limit;
