@@ -171,10 +171,6 @@ impl ReportStore for DatagramEmitter {
         self.emit(session).map(|_| ())
     }
 
-    fn pending(&self) -> Result<Vec<ReportDelivery>> {
-        Ok(Vec::new())
-    }
-
     fn list_days(&self) -> Result<Vec<ReportDelivery>> {
         Ok(Vec::new())
     }

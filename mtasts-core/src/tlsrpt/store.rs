@@ -189,8 +189,12 @@ pub trait ReportStore: Send + Sync + Debug {
 
     /// The (day, domain) pairs that have counts and are neither delivered nor abandoned,
     /// ordered by day and domain, with their bookkeeping. The current day is included: the
-    /// sender decides when a day is over.
-    fn pending(&self) -> Result<Vec<ReportDelivery>>;
+    /// sender decides when a day is over. [`ReportStore::list_days`] less the done ones.
+    fn pending(&self) -> Result<Vec<ReportDelivery>> {
+        let mut days = self.list_days()?;
+        days.retain(|d| !d.is_done());
+        Ok(days)
+    }
 
     /// Every (day, domain) pair with counts, done or not, ordered by day and domain, with
     /// its bookkeeping (`mtasts tlsrpt list`).
@@ -451,15 +455,6 @@ impl ReportStore for MemoryReportStore {
         });
         data.tally.add(session);
         Ok(())
-    }
-
-    fn pending(&self) -> Result<Vec<ReportDelivery>> {
-        Ok(self
-            .days()
-            .values()
-            .filter(|d| !d.delivery.is_done())
-            .map(|d| d.delivery.clone())
-            .collect())
     }
 
     fn list_days(&self) -> Result<Vec<ReportDelivery>> {

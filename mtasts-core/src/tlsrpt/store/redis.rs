@@ -414,15 +414,6 @@ impl ReportStore for RedisReportStore {
         }
     }
 
-    fn pending(&self) -> Result<Vec<ReportDelivery>> {
-        let days = self.days()?;
-        Ok(self
-            .deliveries(&days)?
-            .into_iter()
-            .filter(|d| !d.is_done())
-            .collect())
-    }
-
     fn list_days(&self) -> Result<Vec<ReportDelivery>> {
         let days = self.days()?;
         self.deliveries(&days)

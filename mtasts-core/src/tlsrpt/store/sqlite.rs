@@ -307,25 +307,6 @@ impl ReportStore for SqliteReportStore {
         })
     }
 
-    fn pending(&self) -> Result<Vec<ReportDelivery>> {
-        let rows = self.run("listing the TLS-RPT days of", |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM tlsrpt_days
-                 WHERE delivered_at IS NULL AND abandoned_at IS NULL
-                 ORDER BY day, domain"
-            ))?
-            .query_map([], delivery_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-        })?;
-        let mut pending = rows
-            .into_iter()
-            .map(|row| self.delivery_of(row))
-            .collect::<Result<Vec<_>>>()?;
-        // The stored text orders as the days do; the normalised domains may not.
-        pending.sort_by(|a, b| (a.day, &a.domain).cmp(&(b.day, &b.domain)));
-        Ok(pending)
-    }
-
     fn list_days(&self) -> Result<Vec<ReportDelivery>> {
         let rows = self.run("listing the TLS-RPT days of", |conn| {
             conn.prepare_cached(&format!("SELECT {DELIVERY_COLUMNS} FROM tlsrpt_days"))?
