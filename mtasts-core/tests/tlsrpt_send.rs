@@ -13,33 +13,18 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use mtasts_core::{
-    AppliedPolicy, Config, DEFAULT_RETENTION, DnsResolver, Domain, Error, HickoryDns,
-    MAX_REPORT_SIZE, ManualClock, Policy, ReportSender, ReportStore, ResultType, SendAction,
-    SendOptions, SendOutcome, Session, SessionFailure, SqliteReportStore, Summary, TlsRptSettings,
-    TrustRoots, UtcDay, gunzip, read_report,
+    AppliedPolicy, Config, DEFAULT_RETENTION, DnsResolver, Error, HickoryDns, MAX_REPORT_SIZE,
+    ManualClock, ReportSender, ReportStore, ResultType, SendAction, SendOptions, SendOutcome,
+    Session, SessionFailure, SqliteReportStore, Summary, TlsRptSettings, TrustRoots, gunzip,
+    read_report,
 };
 use mtasts_testworld::{
     Behaviour, CertSpec, HttpResponse, RecordType, SmtpBehaviour, SmtpServer, World, ZoneRecord,
 };
-use support::temp_dir;
+use support::{ENFORCE, TESTING, day, domain, sts, temp_dir};
 
-const ENFORCE: &str = "version: STSv1\nmode: enforce\nmx: *.example.com\nmax_age: 86400\n";
-const TESTING: &str =
-    "version: STSv1\nmode: testing\nmx: mx1.example.com\nmx: mx2.example.com\nmax_age: 604800\n";
 const RECEIVER: &str = "reports.receiver.test";
 const PATH: &str = "/v1/tlsrpt";
-
-fn day() -> UtcDay {
-    "2026-12-01".parse().unwrap()
-}
-
-fn domain(name: &str) -> Domain {
-    Domain::new(name).unwrap()
-}
-
-fn sts(name: &str, text: &str) -> AppliedPolicy {
-    AppliedPolicy::sts(&domain(name), &Policy::parse(text).unwrap()).unwrap()
-}
 
 /// A test world with an HTTPS report receiver, a SQLite report store and a sender.
 struct Rig {

@@ -17,28 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mtasts_core::{
-    AppliedPolicy, CacheLocation, CachedReportRecord, Config, DEFAULT_RETENTION, Domain, Entry,
-    Error, MemoryReportStore, Policy, RedisReportStore, RedisStore, ReportStore, Reporter,
-    ResultType, Session, SessionFailure, SqliteReportStore, SqliteStore, Store, TlsRptSettings,
-    UtcDay,
+    AppliedPolicy, CacheLocation, CachedReportRecord, Config, DEFAULT_RETENTION, Entry, Error,
+    MemoryReportStore, RedisReportStore, RedisStore, ReportStore, Reporter, ResultType, Session,
+    SessionFailure, SqliteReportStore, SqliteStore, Store, TlsRptSettings, UtcDay,
 };
-use support::{Backend, BackendGuard, temp_dir};
-
-const ENFORCE: &str = "version: STSv1\nmode: enforce\nmx: *.example.com\nmax_age: 86400\n";
-const TESTING: &str =
-    "version: STSv1\nmode: testing\nmx: mx1.example.com\nmx: mx2.example.com\nmax_age: 604800\n";
-
-fn day() -> UtcDay {
-    "2026-12-01".parse().unwrap()
-}
-
-fn domain(name: &str) -> Domain {
-    Domain::new(name).unwrap()
-}
-
-fn sts(name: &str, text: &str) -> AppliedPolicy {
-    AppliedPolicy::sts(&domain(name), &Policy::parse(text).unwrap()).unwrap()
-}
+use support::{Backend, BackendGuard, ENFORCE, TESTING, day, domain, sts, temp_dir};
 
 fn reporter(guard: &BackendGuard) -> Reporter {
     match &guard.location {

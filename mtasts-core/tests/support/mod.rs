@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mtasts_core::{
-    CacheLocation, Config, Error, ManualClock, Resolution, Resolver, Source, TrustRoots,
+    AppliedPolicy, CacheLocation, Config, Domain, Error, ManualClock, Policy, Resolution, Resolver,
+    Source, TrustRoots, UtcDay,
 };
 use mtasts_testworld::{DomainSpec, Expect, ExpectedMode, RedisServer, World, WorldSpec};
 
@@ -265,4 +266,25 @@ pub fn world_with(names: &[String]) -> World {
 /// `n` domain names of the batch tests: `b000.batch.test`, `b001.batch.test`, …
 pub fn batch_names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("b{i:03}.batch.test")).collect()
+}
+
+/// The TLS-RPT tests' enforce policy.
+pub const ENFORCE: &str = "version: STSv1\nmode: enforce\nmx: *.example.com\nmax_age: 86400\n";
+/// The TLS-RPT tests' testing policy.
+pub const TESTING: &str =
+    "version: STSv1\nmode: testing\nmx: mx1.example.com\nmx: mx2.example.com\nmax_age: 604800\n";
+
+/// The TLS-RPT tests' day.
+pub fn day() -> UtcDay {
+    "2026-12-01".parse().unwrap()
+}
+
+/// `name` as a domain.
+pub fn domain(name: &str) -> Domain {
+    Domain::new(name).unwrap()
+}
+
+/// The `sts` policy of `text` applied for `name`.
+pub fn sts(name: &str, text: &str) -> AppliedPolicy {
+    AppliedPolicy::sts(&domain(name), &Policy::parse(text).unwrap()).unwrap()
 }
