@@ -142,6 +142,19 @@ impl Collectd {
         let con = rusqlite::Connection::open(&self.db).unwrap();
         con.busy_timeout(Duration::from_secs(10)).unwrap();
         let mut totals = Totals::new();
+        let mut failures = Failures::new();
+        // The collector creates its tables once it runs: until then it has counted nothing.
+        let tables: i64 = con
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
+                 AND name IN ('finalresults', 'failures')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if tables < 2 {
+            return (totals, failures);
+        }
         let mut stmt = con
             .prepare("SELECT day, domain, policy, cntrtotal, cntrfailure FROM finalresults")
             .unwrap();
@@ -164,7 +177,6 @@ impl Collectd {
             e.0 += u64::try_from(total).unwrap();
             e.1 += u64::try_from(failed).unwrap();
         }
-        let mut failures = Failures::new();
         let mut stmt = con
             .prepare("SELECT day, domain, policy, reason, cntr FROM failures")
             .unwrap();
