@@ -466,6 +466,13 @@ enum mtasts_mta_event
    * DANE failed; `data` is the RFC 8460 result type (Exim: `dane:fail`, `$event_data`).
    */
   MTASTS_MTA_EVENT_DANE_FAILED = 5,
+  /**
+   * The MTA left MX host `mx_host` out without connecting (Exim: the router's
+   * `ignore_target_hosts` under an `enforce` policy, R-APPLY-1): a `validation-failure`
+   * (`mx-mismatch`) when the host matches none of the policy's patterns; nothing is
+   * recorded for a host the policy lists, without a policy or without `mx_host`.
+   */
+  MTASTS_MTA_EVENT_MX_SKIPPED = 6,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -1212,8 +1219,10 @@ mtasts_result mtasts_reporter_record_policy(const mtasts_reporter *reporter,
  * the core's (`MtaEvent::session`), the same for every face: a verified TLS session is a
  * success, an unverified one a `validation-failure` under a `testing` policy, a delivery in
  * clear `starttls-not-supported`, a deferral whose text names a TLS problem its classified
- * failure, a DANE failure a `tlsa` failure of its type. `*recorded_out` is false when the
- * event is no TLS session outcome (a deferral for another reason: nothing is recorded).
+ * failure, a DANE failure a `tlsa` failure of its type, a host left out that the policy does
+ * not list an `mx-mismatch`. `*recorded_out` is false when the event is no TLS session
+ * outcome (a deferral for another reason, a host left out that the policy lists: nothing is
+ * recorded).
  *
  * Ownership: every parameter is borrowed. NULL: `reporter`, `resolution` and
  * `recorded_out` must not be NULL; `data` must not be NULL for the two kinds that use it.

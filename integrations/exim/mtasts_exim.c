@@ -30,6 +30,13 @@
  *       policy of $domain in the report store beside the cache (see "TLS reporting" below).
  *       Always "" and never fails (an event_action's result refuses a connection or a
  *       certificate; a failed expansion would be ignored): problems go to the main log
+ *   ${dlfunc{...}{mtasts_mx_skipped}{$domain}{$message_id}{MX HOSTS}}
+ *       TLS-RPT for the MX hosts the router leaves out (sts_ignore_hosts): MX HOSTS is the
+ *       domain's MX host names (separated by ':', ',', white space or newlines, as
+ *       ${lookup dnsdb{mxh=$domain}} gives them); each host its enforce policy does not list is
+ *       recorded as a failed session (validation-failure, mx-mismatch), once per message and
+ *       process (a host never connected to has no other event). Always "" and never fails;
+ *       problems go to the main log
  *
  * Each function takes an optional last argument: the path of the module's configuration file
  * (see below). Without it (or when it is empty), $MTASTS_EXIM_CONFIG is used when Exim keeps it
@@ -137,6 +144,7 @@ EXPORT int sts_tls_or_error(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_ignore_hosts(uschar **yield, int argc, uschar *argv[]);
 EXPORT int sts_policy(uschar **yield, int argc, uschar *argv[]);
 EXPORT int mtasts_event(uschar **yield, int argc, uschar *argv[]);
+EXPORT int mtasts_mx_skipped(uschar **yield, int argc, uschar *argv[]);
 
 /* ---- Strings that outlive the call ----------------------------------------------------- */
 
@@ -774,6 +782,41 @@ int mtasts_event(uschar **yield, int argc, uschar *argv[]) {
     }
   } else if (strcmp(name, "msg:delivery") == 0 && cipher[0] == '\0' && host[0] != '\0') {
     report(domain, conf, MTASTS_MTA_EVENT_DELIVERED_IN_CLEAR, NULL, host, address, sending);
+  }
+  return OK;
+}
+
+/* The separators of an MX host list: Exim's dnsdb gives newlines (or the `>x` separator). */
+#define HOST_SEPARATORS ":, \t\r\n"
+
+int mtasts_mx_skipped(uschar **yield, int argc, uschar *argv[]) {
+  *yield = (uschar *)"";
+  if (argc < 3 || argc > 4) {
+    log_error("mtasts_mx_skipped", "takes 3 arguments ($domain, $message_id, the MX host "
+                                   "names) and an optional configuration file");
+    return OK;
+  }
+  const char *domain = (const char *)argv[0], *message_id = (const char *)argv[1];
+  const char *conf = argc > 3 ? (const char *)argv[3] : "";
+  if (domain[0] == '\0' || message_id[0] == '\0') return OK; /* not a delivery (-bt) */
+  /* Once per message and domain in this process: a message's addresses at one domain are
+   * routed one by one, and each would count the same hosts again. */
+  char key[128];
+  snprintf(key, sizeof key, "skipped:%s", message_id);
+  struct seen *s = seen_find(domain, key, true);
+  if (s == NULL || s->counted) return OK;
+  s->counted = true;
+  char hosts[4096];
+  int n = snprintf(hosts, sizeof hosts, "%s", (const char *)argv[2]);
+  if (n < 0 || (size_t)n >= sizeof hosts) {
+    log_error("mtasts_mx_skipped", "the MX host list is too long: not recorded");
+    return OK;
+  }
+  char *state = NULL;
+  for (char *host = strtok_r(hosts, HOST_SEPARATORS, &state); host != NULL;
+       host = strtok_r(NULL, HOST_SEPARATORS, &state)) {
+    /* The library decides: only a host outside an enforce policy is a failed session. */
+    report(domain, conf, MTASTS_MTA_EVENT_MX_SKIPPED, NULL, host, "", "");
   }
   return OK;
 }

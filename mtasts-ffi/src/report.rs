@@ -75,6 +75,11 @@ pub enum mtasts_mta_event {
     MTASTS_MTA_EVENT_HOST_DEFERRED = 4,
     /// DANE failed; `data` is the RFC 8460 result type (Exim: `dane:fail`, `$event_data`).
     MTASTS_MTA_EVENT_DANE_FAILED = 5,
+    /// The MTA left MX host `mx_host` out without connecting (Exim: the router's
+    /// `ignore_target_hosts` under an `enforce` policy, R-APPLY-1): a `validation-failure`
+    /// (`mx-mismatch`) when the host matches none of the policy's patterns; nothing is
+    /// recorded for a host the policy lists, without a policy or without `mx_host`.
+    MTASTS_MTA_EVENT_MX_SKIPPED = 6,
 }
 
 fn invalid(message: String) -> Failure {
@@ -338,8 +343,10 @@ pub unsafe extern "C" fn mtasts_reporter_record_policy(
 /// the core's (`MtaEvent::session`), the same for every face: a verified TLS session is a
 /// success, an unverified one a `validation-failure` under a `testing` policy, a delivery in
 /// clear `starttls-not-supported`, a deferral whose text names a TLS problem its classified
-/// failure, a DANE failure a `tlsa` failure of its type. `*recorded_out` is false when the
-/// event is no TLS session outcome (a deferral for another reason: nothing is recorded).
+/// failure, a DANE failure a `tlsa` failure of its type, a host left out that the policy does
+/// not list an `mx-mismatch`. `*recorded_out` is false when the event is no TLS session
+/// outcome (a deferral for another reason, a host left out that the policy lists: nothing is
+/// recorded).
 ///
 /// Ownership: every parameter is borrowed. NULL: `reporter`, `resolution` and
 /// `recorded_out` must not be NULL; `data` must not be NULL for the two kinds that use it.
@@ -392,6 +399,7 @@ pub unsafe extern "C" fn mtasts_reporter_record_mta_event(
             x if x == E::MTASTS_MTA_EVENT_DANE_FAILED as u32 => MtaEvent::DaneFailed {
                 result_type: text()?,
             },
+            x if x == E::MTASTS_MTA_EVENT_MX_SKIPPED as u32 => MtaEvent::MxSkipped,
             other => {
                 return Err(invalid(format!("{other} is not an mtasts_mta_event value")));
             }

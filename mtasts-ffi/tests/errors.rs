@@ -2519,6 +2519,21 @@ fn report_recording_and_errors() {
             ));
             assert_eq!(recorded, want, "{event:?}");
         }
+        // A host left out: a failure only when the policy does not list it.
+        for (skipped, want) in [("mx.elsewhere.example", true), ("MAIL.example.com", false)] {
+            ok(mtasts_reporter_record_mta_event(
+                reporter,
+                enforce,
+                E::MTASTS_MTA_EVENT_MX_SKIPPED as u32,
+                null(),
+                c(skipped).as_ptr(),
+                null(),
+                null(),
+                day.as_ptr(),
+                &mut recorded,
+            ));
+            assert_eq!(recorded, want, "skipped {skipped}");
+        }
         ok(mtasts_reporter_record_mta_event(
             reporter,
             none,
@@ -2633,7 +2648,7 @@ fn report_recording_and_errors() {
         };
         assert_eq!(
             counts("s01.mtasts.test", T::MTASTS_POLICY_TYPE_STS),
-            (2, 2, 2)
+            (2, 3, 3)
         );
         assert_eq!(
             counts("s22.mtasts.test", T::MTASTS_POLICY_TYPE_NO_POLICY_FOUND),
@@ -2743,5 +2758,5 @@ fn report_recording_and_errors() {
         .day_report("2026-12-01".parse().unwrap(), &domain)
         .unwrap()
         .unwrap();
-    assert_eq!(report.totals(mtasts_core::PolicyType::Sts), (2, 2, 2));
+    assert_eq!(report.totals(mtasts_core::PolicyType::Sts), (2, 3, 3));
 }

@@ -133,6 +133,10 @@ pub enum MtaEvent<'a> {
         /// The result type, e.g. `validation-failure`, `dane-required`.
         result_type: &'a str,
     },
+    /// The MTA left this MX host out without connecting to it (Exim: the router's
+    /// `ignore_target_hosts` under an `enforce` policy, R-APPLY-1): a failed session when the
+    /// host matches none of the policy's patterns (R-MX-1), else no session.
+    MxSkipped,
 }
 
 impl MtaEvent<'_> {
@@ -148,6 +152,9 @@ impl MtaEvent<'_> {
     ///   with no policy (`no-policy-found`) nothing is validated, so TLS alone is success.
     /// - `DeliveredInClear`: `starttls-not-supported` (`starttls-not-offered`).
     /// - `HostDeferred`: the classified TLS failure, else `None`.
+    /// - `MxSkipped`: a `validation-failure` (`mx-mismatch`) when the host (the detail's
+    ///   receiving MX host, required) matches none of the patterns of the policy applied;
+    ///   `None` for a host the policy lists, without a policy, or without a host name.
     /// - `DaneFailed`: a failure of that result type under `tlsa`. RFC 8460 §4.3.1 has no
     ///   `dane-required`; Exim raises it for a host whose TLSA records demand TLS that did not
     ///   happen: it is counted as `starttls-not-supported`; other unknown names as
@@ -167,6 +174,17 @@ impl MtaEvent<'_> {
     ) -> Result<Option<Session>, SessionError> {
         let with = |reason: FailureReason| detail.clone().with_reason(reason);
         let domain = resolution.domain().as_str();
+        // Rules §6: an MX host outside the policy's patterns is a failure of its own. A host
+        // not given cannot be checked.
+        let outside_policy = || -> Result<bool, SessionError> {
+            let policy = AppliedPolicy::from_resolution(resolution)?;
+            let host = detail.to_detail(1).receiving_mx_hostname;
+            Ok(policy.policy_type() == PolicyType::Sts
+                && matches!(
+                    (resolution.applicable_policy(), host.as_deref()),
+                    (Ok(Some(applied)), Some(host)) if !applied.matches(host)
+                ))
+        };
         match *self {
             MtaEvent::TlsEstablished { dane: true, .. } => Ok(Some(Session::success(
                 day,
@@ -179,18 +197,20 @@ impl MtaEvent<'_> {
                 } else {
                     vec![with(FailureReason::CertificateInvalid)]
                 };
-                // Rules §6: an MX host outside the policy's patterns is a failure of its own
-                // (under `testing` the MTA still delivers there; under `enforce` it never
-                // connects). A host not given cannot be checked.
-                let host = detail.to_detail(1).receiving_mx_hostname;
-                if policy.policy_type() == PolicyType::Sts
-                    && let (Ok(Some(applied)), Some(host)) =
-                        (resolution.applicable_policy(), host.as_deref())
-                    && !applied.matches(host)
-                {
+                // Under `testing` the MTA still delivers to a host outside the policy (under
+                // `enforce` it never connects: `MxSkipped`).
+                if outside_policy()? {
                     tls.push(with(FailureReason::MxMismatch));
                 }
                 Session::from_resolution(day, resolution, tls).map(Some)
+            }
+            MtaEvent::MxSkipped => {
+                if outside_policy()? {
+                    Session::from_resolution(day, resolution, vec![with(FailureReason::MxMismatch)])
+                        .map(Some)
+                } else {
+                    Ok(None)
+                }
             }
             MtaEvent::DeliveredInClear => Session::from_resolution(
                 day,
@@ -353,5 +373,37 @@ mod tests {
                 Some("mx9.example.net")
             );
         }
+    }
+
+    #[test]
+    fn a_skipped_mx_host_outside_the_policy_is_one_failed_session() {
+        let day: UtcDay = "2026-12-01".parse().unwrap();
+        let at = |resolution: &Resolution, host: Option<&str>| {
+            let mut detail = SessionFailure::new(ResultType::ValidationFailure);
+            if let Some(host) = host {
+                detail = detail.receiving_mx_hostname(host).unwrap();
+            }
+            MtaEvent::MxSkipped
+                .session(day, resolution, &detail)
+                .unwrap()
+        };
+        let enforce = with_policy("enforce");
+        let session = at(&enforce, Some("mx.elsewhere.example")).unwrap();
+        assert_eq!(session.failures().len(), 1);
+        let detail = session.failures()[0].to_detail(1);
+        assert_eq!(detail.result_type, "validation-failure");
+        assert_eq!(detail.failure_reason_code.as_deref(), Some("mx-mismatch"));
+        assert_eq!(
+            detail.receiving_mx_hostname.as_deref(),
+            Some("mx.elsewhere.example")
+        );
+        assert_eq!(session.policy().policy_type(), PolicyType::Sts);
+        // A listed host (case ignored), no host, no policy: nothing to count.
+        assert!(at(&enforce, Some("MX1.example.com")).is_none());
+        assert!(at(&enforce, None).is_none());
+        let mut none = with_policy("enforce");
+        none.policy = None;
+        assert!(at(&none, Some("mx.elsewhere.example")).is_none());
+        assert!(at(&with_policy("none"), Some("mx.elsewhere.example")).is_none());
     }
 }

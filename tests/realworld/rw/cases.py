@@ -20,7 +20,7 @@ from .daemons import maildir_hosts, receiver_connections
 from .exim import compare_exim
 from .opensmtpd import TABLE_USER, compare_opensmtpd
 from .postfix import POLICY_MAP, PolicyServer, compare_postfix
-from .tlsrpt import (REFUSING_PATH, compare_report, mail_report, move_to_yesterday)
+from .tlsrpt import REFUSING_PATH, compare_report, mail_report
 from .reference import (DEAD_REDIS, DEPARTURES, PMSR, PMSR_VERSION, STRICT_MAP, TLSRPT_MAP,
                         ReferenceServer, ask_both, reference_questions, reply_matches)
 
@@ -844,10 +844,14 @@ class Runner:
         os.chmod(path, 0o644)
         return path
 
-    def tlsrpt_cli(self, settings, argv):
-        """`mtasts --config SETTINGS tlsrpt ...` as the Exim user, the owner of the store."""
-        cmd = ["runuser", "-u", "Debian-exim", "--", self.args.mtasts, "--config", settings,
-               "tlsrpt"] + argv
+    def tlsrpt_cli(self, settings, argv, clock=None):
+        """`mtasts --config SETTINGS tlsrpt ...` as the Exim user, the owner of the store;
+        with `clock` ("YYYY-MM-DD hh:mm:ss" UTC), on that clock (libfaketime: the wall clock
+        starts there and runs; monotonic clocks, and so every deadline, stay real)."""
+        fake = [] if clock is None else [
+            "env", "TZ=UTC", "FAKETIME_DONT_FAKE_MONOTONIC=1", "faketime", "-f", "@" + clock]
+        cmd = ["runuser", "-u", "Debian-exim", "--"] + fake + [
+            self.args.mtasts, "--config", settings, "tlsrpt"] + argv
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
             code, out, err = r.returncode, r.stdout, r.stderr
@@ -862,7 +866,8 @@ class Runner:
         if rep is None:
             return None
         rep = dict(rep)
-        rep["failures"] = [dict(f, receiving_ip=self.world.mx_hosts[
+        # (An expectation that gives receiving_ip, null, is for a host never connected to.)
+        rep["failures"] = [f if "receiving_ip" in f else dict(f, receiving_ip=self.world.mx_hosts[
             f["receiving_mx_hostname"]]["address"]) for f in rep["failures"]]
         return rep
 
@@ -873,6 +878,12 @@ class Runner:
         for p in report.get("policies", []):
             for f in p.get("failure-details", []):
                 host = f.get("receiving-mx-hostname", "")
+                if f.get("failure-reason-code") == "mx-mismatch" and "receiving-ip" not in f:
+                    # A host left out is never connected to: no sending address either.
+                    if "sending-mta-ip" in f:
+                        problems.append("sending-mta-ip %r for %s, which was never connected "
+                                        "to" % (f["sending-mta-ip"], host))
+                    continue
                 seen = {ln.split("[", 1)[1].split("]", 1)[0] for ln in read_lines(
                     os.path.join(self.tmp, "mx", host, "log", "mainlog"))
                     if "SMTP connection from" in ln and "[" in ln}
@@ -896,9 +907,10 @@ class Runner:
     def tlsrpt_cases(self):
         """Dedicated Exim deliveries through a sender of their own (its SQLite file is the
         report store the snippet's event_action records into), the store's counts read back
-        exactly (`tlsrpt show`), the day moved to yesterday, `tlsrpt send --now` to the
-        domains' rua URIs (the HTTPS receiver, the SMTP receiver's maildir), and what the
-        receivers got unpacked and held to the same counts and failure details."""
+        exactly (`tlsrpt show`), `tlsrpt send` on the day (nothing) and on the next day's
+        clock (libfaketime) to the domains' rua URIs (the HTTPS receiver, the SMTP receiver's
+        maildir), and what the receivers got unpacked and held to the same counts and failure
+        details."""
         if not self.exim_tlsrpt:
             return
         domains = [d for d in self.world.domains if "tlsrpt" in d and self.selected(d)]
@@ -919,7 +931,6 @@ class Runner:
                                    "issue 15 TLS-RPT: exim delivers to %s (message %d of %d)" % (
                                        d["name"], i + 1, n))
         settings = self.tlsrpt_settings()
-        yesterday = (today - datetime.timedelta(days=1)).isoformat()
         today = today.isoformat()
         # The store, as recorded by the module through the snippet's event_action.
         for d in domains:
@@ -948,34 +959,43 @@ class Runner:
             self.results.record(label, problems, run,
                                 ["--- sender %s mainlog" % sender.name] + sender.mainlog()[-30:]
                                 if problems else [])
-        # The next day: the day is moved instead of the clock (see rw/tlsrpt.py).
-        moved = move_to_yesterday(sender.cache_file, today, yesterday, "Debian-exim")
         expected = [d for d in domains if d["tlsrpt"]["report"] is not None]
-        run = {"cmd": "move_to_yesterday %s" % sender.cache_file, "code": moved.returncode,
-               "stdout": moved.stdout, "stderr": moved.stderr}
+        # Today: the day has not ended, nothing is sent (R-RPT-9).
+        run = self.tlsrpt_cli(settings, ["send", "--json"])
+        try:
+            early = [o for o in json.loads(run["stdout"]) if o.get("day") == today]
+        except (ValueError, TypeError, AttributeError):
+            early = None
         problems = []
-        if moved.returncode != 0 or moved.stdout.strip() != str(len(expected)):
-            problems.append("moved %r days, expected %d" % (moved.stdout.strip(), len(expected)))
+        if run["code"] != 0 or early is None:
+            problems.append("send on the same day: exit %s, expected 0 with JSON" % run["code"])
+        elif any(o.get("action") in ("delivered", "retry") for o in early):
+            problems.append("send on the same day tried to deliver: %s" % early)
+        self.results.record("issue 15 TLS-RPT: mtasts tlsrpt send on the day itself sends "
+                            "nothing (the day has not ended)", problems, run, [])
+        # The next day: the sender runs on a clock moved to 23:00 UTC of the day after, when
+        # every domain's send time (spread over that day, R-RPT-10) has come: no --now.
+        tomorrow = (datetime.date.fromisoformat(today) + datetime.timedelta(days=1)).isoformat()
+        problems = []
+        run = self.tlsrpt_cli(settings, ["send", "--json"], clock=tomorrow + " 23:00:00")
+        try:
+            outcomes = json.loads(run["stdout"])
+        except ValueError:
+            outcomes = None
+        if run["code"] != 0 or not isinstance(outcomes, list):
+            problems.append("send: exit %s, expected 0 with JSON" % run["code"])
         else:
-            run = self.tlsrpt_cli(settings, ["send", "--now", "--json"])
-            try:
-                outcomes = json.loads(run["stdout"])
-            except ValueError:
-                outcomes = None
-            if run["code"] != 0 or not isinstance(outcomes, list):
-                problems.append("send --now: exit %s, expected 0 with JSON" % run["code"])
-            else:
-                # The view writes a mailto:'s size limit in bytes (!10m as !10485760).
-                got = sorted((o["domain"], o["action"], (o.get("uri") or "").split("!")[0])
-                             for o in outcomes)
-                want = []
-                for d in expected:
-                    rep = d["tlsrpt"]["report"]
-                    uris = [u for u in txt_rua(d) if u.startswith(rep["via"] + ":")]
-                    want.append((d["name"], "delivered", uris[0].split("!")[0] if uris else "?"))
-                if got != sorted(want):
-                    problems.append("send outcomes %s, expected %s" % (got, sorted(want)))
-        self.results.record("issue 15 TLS-RPT: on the next day, mtasts tlsrpt send --now "
+            # The view writes a mailto:'s size limit in bytes (!10m as !10485760).
+            got = sorted((o["domain"], o["action"], (o.get("uri") or "").split("!")[0])
+                         for o in outcomes)
+            want = []
+            for d in expected:
+                rep = d["tlsrpt"]["report"]
+                uris = [u for u in txt_rua(d) if u.startswith(rep["via"] + ":")]
+                want.append((d["name"], "delivered", uris[0].split("!")[0] if uris else "?"))
+            if got != sorted(want):
+                problems.append("send outcomes %s, expected %s" % (got, sorted(want)))
+        self.results.record("issue 15 TLS-RPT: on the next day's clock, mtasts tlsrpt send "
                             "delivers %d reports (%s)" % (len(expected), ", ".join(
                                 "%s by %s" % (d["name"], d["tlsrpt"]["report"]["via"])
                                 for d in expected)),
@@ -1055,7 +1075,7 @@ class Runner:
                     problems.append("%d POSTs to the refusing URI, expected %d" % (
                         len(refused), 1 if want.get("refused_first") else 0))
                 for report in got[:1]:
-                    problems += compare_report(want, report, d["name"], yesterday,
+                    problems += compare_report(want, report, d["name"], today,
                                                self.TLSRPT_ORG)
                     problems += self.sending_ips(report)
                     if refused and refused[0].get("report-id") != report.get("report-id"):
@@ -1095,8 +1115,9 @@ class Runner:
         self.results.record("issue 15 TLS-RPT: mtasts tlsrpt summarize reads the %d received "
                             "reports back with the same counts" % len(expected),
                             problems, run, [])
-        # Delivered reports are never sent again (S-85).
-        run = self.tlsrpt_cli(settings, ["send", "--now", "--json"])
+        # Delivered reports are never sent again (S-85), not even when forced.
+        run = self.tlsrpt_cli(settings, ["send", "--now", "--json"],
+                              clock=tomorrow + " 23:00:00")
         problems = []
         try:
             outcomes = json.loads(run["stdout"])

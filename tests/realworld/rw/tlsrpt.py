@@ -1,9 +1,8 @@
 """TLS-RPT end to end (issue 15): the HTTPS report receiver (HttpsReceiver, Python's
 http.server over TLS with a certificate of the test CA, on an address of the namespace), the
-sender's report store read through `mtasts tlsrpt show`, the store's day moved back to
-yesterday (move_to_yesterday: the sender's day has then ended, as the next day's `send` sees
-it), the reports received (by HTTPS, or as mail in an Exim receiver's maildir) unpacked, and
-compare_report(), a report's JSON against a domain's `tlsrpt` expectation."""
+sender's report store read through `mtasts tlsrpt show`, the reports received (by HTTPS, or as
+mail in an Exim receiver's maildir) unpacked, and compare_report(), a report's JSON against a
+domain's `tlsrpt` expectation."""
 
 import email
 import email.policy
@@ -12,7 +11,6 @@ import http.server
 import json
 import os
 import ssl
-import subprocess
 import threading
 
 from .common import read_lines
@@ -77,27 +75,6 @@ class HttpsReceiver:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-# Moves every count of the store from `today` to `yesterday` (the sender cannot be given
-# another clock from the command line; so the day is moved instead of the clock): run as the
-# store's owner, so no file of the SQLite database changes hands.
-MOVE_DAY = """
-import sqlite3, sys
-path, today, yesterday = sys.argv[1:4]
-db = sqlite3.connect(path, timeout=10)
-with db:
-    n = db.execute("UPDATE tlsrpt_days SET day = ? WHERE day = ?", (yesterday, today)).rowcount
-    db.execute("UPDATE tlsrpt_policies SET day = ? WHERE day = ?", (yesterday, today))
-db.close()
-print(n)
-"""
-
-
-def move_to_yesterday(path, today, yesterday, user):
-    r = subprocess.run(["runuser", "-u", user, "--", "python3", "-c", MOVE_DAY, path, today,
-                        yesterday], capture_output=True, text=True, timeout=30)
-    return r
 
 
 def mail_report(raw):
