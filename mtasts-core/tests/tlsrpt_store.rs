@@ -2,7 +2,8 @@
 //! file in a temporary directory and a real `redis-server` on loopback, the same behaviour
 //! from each (compared with the memory store's), the store's own tables and keys beside the
 //! policy cache, failures that must be errors, and real processes: S-83's 8 processes × 4
-//! threads recording at once, and `kill -9` in the middle of it.
+//! threads recording at once while a collector records datagrams, and `kill -9` in the
+//! middle of it.
 //!
 //! Tests that start processes re-run this test binary (`--exact <test>`) with an environment
 //! variable telling the child what to do, as the cache's own tests do.
@@ -12,14 +13,17 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use mtasts_core::{
-    AppliedPolicy, CacheLocation, CachedReportRecord, Config, DEFAULT_RETENTION, Entry, Error,
-    MemoryReportStore, RedisReportStore, RedisStore, ReportStore, Reporter, ResultType, Session,
-    SessionFailure, SqliteReportStore, SqliteStore, Store, TlsRptSettings, UtcDay,
+    AppliedPolicy, CacheLocation, CachedReportRecord, Collector, CollectorCounts, Config,
+    DEFAULT_RETENTION, Datagram, Entry, Error, ManualClock, MemoryReportStore, RedisReportStore,
+    RedisStore, ReportStore, Reporter, ResultType, Session, SessionFailure, SqliteReportStore,
+    SqliteStore, Store, TlsRptSettings, UtcDay,
 };
 use support::{Backend, BackendGuard, ENFORCE, TESTING, day, domain, sts, temp_dir};
 
@@ -655,14 +659,93 @@ fn hear(line: &str, heard: &mut Heard) {
     }
 }
 
-/// S-83: 8 processes × 4 threads record at once; afterwards every counter equals the sum
-/// of what was acknowledged, and nothing else was counted.
+/// Datagrams the collector of S-83 receives while the recorders run.
+const DATAGRAMS: usize = 4000;
+
+/// The `i`th datagram sent to the collector: libtlsrpt's format of a session of the same mix
+/// as the recorders' (same domains and policies, so the same counters are contended), from a
+/// sending address of its own (`192.0.2.9` in its details).
+fn datagram(i: usize) -> Vec<u8> {
+    Datagram::from_session(
+        &scheduled(PROCESSES, i % THREADS, i),
+        "v=TLSRPTv1; rua=mailto:tlsrpt@stress.example",
+    )
+    .to_bytes()
+    .unwrap()
+}
+
+/// A collector (`mtasts tlsrpt collect`'s loop) on a socket in a fresh directory, recording
+/// into the store at `location` on `day()` (its clock is set to that day's noon), with a
+/// thread sending it [`DATAGRAMS`] datagrams; `finish` waits until it has handled them all.
+struct CollectorRun {
+    collector: Arc<Collector>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    sender: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CollectorRun {
+    fn start(location: &CacheLocation) -> CollectorRun {
+        let socket = temp_dir("s83-collector").join("tlsrpt.sock");
+        let reporter = Reporter::open_location(location, &TlsRptSettings::default()).unwrap();
+        let noon = day().start() + Duration::from_secs(12 * 3600);
+        let collector = Arc::new(
+            Collector::bind(&socket, 0o600, reporter)
+                .unwrap()
+                .with_clock(Arc::new(ManualClock::new(noon))),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (collector, stop) = (Arc::clone(&collector), Arc::clone(&stop));
+            std::thread::spawn(move || collector.run(&stop).unwrap())
+        };
+        let sender = std::thread::spawn(move || {
+            let out = UnixDatagram::unbound().unwrap();
+            // Blocking sends, bounded: the kernel queue holds them while the collector is busy.
+            out.set_write_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            for i in 0..DATAGRAMS {
+                out.send_to(&datagram(i), &socket).unwrap();
+            }
+        });
+        CollectorRun {
+            collector,
+            stop,
+            thread: Some(thread),
+            sender: Some(sender),
+        }
+    }
+
+    /// The collector's counts once every datagram was handled (waits at most 60 s).
+    fn finish(mut self) -> CollectorCounts {
+        self.sender.take().unwrap().join().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.collector.counts().received < DATAGRAMS as u64 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.collector.counts()
+    }
+}
+
+impl Drop for CollectorRun {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+/// S-83: 8 processes × 4 threads record at once, and a collector records datagrams into the
+/// same store meanwhile; afterwards every counter equals the sum of what was acknowledged
+/// and collected, and nothing else was counted.
 fn stress(backend: Backend) {
     let guard = backend.prepare();
     let started = Instant::now();
     let children: Vec<Child> = (0..PROCESSES)
         .map(|w| spawn_recorder(w, RECORDS, &guard.location))
         .collect();
+    let collector = CollectorRun::start(&guard.location);
     let mut heard = Heard::default();
     for child in children {
         let out = child.wait_with_output().unwrap();
@@ -674,9 +757,24 @@ fn stress(backend: Backend) {
         );
         stdout.lines().for_each(|l| hear(l, &mut heard));
     }
+    let collected = collector.finish();
     let elapsed = started.elapsed();
     let acked: usize = heard.acked.values().sum();
-    let want = expected(&heard.acked, &[]);
+    let mut want = expected(&heard.acked, &[]);
+    // What the datagrams say, counted the collector's way (the core's parser) on its day.
+    let memory = MemoryReportStore::new(DEFAULT_RETENTION).unwrap();
+    for i in 0..DATAGRAMS {
+        for session in Datagram::parse(&datagram(i))
+            .unwrap()
+            .sessions(day())
+            .unwrap()
+        {
+            memory.record(&session).unwrap();
+        }
+    }
+    for (key, n) in counters(&memory) {
+        *want.entry(key).or_default() += n;
+    }
     let got = counters(reporter(&guard).store().as_ref());
     let lost: i64 = want
         .iter()
@@ -690,10 +788,14 @@ fn stress(backend: Backend) {
         .sum();
     eprintln!(
         "S-83 {backend:?}: {PROCESSES} processes x {THREADS} threads, {acked} sessions \
-         acknowledged in {:.2} s ({:.0} records/s), {sessions} counted, {} errors, counts \
-         lost = {lost}",
+         acknowledged, and {} of {DATAGRAMS} datagrams collected ({} refused, {} sessions \
+         lost), in {:.2} s ({:.0} sessions/s), {sessions} counted, {} errors, counts lost = \
+         {lost}",
+        collected.recorded,
+        collected.refused_total(),
+        collected.sessions_lost,
         elapsed.as_secs_f64(),
-        acked as f64 / elapsed.as_secs_f64(),
+        (acked as u64 + collected.sessions) as f64 / elapsed.as_secs_f64(),
         heard.errors.len()
     );
     assert!(
@@ -703,10 +805,15 @@ fn stress(backend: Backend) {
     );
     assert_eq!(acked, PROCESSES * THREADS * RECORDS);
     assert_eq!(
-        got, want,
-        "every counter is the sum of what was acknowledged"
+        (collected.received, collected.recorded, collected.sessions),
+        (DATAGRAMS as u64, DATAGRAMS as u64, DATAGRAMS as u64),
+        "every datagram collected: {collected:?}"
     );
-    assert_eq!(sessions as usize, acked);
+    assert_eq!(
+        got, want,
+        "every counter is the sum of what was acknowledged and collected"
+    );
+    assert_eq!(sessions as usize, acked + DATAGRAMS);
 }
 
 #[test]
