@@ -1071,6 +1071,13 @@ static void test_report(void) {
                                       "Connection refused", "mail.example.com", "", "", day,
                                       &recorded));
   CHECK(!recorded);
+  /* An MX host left out (Exim's router): a failure only when the policy does not list it. */
+  OK(mtasts_reporter_record_mta_event(reporter, enforce, MTASTS_MTA_EVENT_MX_SKIPPED, NULL,
+                                      "mx.elsewhere.example", NULL, NULL, day, &recorded));
+  CHECK(recorded);
+  OK(mtasts_reporter_record_mta_event(reporter, enforce, MTASTS_MTA_EVENT_MX_SKIPPED, NULL,
+                                      "mail.example.com", NULL, NULL, day, &recorded));
+  CHECK(!recorded);
   EXPECT(mtasts_reporter_record_mta_event(reporter, enforce, MTASTS_MTA_EVENT_DANE_FAILED, NULL,
                                           NULL, NULL, NULL, day, &recorded),
          MTASTS_NULL_PARAMETER, "data");
@@ -1109,7 +1116,7 @@ static void test_report(void) {
     mtasts_policy_type type;
     uint64_t successful, failed, details;
   } want[] = {
-      {"s01.mtasts.test", MTASTS_POLICY_TYPE_STS, 1, 1, 1},
+      {"s01.mtasts.test", MTASTS_POLICY_TYPE_STS, 1, 2, 2},
       {"s05.mtasts.test", MTASTS_POLICY_TYPE_STS, 0, 3, 3},
       {"s02.mtasts.test", MTASTS_POLICY_TYPE_NO_POLICY_FOUND, 2, 0, 0},
       {"dane.example", MTASTS_POLICY_TYPE_TLSA, 1, 1, 1},
