@@ -118,8 +118,15 @@ impl Collectd {
             db,
             log,
         };
+        // Up once it has set its database up twice: at start, and again after the rollover
+        // it performs at once (the first file renamed to `….yesterday`, a new one made). A
+        // reader that opens the file in between can meet the rename (tlsrpt-collectd then
+        // fails with "disk I/O error"), so the tests wait for its log to say so.
         let up = wait_until(Duration::from_secs(30), || {
-            c.socket.exists() && c.db.exists()
+            c.socket.exists()
+                && c.log_text()
+                    .split_once("Old database moved to")
+                    .is_some_and(|(_, after)| after.contains("setup finished"))
         });
         assert!(
             up && c.child.try_wait().unwrap().is_none(),
