@@ -692,28 +692,30 @@ static void seen_forget(const char *address) {
 
 /* Records `event` (an mtasts_mta_event) for the policy of `domain`; false when nothing was
  * recorded (not a TLS session outcome, or the reporter cannot be used: logged). */
-static bool report(const char *domain, const char *conf, mtasts_mta_event event,
-                   const char *data, const char *host, const char *address,
-                   const char *sending) {
+static bool report(const char *function, const char *domain, const char *conf,
+                   mtasts_mta_event event, const char *data, const char *host,
+                   const char *address, const char *sending) {
   uschar *args[2] = {(uschar *)domain, (uschar *)conf};
   uschar *problem = NULL;
   mtasts_resolution *res = NULL;
-  if (resolve("mtasts_event", &problem, conf[0] != '\0' ? 2 : 1, args, 1, &res) != OK) {
-    log_error("mtasts_event", problem != NULL ? (const char *)problem : "(no message)");
+  if (resolve(function, &problem, conf[0] != '\0' ? 2 : 1, args, 1, &res) != OK) {
+    log_error(function, problem != NULL ? (const char *)problem : "(no message)");
     return false;
   }
   if (res == NULL) return false; /* not a host name (an address literal): no policy domain */
   if (reporter == NULL) {
     if (!reporter_problem_logged) {
       reporter_problem_logged = true;
-      log_error("mtasts_event (TLS-RPT sessions are not recorded)", reporter_problem);
+      char what[128];
+      snprintf(what, sizeof what, "%s (TLS-RPT sessions are not recorded)", function);
+      log_error(what, reporter_problem);
     }
     return false;
   }
   bool recorded = false;
   if (mtasts_reporter_record_mta_event(reporter, res, (uint32_t)event, data, host, address,
                                        sending, NULL, &recorded) != MTASTS_OK) {
-    log_error("mtasts_event", last_error());
+    log_error(function, last_error());
     return false;
   }
   return recorded;
@@ -764,11 +766,14 @@ int mtasts_event(uschar **yield, int argc, uschar *argv[]) {
     mtasts_mta_event event = strcmp(dane, "yes") == 0 ? MTASTS_MTA_EVENT_TLS_DANE
                              : strcmp(verified, "1") == 0 ? MTASTS_MTA_EVENT_TLS_VERIFIED
                                                           : MTASTS_MTA_EVENT_TLS_UNVERIFIED;
-    if (report(domain, conf, event, NULL, host, address, sending) && s != NULL) s->counted = true;
+    if (report("mtasts_event", domain, conf, event, NULL, host, address, sending) && s != NULL) {
+      s->counted = true;
+    }
   } else if (strcmp(name, "dane:fail") == 0) {
     struct seen *s = seen_find(domain, address, true);
     if (s != NULL && s->counted) return OK;
-    if (report(domain, conf, MTASTS_MTA_EVENT_DANE_FAILED, data, host, address, sending) &&
+    if (report("mtasts_event", domain, conf, MTASTS_MTA_EVENT_DANE_FAILED, data, host, address,
+               sending) &&
         s != NULL) {
       s->counted = true;
     }
@@ -776,18 +781,45 @@ int mtasts_event(uschar **yield, int argc, uschar *argv[]) {
     struct seen *s = seen_find(domain, address, true);
     if (s != NULL && s->counted) return OK;
     const char *why = s != NULL && s->refusal[0] != '\0' ? s->refusal : data;
-    if (report(domain, conf, MTASTS_MTA_EVENT_HOST_DEFERRED, why, host, address, sending) &&
+    if (report("mtasts_event", domain, conf, MTASTS_MTA_EVENT_HOST_DEFERRED, why, host, address,
+               sending) &&
         s != NULL) {
       s->counted = true;
     }
   } else if (strcmp(name, "msg:delivery") == 0 && cipher[0] == '\0' && host[0] != '\0') {
-    report(domain, conf, MTASTS_MTA_EVENT_DELIVERED_IN_CLEAR, NULL, host, address, sending);
+    report("mtasts_event", domain, conf, MTASTS_MTA_EVENT_DELIVERED_IN_CLEAR, NULL, host,
+           address, sending);
   }
   return OK;
 }
 
 /* The separators of an MX host list: Exim's dnsdb gives newlines (or the `>x` separator). */
 #define HOST_SEPARATORS ":, \t\r\n"
+/* The domains of one message whose left-out MX hosts were counted: a message's recipients
+ * are routed one by one, in their order, so a domain may come again after many others. */
+#define SKIPPED_DOMAINS_MAX 1024
+static char skipped_message[64];
+static char *skipped_domains[SKIPPED_DOMAINS_MAX];
+static size_t skipped_count;
+
+/* True the first time `domain` comes for `message_id` in this process (and remembers it);
+ * false when it came before, or cannot be remembered (then nothing is counted: never twice). */
+static bool skipped_first(const char *message_id, const char *domain) {
+  if (strcmp(skipped_message, message_id) != 0) {
+    for (size_t i = 0; i < skipped_count; i++) free(skipped_domains[i]);
+    skipped_count = 0;
+    snprintf(skipped_message, sizeof skipped_message, "%s", message_id);
+    if (strcmp(skipped_message, message_id) != 0) return false; /* no message id is longer */
+  }
+  for (size_t i = 0; i < skipped_count; i++) {
+    if (strcmp(skipped_domains[i], domain) == 0) return false;
+  }
+  if (skipped_count == SKIPPED_DOMAINS_MAX) return false;
+  char *copy = strdup(domain);
+  if (copy == NULL) return false;
+  skipped_domains[skipped_count++] = copy;
+  return true;
+}
 
 int mtasts_mx_skipped(uschar **yield, int argc, uschar *argv[]) {
   *yield = (uschar *)"";
@@ -799,24 +831,22 @@ int mtasts_mx_skipped(uschar **yield, int argc, uschar *argv[]) {
   const char *domain = (const char *)argv[0], *message_id = (const char *)argv[1];
   const char *conf = argc > 3 ? (const char *)argv[3] : "";
   if (domain[0] == '\0' || message_id[0] == '\0') return OK; /* not a delivery (-bt) */
-  /* Once per message and domain in this process: a message's addresses at one domain are
-   * routed one by one, and each would count the same hosts again. */
-  char key[128];
-  snprintf(key, sizeof key, "skipped:%s", message_id);
-  struct seen *s = seen_find(domain, key, true);
-  if (s == NULL || s->counted) return OK;
-  s->counted = true;
   char hosts[4096];
   int n = snprintf(hosts, sizeof hosts, "%s", (const char *)argv[2]);
   if (n < 0 || (size_t)n >= sizeof hosts) {
     log_error("mtasts_mx_skipped", "the MX host list is too long: not recorded");
     return OK;
   }
+  /* No host names (the lookup found none, or failed): nothing to count, and nothing kept,
+   * so a later address of the message at this domain may still count them. */
+  if (hosts[strspn(hosts, HOST_SEPARATORS)] == '\0') return OK;
+  /* Once per message and domain: each of its addresses at the domain is routed. */
+  if (!skipped_first(message_id, domain)) return OK;
   char *state = NULL;
   for (char *host = strtok_r(hosts, HOST_SEPARATORS, &state); host != NULL;
        host = strtok_r(NULL, HOST_SEPARATORS, &state)) {
     /* The library decides: only a host outside an enforce policy is a failed session. */
-    report(domain, conf, MTASTS_MTA_EVENT_MX_SKIPPED, NULL, host, "", "");
+    report("mtasts_mx_skipped", domain, conf, MTASTS_MTA_EVENT_MX_SKIPPED, NULL, host, "", "");
   }
   return OK;
 }

@@ -153,8 +153,10 @@ impl MtaEvent<'_> {
     /// - `DeliveredInClear`: `starttls-not-supported` (`starttls-not-offered`).
     /// - `HostDeferred`: the classified TLS failure, else `None`.
     /// - `MxSkipped`: a `validation-failure` (`mx-mismatch`) when the host (the detail's
-    ///   receiving MX host, required) matches none of the patterns of the policy applied;
-    ///   `None` for a host the policy lists, without a policy, or without a host name.
+    ///   receiving MX host, required) matches none of the patterns of the `enforce` policy
+    ///   applied; `None` for a host the policy lists, under `testing` (the MTA connects
+    ///   there, and `TlsEstablished` counts the mismatch), without a policy, or without a
+    ///   host name.
     /// - `DaneFailed`: a failure of that result type under `tlsa`. RFC 8460 §4.3.1 has no
     ///   `dane-required`; Exim raises it for a host whose TLSA records demand TLS that did not
     ///   happen: it is counted as `starttls-not-supported`; other unknown names as
@@ -205,7 +207,13 @@ impl MtaEvent<'_> {
                 Session::from_resolution(day, resolution, tls).map(Some)
             }
             MtaEvent::MxSkipped => {
-                if outside_policy()? {
+                // Only `enforce` leaves hosts out (R-APPLY-1); under `testing` the MTA
+                // connects, and its `TlsEstablished` counts the mismatch.
+                let enforced = matches!(
+                    resolution.applicable_policy(),
+                    Ok(Some(p)) if p.mode() == crate::policy::Mode::Enforce
+                );
+                if enforced && outside_policy()? {
                     Session::from_resolution(day, resolution, vec![with(FailureReason::MxMismatch)])
                         .map(Some)
                 } else {
@@ -405,5 +413,7 @@ mod tests {
         none.policy = None;
         assert!(at(&none, Some("mx.elsewhere.example")).is_none());
         assert!(at(&with_policy("none"), Some("mx.elsewhere.example")).is_none());
+        // Under testing nothing is left out: the session with the host counts it.
+        assert!(at(&with_policy("testing"), Some("mx.elsewhere.example")).is_none());
     }
 }
