@@ -469,8 +469,9 @@ enum mtasts_mta_event
   /**
    * The MTA left MX host `mx_host` out without connecting (Exim: the router's
    * `ignore_target_hosts` under an `enforce` policy, R-APPLY-1): a `validation-failure`
-   * (`mx-mismatch`) when the host matches none of the policy's patterns; nothing is
-   * recorded for a host the policy lists, without a policy or without `mx_host`.
+   * (`mx-mismatch`) when the host matches none of the patterns of an `enforce` policy;
+   * nothing is recorded for a host the policy lists, under `testing` (the MTA connects
+   * there: its TLS event counts the mismatch), without a policy or without `mx_host`.
    */
   MTASTS_MTA_EVENT_MX_SKIPPED = 6,
 };
