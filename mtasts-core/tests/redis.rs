@@ -718,6 +718,9 @@ fn a_layered_store_answers_from_memory_while_redis_is_down() {
 
 #[test]
 fn a_forked_child_uses_its_own_connection() {
+    if support::run_alone("a_forked_child_uses_its_own_connection") {
+        return;
+    }
     let server = server();
     let store = store(&server);
     let t = now();
@@ -727,8 +730,8 @@ fn a_forked_child_uses_its_own_connection() {
     let connections = || total_connections(&server);
     let before = connections();
 
-    // SAFETY: the child only uses the store and then `_exit`s; it never returns into the
-    // test harness.
+    // SAFETY: this process runs this test alone (`run_alone`); the child only uses the store
+    // and then `_exit`s; it never returns into the test harness.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {

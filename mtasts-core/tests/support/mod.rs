@@ -230,6 +230,37 @@ pub fn check(id: &str, resolution: &Resolution, expect: &Expect) {
     }
 }
 
+/// Environment variable set in a test binary re-run by [`run_alone`].
+const ALONE: &str = "MTASTS_TEST_ALONE";
+
+/// Runs the calling test `test` again in a process of its own, where no other test's thread
+/// runs when it forks (a fork copies a lock another thread holds into the child, which then
+/// waits for it for ever), and checks it passed there; true when the caller should return
+/// (it ran elsewhere), false in that process.
+pub fn run_alone(test: &str) -> bool {
+    if std::env::var_os(ALONE).is_some() {
+        return false;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(ALONE, "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprint!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{test} failed in its own process ({})",
+        out.status
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "{test} did not run in its own process"
+    );
+    true
+}
+
 /// Waits for a forked child, killing it after `limit` (a hang fails the test instead of
 /// hanging it); returns its wait status.
 pub fn wait_child(pid: libc::pid_t, limit: Duration) -> i32 {
