@@ -215,7 +215,7 @@ fn s80_s81_s82_reports_are_posted_with_the_recorded_counts() {
         assert_eq!(String::from_utf8(json).unwrap(), shown.json, "show = POST");
         let report = read_report(body).unwrap().report;
         assert_eq!(report.organization_name, "Sender Example");
-        assert_eq!(report.contact_info, "mailto:postmaster@sender.example");
+        assert_eq!(report.contact_info, "postmaster@sender.example");
         assert_eq!(report.report_id, shown.report_id);
         assert_eq!(report.start_datetime, "2026-12-01T00:00:00Z");
         assert_eq!(report.end_datetime, "2026-12-01T23:59:59Z");

@@ -112,10 +112,13 @@ impl ReportMail<'_> {
             ("From", self.from.to_string()),
             ("To", self.to.to_string()),
             ("Date", rfc5322_date(self.date)),
-            // RFC 8460 §5.3: the subject format, the id in angle brackets.
+            // RFC 8460 §5.3: the subject format; its Report-ID is an RFC 5322 msg-id
+            // (`<id-left@id-right>`): the report id at the submitter.
             (
                 "Subject",
-                format!("Report Domain: {domain} Submitter: {submitter} Report-ID: <{id}>"),
+                format!(
+                    "Report Domain: {domain} Submitter: {submitter} Report-ID: <{id}@{submitter}>"
+                ),
             ),
             ("Message-ID", self.message_id()),
             ("MIME-Version", "1.0".into()),
@@ -336,7 +339,8 @@ mod tests {
         };
         assert_eq!(
             get("subject"),
-            "Report Domain: company-y.example Submitter: mail.sender.example Report-ID: <20261201abc>"
+            "Report Domain: company-y.example Submitter: mail.sender.example Report-ID: \
+             <20261201abc@mail.sender.example>"
         );
         assert_eq!(get("tls-report-domain"), "company-y.example");
         assert_eq!(get("tls-report-submitter"), "mail.sender.example");

@@ -46,10 +46,11 @@ impl fmt::Display for ReportUri {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TlsRptRecord {
-    /// The URIs reports go to, in the record's order, each once; those with other schemes
-    /// are left out (R-RPT-2).
+    /// The URIs reports go to, in the record's order, each once; those with other schemes,
+    /// and those that cannot be used, are left out (R-RPT-2).
     pub rua: Vec<ReportUri>,
-    /// The `rua` URIs left out for their scheme, as written (for diagnosis).
+    /// The `rua` URIs left out, as written: for their scheme, or followed by why they cannot
+    /// be used (e.g. `mailto:nobody (... not an address)`), for diagnosis.
     pub skipped: Vec<String>,
     /// Extension fields (`name=value`), in order.
     pub extensions: Vec<(String, String)>,
@@ -149,19 +150,21 @@ pub fn parse_report_record(text: &str) -> std::result::Result<TlsRptRecord, Stri
             return Err(format!("{field:?} is not name=value"));
         };
         if name == "rua" {
-            if seen_rua {
-                return Err("more than one rua field".into());
-            }
+            // The grammar lets `rua` come more than once (`1*(field-delim tlsrpt-field)`):
+            // every URI of every rua field is used.
             seen_rua = true;
             for uri in value.split(',') {
                 let uri = uri.trim_matches(is_wsp);
                 if uri.is_empty() {
                     return Err("an empty URI in rua".into());
                 }
-                match parse_uri(uri)? {
-                    Some(parsed) if !record.rua.contains(&parsed) => record.rua.push(parsed),
-                    Some(_) => {}
-                    None => record.skipped.push(uri.to_string()),
+                // R-RPT-2: a URI that cannot be used (another scheme, a malformed address or
+                // size) is skipped; the others still get the reports.
+                match parse_uri(uri) {
+                    Ok(Some(parsed)) if !record.rua.contains(&parsed) => record.rua.push(parsed),
+                    Ok(Some(_)) => {}
+                    Ok(None) => record.skipped.push(uri.to_string()),
+                    Err(why) => record.skipped.push(format!("{uri} ({why})")),
                 }
             }
             continue;
@@ -207,6 +210,8 @@ fn parse_uri(uri: &str) -> std::result::Result<Option<ReportUri>, String> {
             Some((address, size)) => (address, Some(parse_size(size)?)),
             None => (rest, None),
         };
+        // A query (RFC 6068 `?subject=...`) is not part of the address.
+        let address = address.split_once('?').map_or(address, |(a, _)| a);
         let address = percent_decode(address)?;
         let Some((local, host)) = address.rsplit_once('@') else {
             return Err(format!("{uri:?}: not an address"));
@@ -333,6 +338,16 @@ mod tests {
                 "v=TLSRPTv1; rua=MAILTO:a@example.com,mailto:a@example.com",
                 vec![mailto("a@example.com", None)],
             ),
+            // Two rua fields: both lists are used.
+            (
+                "v=TLSRPTv1; rua=mailto:a@b.example; rua=https://r.example/v1,mailto:a@b.example",
+                vec![mailto("a@b.example", None), https("https://r.example/v1")],
+            ),
+            // A query is no part of the address.
+            (
+                "v=TLSRPTv1; rua=mailto:a@b.example?subject=tlsrpt!1m",
+                vec![mailto("a@b.example", Some(1 << 20))],
+            ),
         ];
         for (text, rua) in rows {
             let record = parse_report_record(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -349,6 +364,26 @@ mod tests {
             ["ftp://x.example/r", "http://x.example/r"],
             "R-RPT-2"
         );
+        // A URI that cannot be used is skipped with its reason; the others are kept.
+        for (bad, why) in [
+            ("mailto:nobody", "not an address"),
+            ("mailto:a@b.example!10x", "not a size"),
+            ("mailto:a@b.example!", "not a size"),
+            ("mailto:a@b.example!99999999999999999999t", "too large"),
+            ("mailto:a%zz@b.example", "%-escape"),
+            ("https://", "no host"),
+            ("https://r.example/\u{e9}", "non-ASCII"),
+        ] {
+            let text = format!("v=TLSRPTv1; rua={bad},https://ok.example/v1");
+            let record = parse_report_record(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(record.rua, vec![https("https://ok.example/v1")], "{text}");
+            assert_eq!(record.skipped.len(), 1, "{text}");
+            assert!(
+                record.skipped[0].starts_with(bad) && record.skipped[0].contains(why),
+                "{text}: {:?}",
+                record.skipped
+            );
+        }
     }
 
     #[test]
@@ -360,20 +395,7 @@ mod tests {
             ("v=TLSRPTv1x; rua=mailto:a@b.example", "before the first"),
             ("v=TLSRPTv1; rua=", "empty URI"),
             ("v=TLSRPTv1; rua=mailto:a@b.example,", "empty URI"),
-            (
-                "v=TLSRPTv1; rua=mailto:a@b.example; rua=mailto:c@d.example",
-                "more than one rua",
-            ),
             ("v=TLSRPTv1;; rua=mailto:a@b.example", "empty field"),
-            ("v=TLSRPTv1; rua=mailto:nobody", "not an address"),
-            ("v=TLSRPTv1; rua=mailto:a@b.example!10x", "not a size"),
-            ("v=TLSRPTv1; rua=mailto:a@b.example!", "not a size"),
-            (
-                "v=TLSRPTv1; rua=mailto:a@b.example!99999999999999999999t",
-                "too large",
-            ),
-            ("v=TLSRPTv1; rua=mailto:a%zz@b.example", "%-escape"),
-            ("v=TLSRPTv1; rua=https://", "no host"),
             ("v=TLSRPTv1; rua=mailto:a@b.example; bad ext=1", "extension"),
             ("v=TLSRPTv1; rua=mailto:a@b.example; ext", "name=value"),
         ] {

@@ -9,7 +9,7 @@
 //! | `tlsrpt.collect_socket_mode` | that socket's file mode, octal | `0660` |
 //! | `tlsrpt.emit_socket` | send every recorded session as a libtlsrpt datagram to this collector socket (an absolute path) instead of storing it; empty: store | (empty) |
 //! | `tlsrpt.organization_name` | the report's `organization-name` (RFC 8460 §4.4); required to send | none |
-//! | `tlsrpt.contact_info` | the report's `contact-info`, e.g. `mailto:postmaster@sender.example`; required to send | none |
+//! | `tlsrpt.contact_info` | the report's `contact-info`, an email address, e.g. `postmaster@sender.example` (a `mailto:` URI is taken as its address); required to send | none |
 //! | `tlsrpt.submitter` | the submitter domain: in the report's file name (R-RPT-7), `TLS-Report-Submitter`, the subject and the report id; required to send | none |
 //! | `tlsrpt.mail_from` | envelope sender and `From:` of report mails (R-RPT-9) | `noreply-tlsrpt@<submitter>` |
 //! | `tlsrpt.sendmail` | the sendmail-style command report mails go to: split on white space (no shell, no quoting), then mtasts appends `-f <mail_from> -- <recipient>` and writes the message to its stdin | `/usr/sbin/sendmail -oi` |
@@ -275,11 +275,19 @@ impl TlsRptSettings {
                 if value.is_empty() || value.chars().any(char::is_control) {
                     return Err(bad("expected text without control characters".into()));
                 }
-                let text = Some(value.to_string());
                 if key == "tlsrpt.organization_name" {
-                    self.organization_name = text;
+                    self.organization_name = Some(value.to_string());
                 } else {
-                    self.contact_info = text;
+                    // RFC 8460 §4.4: an email address (the RFC's example, and what the big
+                    // senders write); a `mailto:` URI of one is taken as its address.
+                    let address = match value.get(..7) {
+                        Some(scheme) if scheme.eq_ignore_ascii_case("mailto:") => &value[7..],
+                        _ => value,
+                    };
+                    if address.is_empty() {
+                        return Err(bad("expected an email address".into()));
+                    }
+                    self.contact_info = Some(address.to_string());
                 }
             }
             "tlsrpt.submitter" => {
@@ -471,6 +479,12 @@ mod tests {
         )
         .unwrap();
         let send = s.sending().unwrap();
+        // RFC 8460 §4.4: an email address; the mailto: URI's scheme is dropped.
+        assert_eq!(send.contact_info, "postmaster@example.com");
+        s.load_str("tlsrpt.contact_info = tlsrpt@example.com\n", "t")
+            .unwrap();
+        assert_eq!(s.sending().unwrap().contact_info, "tlsrpt@example.com");
+        assert!(s.load_str("tlsrpt.contact_info = MAILTO:\n", "t").is_err());
         assert_eq!(send.submitter.as_str(), "mail.example.com");
         assert_eq!(send.mail_from, "noreply-tlsrpt@mail.example.com");
         assert_eq!(

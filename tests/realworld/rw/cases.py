@@ -829,6 +829,8 @@ class Runner:
 
     TLSRPT_ORG = "mtasts realworld sender"
     TLSRPT_SUBMITTER = "sender.test"
+    # Given as a mailto: URI in the settings: the report carries the address (RFC 8460 4.4).
+    TLSRPT_CONTACT = "postmaster@sender.test"
     TLSRPT_INBOX = "mail.tlsrpt-inbox.rw.test"  # the SMTP receiver (relay and mailto: host)
 
     def tlsrpt_settings(self):
@@ -837,10 +839,10 @@ class Runner:
         with open(path, "w") as f:
             f.write("nameserver = %s:53\ntrust_roots = %s\ncache = %s\nfetch_timeout = 5\n"
                     "dns_timeout = 3\ntlsrpt.organization_name = %s\n"
-                    "tlsrpt.contact_info = mailto:postmaster@%s\ntlsrpt.submitter = %s\n"
+                    "tlsrpt.contact_info = mailto:%s\ntlsrpt.submitter = %s\n"
                     "tlsrpt.smtp_relay = %s:25\n" % (
                         DNS_ADDR, self.certs.ca_pem, sender.cache_file, self.TLSRPT_ORG,
-                        self.TLSRPT_SUBMITTER, self.TLSRPT_SUBMITTER, self.TLSRPT_INBOX))
+                        self.TLSRPT_CONTACT, self.TLSRPT_SUBMITTER, self.TLSRPT_INBOX))
         os.chmod(path, 0o644)
         return path
 
@@ -952,7 +954,8 @@ class Runner:
                                      for f in want["failures"])))
                 try:
                     report = json.loads(run["stdout"])
-                    problems += compare_report(want, report, d["name"], today, self.TLSRPT_ORG)
+                    problems += compare_report(want, report, d["name"], today, self.TLSRPT_ORG,
+                                               self.TLSRPT_CONTACT)
                     problems += self.sending_ips(report)
                 except ValueError:
                     problems.append("show printed no JSON (exit %s)" % run["code"])
@@ -1051,8 +1054,9 @@ class Runner:
                 if headers.get("tls-report-domain") != d["name"]:
                     continue
                 by_mail.append(report)
-                want_subject = "Report Domain: %s Submitter: %s Report-ID: <%s>" % (
-                    d["name"], self.TLSRPT_SUBMITTER, report.get("report-id"))
+                want_subject = "Report Domain: %s Submitter: %s Report-ID: <%s@%s>" % (
+                    d["name"], self.TLSRPT_SUBMITTER, report.get("report-id"),
+                    self.TLSRPT_SUBMITTER)
                 for key, value in (("subject", want_subject),
                                    ("tls-report-submitter", self.TLSRPT_SUBMITTER),
                                    ("tls-required", "No"), ("content-type", "multipart/report"),
@@ -1082,7 +1086,7 @@ class Runner:
                         len(refused), 1 if want.get("refused_first") else 0))
                 for report in got[:1]:
                     problems += compare_report(want, report, d["name"], today,
-                                               self.TLSRPT_ORG)
+                                               self.TLSRPT_ORG, self.TLSRPT_CONTACT)
                     problems += self.sending_ips(report)
                     if refused and refused[0].get("report-id") != report.get("report-id"):
                         problems.append("the refused and the delivered copies have other ids")

@@ -92,14 +92,16 @@ def mail_report(raw):
     return headers, json.loads(gzip.decompress(part.get_payload(decode=True)))
 
 
-def compare_report(expect, report, domain, day, org):
-    """One report's JSON against the domain's `tlsrpt.report`: organisation, date range, one
-    sts policy with its counts, and the failure details (result type, receiving MX host and
-    IP, reason code, count), exactly."""
+def compare_report(expect, report, domain, day, org, contact):
+    """One report's JSON against the domain's `tlsrpt.report`: organisation, contact (an
+    email address, RFC 8460 4.4), date range, one sts policy with its counts, and the
+    failure details (result type, receiving MX host and IP, reason code, count), exactly."""
     problems = []
     if report.get("organization-name") != org:
         problems.append("organization-name %r, expected %r" % (report.get("organization-name"),
                                                                org))
+    if report.get("contact-info") != contact:
+        problems.append("contact-info %r, expected %r" % (report.get("contact-info"), contact))
     rng = report.get("date-range") or {}
     want = {"start-datetime": "%sT00:00:00Z" % day, "end-datetime": "%sT23:59:59Z" % day}
     if rng != want:
