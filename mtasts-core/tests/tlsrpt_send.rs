@@ -545,7 +545,8 @@ fn report_mails_go_to_the_smtp_relay_within_the_size_limit() {
         "From: tlsrpt@sender.example".to_string(),
         "To: tls+reports@receiver.test".to_string(),
         format!(
-            "Subject: Report Domain: s81.example Submitter: mail.sender.example Report-ID: <{}>",
+            "Subject: Report Domain: s81.example Submitter: mail.sender.example Report-ID: \
+             <{}@mail.sender.example>",
             prepared.report_id
         ),
         "MIME-Version: 1.0".to_string(),
