@@ -128,31 +128,9 @@ fn rerun(test: &str, role: &str) -> Command {
     cmd
 }
 
-/// Runs the calling test again in a process of its own (so nothing else of the harness runs
-/// there when it forks) and checks it passed; true when the caller should return.
-fn run_solo(test: &str) -> bool {
-    if role("solo").is_some() {
-        return false;
-    }
-    let out = rerun(test, "solo:").stdin(Stdio::null()).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprint!("{stdout}{stderr}");
-    assert!(
-        out.status.success(),
-        "{test} failed in its own process ({})",
-        out.status
-    );
-    assert!(
-        stdout.contains("1 passed"),
-        "{test} did not run in its own process"
-    );
-    true
-}
-
 /// Forks; the child runs `body` and `_exit`s with its code (101 if it panicked).
 fn fork(body: impl FnOnce() -> i32) -> libc::pid_t {
-    // SAFETY: the caller runs alone in its process (`run_solo`), so the child does not
+    // SAFETY: the caller runs alone in its process (`support::run_alone`), so the child does not
     // inherit locks held by other threads; the child never returns into the harness.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
@@ -956,7 +934,7 @@ fn kill_9_in_the_middle_of_writes_keeps_every_committed_entry() {
 
 #[test]
 fn s41_a_forked_child_uses_the_store_and_the_parent_sees_its_write() {
-    if run_solo("s41_a_forked_child_uses_the_store_and_the_parent_sees_its_write") {
+    if support::run_alone("s41_a_forked_child_uses_the_store_and_the_parent_sees_its_write") {
         return;
     }
     let dir = TempDir::new("fork");
@@ -1002,7 +980,7 @@ fn s41_a_forked_child_uses_the_store_and_the_parent_sees_its_write() {
 /// the WAL under it: commits lost and the file corrupt.
 #[test]
 fn s41_the_parent_closing_its_store_does_not_lose_the_childs_writes() {
-    if run_solo("s41_the_parent_closing_its_store_does_not_lose_the_childs_writes") {
+    if support::run_alone("s41_the_parent_closing_its_store_does_not_lose_the_childs_writes") {
         return;
     }
     let dir = TempDir::new("forkclose");
@@ -1062,7 +1040,7 @@ fn s41_the_parent_closing_its_store_does_not_lose_the_childs_writes() {
 /// inherited state: it reports a cache error (the engine then works without the cache).
 #[test]
 fn a_child_forked_during_another_threads_call_refuses_the_cache() {
-    if run_solo("a_child_forked_during_another_threads_call_refuses_the_cache") {
+    if support::run_alone("a_child_forked_during_another_threads_call_refuses_the_cache") {
         return;
     }
     let dir = TempDir::new("forkmid");
