@@ -16,6 +16,7 @@ use super::report::PolicyType;
 use super::session::{AppliedPolicy, Session, SessionError, SessionFailure, UtcDay};
 use crate::error::ResultType;
 use crate::failure::FailureReason;
+use crate::policy::Mode;
 use crate::resolution::Resolution;
 
 /// The phrases of MTA error texts, most specific first, and the reason each means.
@@ -176,16 +177,17 @@ impl MtaEvent<'_> {
     ) -> Result<Option<Session>, SessionError> {
         let with = |reason: FailureReason| detail.clone().with_reason(reason);
         let domain = resolution.domain().as_str();
-        // Rules §6: an MX host outside the policy's patterns is a failure of its own. A host
-        // not given cannot be checked.
-        let outside_policy = || -> Result<bool, SessionError> {
-            let policy = AppliedPolicy::from_resolution(resolution)?;
-            let host = detail.to_detail(1).receiving_mx_hostname;
-            Ok(policy.policy_type() == PolicyType::Sts
-                && matches!(
-                    (resolution.applicable_policy(), host.as_deref()),
-                    (Ok(Some(applied)), Some(host)) if !applied.matches(host)
-                ))
+        // Rules §6: an MX host outside the patterns of the `sts` policy applied is a failure
+        // of its own; the mode of that policy when the given host is outside it (a host not
+        // given cannot be checked).
+        let outside_policy = |applied: &AppliedPolicy| -> Option<Mode> {
+            let host = detail.to_detail(1).receiving_mx_hostname?;
+            match resolution.applicable_policy() {
+                Ok(Some(p)) if applied.policy_type() == PolicyType::Sts && !p.matches(&host) => {
+                    Some(p.mode())
+                }
+                _ => None,
+            }
         };
         match *self {
             MtaEvent::TlsEstablished { dane: true, .. } => Ok(Some(Session::success(
@@ -201,7 +203,7 @@ impl MtaEvent<'_> {
                 };
                 // Under `testing` the MTA still delivers to a host outside the policy (under
                 // `enforce` it never connects: `MxSkipped`).
-                if outside_policy()? {
+                if outside_policy(&policy).is_some() {
                     tls.push(with(FailureReason::MxMismatch));
                 }
                 Session::from_resolution(day, resolution, tls).map(Some)
@@ -209,11 +211,8 @@ impl MtaEvent<'_> {
             MtaEvent::MxSkipped => {
                 // Only `enforce` leaves hosts out (R-APPLY-1); under `testing` the MTA
                 // connects, and its `TlsEstablished` counts the mismatch.
-                let enforced = matches!(
-                    resolution.applicable_policy(),
-                    Ok(Some(p)) if p.mode() == crate::policy::Mode::Enforce
-                );
-                if enforced && outside_policy()? {
+                let policy = AppliedPolicy::from_resolution(resolution)?;
+                if outside_policy(&policy) == Some(Mode::Enforce) {
                     Session::from_resolution(day, resolution, vec![with(FailureReason::MxMismatch)])
                         .map(Some)
                 } else {
