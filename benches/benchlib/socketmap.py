@@ -7,11 +7,11 @@ postfix-mta-sts-resolver's `mta-sts-daemon`, driven by the same Rust load genera
   asks) at 1, 16 and 256 connections, and one pipelined load, bounded in time and count;
 - memory: resident memory with 100,000 cached policies (hermetic; see memory_rows).
 
-For the warm loads, the server and the load generator are pinned to one and the same CPU
-(equal cores: the same one CPU, shared with the same client, for each server); the cold
-batches run unpinned, as deployed. The worlds' servers (test world, unbound, nginx) are never
-pinned. Pinned to different CPUs, each request would pay two cross-CPU wake-ups, which on this
-project's VM cost more than the servers' own work. A server that does no work
+The warm loads run twice, at equal cores for every server alike (placements()): the server
+and the load generator pinned to one and the same CPU; then the server on a CPU of its own and
+the load generator on another, where each request/reply pays two cross-CPU wake-ups but the
+generator takes none of the server's CPU. The cold batches run unpinned, as deployed. The
+worlds' servers (test world, unbound, nginx) are never pinned. A server that does no work
 (`socketmap-load --fixed-server`, the floor rows) shows what the machine's sockets and
 scheduler cost alone. Each adds its rows to a Report."""
 
@@ -254,12 +254,17 @@ def section(report, n, levels, seconds):
                 "deployed: mtasts serve may use every CPU, the daemon's one asyncio thread uses "
                 "one); the ratio row's last column, server CPU per domain, is the comparison at "
                 "equal cores")
-    report.note(SOCKETMAP, "warm loads, at equal cores: the server (every thread, from then on) "
-                "and the load generator pinned to CPU %d, the same one CPU for every server%s; "
-                "the worlds' servers not pinned. On different CPUs every request would pay two "
-                "cross-CPU wake-ups, on this project's VM slower than the servers' work (see "
-                "benches/README.md)" % (bench_cpu(), "" if shutil.which("taskset") else
-                                        " (the load generator unpinned: no taskset)"))
+    split = placements()[1:]
+    report.note(SOCKETMAP, "warm loads, at equal cores, each server alike: first the server "
+                "(every thread, from then on) and the load generator pinned to CPU %d, the same "
+                "one CPU%s%s; the worlds' servers not pinned (see benches/README.md)" % (
+                    bench_cpu(), "" if shutil.which("taskset") else
+                    " (the load generator unpinned: no taskset)",
+                    "; then the server alone on CPU %d and the load generator on CPU %d (rows "
+                    "marked so): each request/reply pays two cross-CPU wake-ups, and the "
+                    "generator takes none of the server's CPU" % (split[0].server,
+                                                                   split[0].client)
+                    if split else ""))
     report.note(SOCKETMAP, "others: the CPU the rest of the machine used during the load, in "
                 "% of one core (/proc/stat less the server's and the load generator's): the "
                 "worlds' servers during cold batches, anything else running; a figure taken "
@@ -276,20 +281,19 @@ def section(report, n, levels, seconds):
 
 
 def server_rows(report, world, label, make, domains_file, n, levels, seconds, results,
-                cold=True, cross_cpu=False):
+                cold=True):
     """One server kind: a fresh server (`make(name)`) for the first cold batch, the check that
-    every domain is then cached, and the warm loads; a fresh one for each further cold batch.
-    results[label] gets the figures for the ratios. Without `cold`, the warm loads only (the
-    floor server); with `cross_cpu`, one more load with the server and the client on
-    different CPUs."""
+    every domain is then cached, and the warm loads in each placement; a fresh one for each
+    further cold batch. results[label] gets the figures for the ratios. Without `cold`, the
+    warm loads only (the floor server)."""
     mine = results.setdefault(label, {})
     try:
         with make("a") as server:
             if not cold or cold_rows(report, world, label, server, domains_file, n,
                                      COLD_LEVELS[0], mine, check=True):
-                warm_rows(report, world, label, server, domains_file, levels, seconds, mine)
-                if cross_cpu:
-                    cross_cpu_row(report, world, label, server, domains_file, seconds)
+                for placement in placements():
+                    warm_rows(report, world, label, server, domains_file, levels, seconds,
+                              mine, placement)
         for i, c in enumerate(COLD_LEVELS[1:] if cold else ()):
             with make("b%d" % i) as server:
                 cold_rows(report, world, label, server, domains_file, n, c, mine, check=False)
@@ -320,42 +324,58 @@ def cold_rows(report, world, label, server, domains_file, n, c, mine, check):
     return True
 
 
-def warm_rows(report, world, label, server, domains_file, levels, seconds, mine):
-    """The warm loads, the server and the load generator on the bench CPU."""
-    server.pin()
-    for c in levels:
-        log("%s: socketmap, %s, warm, %d connections" % (world, label, c))
-        data, r, cpu = drive(server, domains_file, c, seconds=seconds, pin=True)
-        report.row(SOCKETMAP, load_row(world, label, "warm, %d connection%s, request/reply"
-                                       % (c, "s" if c > 1 else ""), data, r, cpu, None))
-        if data and not data["errors"]:
-            mine[c] = dict(data, cpu=cpu)
-    for c in LOOP_LEVELS:
-        log("%s: socketmap, %s, warm, %d connections, event-loop client" % (world, label, c))
-        data, r, cpu = drive(server, domains_file, c, seconds=seconds, pin=True, driver="loop")
-        report.row(SOCKETMAP, load_row(world, label, "warm, %d connections, request/reply, "
-                                       "event-loop client" % c, data, r, cpu, None))
-        if data and not data["errors"]:
-            mine[("loop", c)] = dict(data, cpu=cpu)
-    c, depth = PIPELINE
-    data, r, cpu = drive(server, domains_file, c, depth=depth, seconds=seconds, pin=True)
-    report.row(SOCKETMAP, load_row(world, label, "warm, %d connections, pipelined %d deep"
-                                   % (c, depth), data, r, cpu, None))
-    if data and not data["errors"]:
-        mine["pipelined"] = dict(data, cpu=cpu)
+SPLIT = "split"  # the results' key of the server-and-client-apart placement
 
 
-def cross_cpu_row(report, world, label, server, domains_file, seconds):
-    """One connection with the server and the load generator on different CPUs: what the
-    cross-CPU wake-ups cost on this machine."""
+class Placement:
+    """Where the warm loads run: `server` and `client` are the CPUs the server (every thread,
+    from then on) and the load generator are pinned to; `key` tells its figures apart in the
+    results (None for the shared CPU), `what` is how a row names it."""
+
+    def __init__(self, key, server, client, what):
+        self.key, self.server, self.client, self.what = key, server, client, what
+
+    def of(self, load):
+        """The results' key of a load in this placement."""
+        return load if self.key is None else (self.key, load)
+
+
+def placements():
+    """The warm loads' placements, at equal cores for every server alike: the server and the
+    load generator on one and the same CPU; and, with two CPUs or more, the server on a CPU of
+    its own with the load generator on another (the usual way to measure a server's capacity:
+    the generator takes none of the server's CPU)."""
     cpus = sorted(os.sched_getaffinity(0))
+    shared = Placement(None, bench_cpu(), bench_cpu(), "")
     if len(cpus) < 2 or not shutil.which("taskset"):
-        return
-    server.pin(cpus[-1])
-    data, r, cpu = drive(server, domains_file, 1, seconds=seconds, pin=cpus[0])
-    report.row(SOCKETMAP, load_row(world, label, "warm, 1 connection, request/reply, server "
-                                   "on CPU %d, client on CPU %d" % (cpus[-1], cpus[0]), data, r,
-                                   cpu, None))
+        return [shared]
+    return [shared, Placement(SPLIT, cpus[-1], cpus[0], ", server on CPU %d, client on CPU %d"
+                              % (cpus[-1], cpus[0]))]
+
+
+
+def warm_loads(levels):
+    """The warm loads of a placement: (results key, connections, depth, driver, what)."""
+    loads = [(c, c, 1, "threads", "warm, %d connection%s, request/reply"
+              % (c, "s" if c > 1 else "")) for c in levels]
+    loads += [(("loop", c), c, 1, "loop", "warm, %d connections, request/reply, event-loop "
+               "client" % c) for c in LOOP_LEVELS]
+    c, depth = PIPELINE
+    loads.append(("pipelined", c, depth, "threads", "warm, %d connections, pipelined %d deep"
+                  % (c, depth)))
+    return loads
+
+
+def warm_rows(report, world, label, server, domains_file, levels, seconds, mine, placement):
+    """The warm loads, the server and the load generator where `placement` says."""
+    server.pin(placement.server)
+    for key, c, depth, driver, what in warm_loads(levels):
+        log("%s: socketmap, %s, %s%s" % (world, label, what, placement.what))
+        data, r, cpu = drive(server, domains_file, c, depth=depth, seconds=seconds,
+                             pin=placement.client, driver=driver)
+        report.row(SOCKETMAP, load_row(world, label, what + placement.what, data, r, cpu, None))
+        if data and not data["errors"]:
+            mine[placement.of(key)] = dict(data, cpu=cpu)
 
 
 def cpu_q(data):
@@ -380,50 +400,68 @@ def ratio_rows(report, world, results, levels):
                         "%s at %d connections (%.1fx)" % (
                             "met" if x >= TARGETS["cold"] else "NOT met", c, x)
                         for c, x in cold)))
-    warm, all_met = [], True
-    looped, loop_met = [], True
-    for key in list(levels) + [("loop", c) for c in LOOP_LEVELS] + ["pipelined"]:
-        if key in m and key in p:
-            x = m[key]["qps"] / p[key]["qps"]
-            what = ("warm, pipelined" if key == "pipelined" else
-                    "warm, %d connections, event-loop client" % key[1] if isinstance(key, tuple)
-                    else "warm, %d connections" % key)
-            report.row(SOCKETMAP, [world, "ratio mtasts / daemon", what, "", "%.1fx" % x,
-                                   "%.2fx" % (m[key]["latency_us"]["p50"] /
-                                              p[key]["latency_us"]["p50"]),
-                                   "%.2fx" % (m[key]["latency_us"]["p99"] /
-                                              p[key]["latency_us"]["p99"]),
-                                   "%.3fx" % (cpu_q(m[key]) / cpu_q(p[key]))])
-            if isinstance(key, tuple):
-                looped.append("%d: %.1fx" % (key[1], x))
-                loop_met = loop_met and x >= TARGETS["warm"]
-            elif key != "pipelined":
-                warm.append("%d: %.1fx" % (key, x))
-                all_met = all_met and x >= TARGETS["warm"]
-    if warm:
-        report.note(SOCKETMAP, "issue 13's target, warm request/reply at least %.0fx the "
-                    "daemon's queries/s at equal cores (%s world): %s (connections %s)" % (
-                        TARGETS["warm"], world, "met" if all_met else "NOT met",
-                        ", ".join(warm)))
-    capacity = ["%s: %.1fx" % (("pipelined" if key == "pipelined" else "%d loop" % key[1]
-                                  if isinstance(key, tuple) else "%d" % key),
-                                 cpu_q(p[key]) / cpu_q(m[key]))
-                for key in list(levels) + [("loop", c) for c in LOOP_LEVELS] + ["pipelined"]
-                if key in m and key in p]
-    if capacity:
-        report.note(SOCKETMAP, "mtasts serve's capacity per core over the daemon's (a server's "
-                    "capacity: 1 / its server CPU per query, the load generator's share of "
-                    "the one CPU left out; %s world): connections %s" % (world, ", ".join(capacity)))
-    if looped:
-        report.note(SOCKETMAP, "the same target with the event-loop client (%s world): %s "
-                    "(connections %s)" % (world, "met" if loop_met else "NOT met",
-                                          ", ".join(looped)))
+    for placement in placements():
+        warm_ratio_rows(report, world, m, p, results.get(FLOOR_LABEL, {}), levels, placement)
     if 1 in m:
         p50 = m[1]["latency_us"]["p50"]
         report.note(SOCKETMAP, "issue 13's target, mtasts serve p50 at most %.0f us at one "
                     "connection (%s world): %s (%.1f us)" % (
                         TARGETS["p50_us"], world, "met" if p50 <= TARGETS["p50_us"]
                         else "NOT met", p50))
+
+
+def warm_ratio_rows(report, world, m, p, f, levels, placement):
+    """The warm loads' ratios in one placement, and the warm target's verdict for each kind
+    of client (request/reply only: Postfix asks one question at a time per connection); with
+    the floor's figures `f`, what a server that does nothing reaches against the daemon in
+    the same load: the most any server could show on this machine."""
+    where = placement.what.lstrip(", ") or "server and client on CPU %d" % placement.server
+    verdicts = {"threads": [], "loop": []}
+    reachable = []
+    capacity = []
+    for key, _, depth, driver, what in warm_loads(levels):
+        k = placement.of(key)
+        if k not in m or k not in p:
+            continue
+        x = m[k]["qps"] / p[k]["qps"]
+        report.row(SOCKETMAP, [world, "ratio mtasts / daemon", what + placement.what, "",
+                               "%.1fx" % x,
+                               "%.2fx" % (m[k]["latency_us"]["p50"] / p[k]["latency_us"]["p50"]),
+                               "%.2fx" % (m[k]["latency_us"]["p99"] / p[k]["latency_us"]["p99"]),
+                               "%.3fx" % (cpu_q(m[k]) / cpu_q(p[k]))])
+        name = "pipelined" if depth > 1 else "%d%s" % (
+            key[1] if isinstance(key, tuple) else key, " loop" if driver == "loop" else "")
+        capacity.append("%s: %.1fx" % (name, cpu_q(p[k]) / cpu_q(m[k])))
+        if depth == 1:
+            verdicts[driver].append((name.split()[0], x))
+        if k in f:
+            y = f[k]["qps"] / p[k]["qps"]
+            report.row(SOCKETMAP, [world, "ratio floor / daemon", what + placement.what, "",
+                                   "%.1fx" % y, "", "", "%.3fx" % (cpu_q(f[k]) / cpu_q(p[k]))])
+            reachable.append("%s: %s (floor %.1fx, mtasts %.1fx)" % (
+                name, "the floor reaches %.0fx, mtasts serve %s" % (
+                    TARGETS["warm"], "too" if x >= TARGETS["warm"] else "not")
+                if y >= TARGETS["warm"] else "not even the floor reaches %.0fx"
+                % TARGETS["warm"], y, x))
+    for driver, found in verdicts.items():
+        if found:
+            report.note(SOCKETMAP, "issue 13's target, warm request/reply at least %.0fx the "
+                        "daemon's queries/s at equal cores (%s world, %s, %s client): %s "
+                        "(connections %s)" % (
+                            TARGETS["warm"], world, where,
+                            "event-loop" if driver == "loop" else "thread",
+                            "met" if all(x >= TARGETS["warm"] for _, x in found) else
+                            "NOT met at %s connections" % ", ".join(
+                                c for c, x in found if x < TARGETS["warm"]),
+                            ", ".join("%s: %.1fx" % f for f in found)))
+    if reachable:
+        report.note(SOCKETMAP, "what this machine allows (%s world, %s): a server that does no "
+                    "work (the floor) against the daemon, load by load: %s" % (
+                        world, where, "; ".join(reachable)))
+    if capacity:
+        report.note(SOCKETMAP, "mtasts serve's capacity per core over the daemon's (a server's "
+                    "capacity: 1 / its server CPU per query; %s world, %s): connections %s" % (
+                        world, where, ", ".join(capacity)))
 
 
 def world_rows(report, target, built, n, levels, seconds, floor=False):
@@ -440,7 +478,7 @@ def world_rows(report, target, built, n, levels, seconds, floor=False):
             return Server(FLOOR_LABEL, [LOAD, "--fixed-server", "unix:" + sock], sock,
                           os.path.join(tmp, "floor-%s.log" % name))
         server_rows(report, target.label, FLOOR_LABEL, make_floor, path, n, levels, seconds,
-                    results, cold=False, cross_cpu=True)
+                    results, cold=False)
         report.note(SOCKETMAP, "floor: a socketmap server that does no work, with the shape of "
                     "mtasts serve (one epoll event loop, one read per readiness, the answers to "
                     "what it read in one write, a round's writes after all its reads), answering every request with mtasts serve's "
@@ -466,15 +504,19 @@ def world_rows(report, target, built, n, levels, seconds, floor=False):
 def floor_notes(report, world, results, levels):
     """mtasts serve's server CPU per query above the floor's: its own work per request."""
     m, f = results.get(MTASTS_LABEL, {}), results.get(FLOOR_LABEL, {})
-    parts = []
-    for key in list(levels) + ["pipelined"]:
-        if key in m and key in f:
-            parts.append("%s %s - %s = %s" % (
-                "%d conn." % key if key != "pipelined" else "pipelined", us(cpu_q(m[key])),
-                us(cpu_q(f[key])), us(cpu_q(m[key]) - cpu_q(f[key]))))
-    if parts:
-        report.note(SOCKETMAP, "mtasts serve's server CPU per warm query above the floor's "
-                    "(%s world): %s" % (world, "; ".join(parts)))
+    for placement in placements():
+        parts = []
+        for key in list(levels) + ["pipelined"]:
+            k = placement.of(key)
+            if k in m and k in f:
+                parts.append("%s %s - %s = %s" % (
+                    "%d conn." % key if key != "pipelined" else "pipelined", us(cpu_q(m[k])),
+                    us(cpu_q(f[k])), us(cpu_q(m[k]) - cpu_q(f[k]))))
+        if parts:
+            report.note(SOCKETMAP, "mtasts serve's server CPU per warm query above the "
+                        "floor's (%s world, %s): %s" % (
+                            world, placement.what.lstrip(", ") or "one CPU",
+                            "; ".join(parts)))
     first = []
     for label in (FLOOR_LABEL, PMSR_LABEL, MTASTS_LABEL):
         d = results.get(label, {}).get(16)
