@@ -22,6 +22,7 @@ class Built:
 
     def __init__(self):
         self.pmsr_missing = None  # why postfix-mta-sts-resolver cannot be used
+        self.uvloop_missing = None  # why its daemon cannot be measured on uvloop as well
         self.wheel_missing = None  # why the mtasts wheel cannot be used
         self.c_missing = None  # why the C helpers cannot be used
         self.versions = {}
@@ -137,6 +138,19 @@ def venv(b, args):
                          "from postfix_mta_sts_resolver.resolver import STSResolver"], 30)
             if check.status != 0:
                 b.pmsr_missing = "installed, but it cannot be imported: " + check.why()
+    if not b.pmsr_missing:
+        # Its `uvloop` extra: the daemon runs on uvloop when it can import it (and on
+        # asyncio's own loop with --disable-uvloop), so both are measured.
+        have = run([VENV_PY, "-c", "import uvloop; print(uvloop.__version__)"], 30)
+        if have.status != 0:
+            r = step("pip install %s[uvloop]==%s" % (PMSR, PMSR_VERSION),
+                     pip + ["install", "%s[uvloop]==%s" % (PMSR, PMSR_VERSION)], PIP_LIMIT)
+            have = run([VENV_PY, "-c", "import uvloop; print(uvloop.__version__)"], 30)
+            if r.status != 0 or have.status != 0:
+                b.uvloop_missing = "pip install %s[uvloop] failed: %s" % (
+                    PMSR, (r if r.status != 0 else have).why())
+        if not b.uvloop_missing:
+            b.versions["uvloop"] = "uvloop " + have.out.strip()
 
     if args.no_wheel:
         b.wheel_missing = "skipped (--no-wheel)"

@@ -46,6 +46,7 @@ LOOP_LEVELS = (16, 256)
 MTASTS_LABEL = "mtasts serve"
 FLOOR_LABEL = "floor: socketmap-load --fixed-server"
 PMSR_LABEL = "%s %s daemon" % (PMSR, PMSR_VERSION)
+PMSR_UVLOOP_LABEL = PMSR_LABEL + " on uvloop"
 TARGETS = {"warm": 10.0, "p50_us": 20.0, "cold": 5.0, "kib_per_policy": 1.0}
 
 
@@ -181,9 +182,10 @@ def mtasts_server(target, tmp, name, memory_entries):
     return Server(MTASTS_LABEL, argv, sock, os.path.join(tmp, "%s.log" % name))
 
 
-def pmsr_server(target, tmp, name, cache_size, stub_flag=None):
+def pmsr_server(target, tmp, name, cache_size, stub_flag=None, uvloop=False):
     """The resolver's daemon on a Unix socket, internal cache of `cache_size`; with `stub_flag`
-    its fetch replaced (drivers/pmsr_stub_daemon.py)."""
+    its fetch replaced (drivers/pmsr_stub_daemon.py); on asyncio's own event loop unless
+    `uvloop` (its extra, installed by build.py)."""
     sock = os.path.join(tmp, "%s.sock" % name)
     conf = os.path.join(tmp, "%s.yml" % name)
     with open(conf, "w") as f:
@@ -196,8 +198,9 @@ def pmsr_server(target, tmp, name, cache_size, stub_flag=None):
         argv = [VENV_PY, os.path.join(DRIVERS, "pmsr_stub_daemon.py"), stub_flag]
     else:
         argv = [os.path.join(VENV, "bin", "mta-sts-daemon")]
-    argv += ["-c", conf, "-v", "warn"]
-    return Server(PMSR_LABEL, argv, sock, os.path.join(tmp, "%s.log" % name),
+    argv += ["-c", conf, "-v", "warn"] + ([] if uvloop else ["--disable-uvloop"])
+    return Server(PMSR_UVLOOP_LABEL if uvloop else PMSR_LABEL, argv, sock,
+                  os.path.join(tmp, "%s.log" % name),
                   env=target.python_env())
 
 
@@ -383,26 +386,29 @@ def cpu_q(data):
     return max(data["cpu"], 1e-6) / max(data["requests"], 1)
 
 
-def ratio_rows(report, world, results, levels):
-    """mtasts / daemon for every load both have, and the issue's targets."""
-    m, p = results.get(MTASTS_LABEL, {}), results.get(PMSR_LABEL, {})
+def ratio_rows(report, world, results, levels, daemon=PMSR_LABEL):
+    """mtasts / `daemon` for every load both have, and the issue's targets."""
+    m, p = results.get(MTASTS_LABEL, {}), results.get(daemon, {})
+    ratio = "ratio mtasts / daemon" + (" on uvloop" if daemon == PMSR_UVLOOP_LABEL else "")
+    against = "the uvloop daemon's" if daemon == PMSR_UVLOOP_LABEL else "the daemon's"
     cold = []
     for c in COLD_LEVELS:
         if ("cold", c) in m and ("cold", c) in p:
             x = m[("cold", c)]["qps"] / p[("cold", c)]["qps"]
-            report.row(SOCKETMAP, [world, "ratio mtasts / daemon", "cold, %d connections" % c,
+            report.row(SOCKETMAP, [world, ratio, "cold, %d connections" % c,
                                    "", "%.1fx" % x, "", "",
                                    "%.3fx" % (cpu_q(m[("cold", c)]) / cpu_q(p[("cold", c)]))])
             cold.append((c, x))
     if cold:
-        report.note(SOCKETMAP, "issue 13's target, cold batch at least %.0fx the daemon's "
-                    "throughput (%s world): %s" % (TARGETS["cold"], world, ", ".join(
+        report.note(SOCKETMAP, "issue 13's target, cold batch at least %.0fx %s "
+                    "throughput (%s world): %s" % (TARGETS["cold"], against, world, ", ".join(
                         "%s at %d connections (%.1fx)" % (
                             "met" if x >= TARGETS["cold"] else "NOT met", c, x)
                         for c, x in cold)))
     for placement in placements():
-        warm_ratio_rows(report, world, m, p, results.get(FLOOR_LABEL, {}), levels, placement)
-    if 1 in m:
+        warm_ratio_rows(report, world, m, p, results.get(FLOOR_LABEL, {}), levels, placement,
+                        ratio, against)
+    if 1 in m and daemon == PMSR_LABEL:
         p50 = m[1]["latency_us"]["p50"]
         report.note(SOCKETMAP, "issue 13's target, mtasts serve p50 at most %.0f us at one "
                     "connection (%s world): %s (%.1f us)" % (
@@ -410,7 +416,7 @@ def ratio_rows(report, world, results, levels):
                         else "NOT met", p50))
 
 
-def warm_ratio_rows(report, world, m, p, f, levels, placement):
+def warm_ratio_rows(report, world, m, p, f, levels, placement, ratio, against):
     """The warm loads' ratios in one placement, and the warm target's verdict for each kind
     of client (request/reply only: Postfix asks one question at a time per connection); with
     the floor's figures `f`, what a server that does nothing reaches against the daemon in
@@ -424,8 +430,7 @@ def warm_ratio_rows(report, world, m, p, f, levels, placement):
         if k not in m or k not in p:
             continue
         x = m[k]["qps"] / p[k]["qps"]
-        report.row(SOCKETMAP, [world, "ratio mtasts / daemon", what + placement.what, "",
-                               "%.1fx" % x,
+        report.row(SOCKETMAP, [world, ratio, what + placement.what, "", "%.1fx" % x,
                                "%.2fx" % (m[k]["latency_us"]["p50"] / p[k]["latency_us"]["p50"]),
                                "%.2fx" % (m[k]["latency_us"]["p99"] / p[k]["latency_us"]["p99"]),
                                "%.3fx" % (cpu_q(m[k]) / cpu_q(p[k]))])
@@ -436,7 +441,8 @@ def warm_ratio_rows(report, world, m, p, f, levels, placement):
             verdicts[driver].append((name.split()[0], x))
         if k in f:
             y = f[k]["qps"] / p[k]["qps"]
-            report.row(SOCKETMAP, [world, "ratio floor / daemon", what + placement.what, "",
+            report.row(SOCKETMAP, [world, ratio.replace("mtasts", "floor"),
+                                   what + placement.what, "",
                                    "%.1fx" % y, "", "", "%.3fx" % (cpu_q(f[k]) / cpu_q(p[k]))])
             reachable.append("%s: %s (floor %.1fx, mtasts %.1fx)" % (
                 name, "the floor reaches %.0fx, mtasts serve %s" % (
@@ -445,10 +451,10 @@ def warm_ratio_rows(report, world, m, p, f, levels, placement):
                 % TARGETS["warm"], y, x))
     for driver, found in verdicts.items():
         if found:
-            report.note(SOCKETMAP, "issue 13's target, warm request/reply at least %.0fx the "
-                        "daemon's queries/s at equal cores (%s world, %s, %s client): %s "
+            report.note(SOCKETMAP, "issue 13's target, warm request/reply at least %.0fx %s "
+                        "queries/s at equal cores (%s world, %s, %s client): %s "
                         "(connections %s)" % (
-                            TARGETS["warm"], world, where,
+                            TARGETS["warm"], against, world, where,
                             "event-loop" if driver == "loop" else "thread",
                             "met" if all(x >= TARGETS["warm"] for _, x in found) else
                             "NOT met at %s connections" % ", ".join(
@@ -456,12 +462,12 @@ def warm_ratio_rows(report, world, m, p, f, levels, placement):
                             ", ".join("%s: %.1fx" % f for f in found)))
     if reachable:
         report.note(SOCKETMAP, "what this machine allows (%s world, %s): a server that does no "
-                    "work (the floor) against the daemon, load by load: %s" % (
-                        world, where, "; ".join(reachable)))
+                    "work (the floor) against %s, load by load: %s" % (
+                        world, where, against.replace("'s", ""), "; ".join(reachable)))
     if capacity:
-        report.note(SOCKETMAP, "mtasts serve's capacity per core over the daemon's (a server's "
+        report.note(SOCKETMAP, "mtasts serve's capacity per core over %s (a server's "
                     "capacity: 1 / its server CPU per query; %s world, %s): connections %s" % (
-                        world, where, ", ".join(capacity)))
+                        against, world, where, ", ".join(capacity)))
 
 
 def world_rows(report, target, built, n, levels, seconds, floor=False):
@@ -489,15 +495,27 @@ def world_rows(report, target, built, n, levels, seconds, floor=False):
         report.row(SOCKETMAP, [target.label, PMSR_LABEL, "n/a (see below)"])
         report.note(SOCKETMAP, "%s, %s world: %s" % (PMSR, target.label, why))
     else:
-        report.note(SOCKETMAP, "%s runs on asyncio's own event loop: uvloop, which its daemon "
-                    "takes when it is installed, is not (pip installs no extras)" % PMSR)
+        report.note(SOCKETMAP, "%s: its daemon as a plain pip install runs it, on asyncio's "
+                    "own event loop (--disable-uvloop: uvloop is in the venv), then, with a "
+                    "fresh server, on uvloop (its `uvloop` extra), which it takes when it can "
+                    "import it; the issue's targets are checked against both" % PMSR)
         server_rows(report, target.label, PMSR_LABEL,
                     lambda name: pmsr_server(target, tmp, "pmsr-socketmap-" + name, 10 * n),
                     path, n, levels, seconds, results)
+        if built.uvloop_missing:
+            report.row(SOCKETMAP, [target.label, PMSR_UVLOOP_LABEL, "n/a: " +
+                                   built.uvloop_missing])
+        else:
+            server_rows(report, target.label, PMSR_UVLOOP_LABEL,
+                        lambda name: pmsr_server(target, tmp, "pmsr-uvloop-" + name, 10 * n,
+                                                 uvloop=True),
+                        path, n, levels, seconds, results)
     server_rows(report, target.label, MTASTS_LABEL,
                 lambda name: mtasts_server(target, tmp, "mtasts-socketmap-" + name, 10 * n),
                 path, n, levels, seconds, results)
     ratio_rows(report, target.label, results, levels)
+    if PMSR_UVLOOP_LABEL in results:
+        ratio_rows(report, target.label, results, levels, PMSR_UVLOOP_LABEL)
     floor_notes(report, target.label, results, levels)
 
 
@@ -518,7 +536,7 @@ def floor_notes(report, world, results, levels):
                             world, placement.what.lstrip(", ") or "one CPU",
                             "; ".join(parts)))
     first = []
-    for label in (FLOOR_LABEL, PMSR_LABEL, MTASTS_LABEL):
+    for label in (FLOOR_LABEL, PMSR_LABEL, PMSR_UVLOOP_LABEL, MTASTS_LABEL):
         d = results.get(label, {}).get(16)
         if d:
             first.append("%s p50 %.2f ms, max %.2f ms" % (
