@@ -420,7 +420,8 @@ def warm_ratio_rows(report, world, m, p, f, levels, placement, ratio, against):
     """The warm loads' ratios in one placement, and the warm target's verdict for each kind
     of client (request/reply only: Postfix asks one question at a time per connection); with
     the floor's figures `f`, what a server that does nothing reaches against the daemon in
-    the same load: the most any server could show on this machine."""
+    the same load: a guide to what this machine allows (not a strict bound: a server that
+    times its reads and writes differently can do better in some loads)."""
     where = placement.what.lstrip(", ") or "server and client on CPU %d" % placement.server
     verdicts = {"threads": [], "loop": []}
     reachable = []
@@ -459,7 +460,7 @@ def warm_ratio_rows(report, world, m, p, f, levels, placement, ratio, against):
                             "met" if all(x >= TARGETS["warm"] for _, x in found) else
                             "NOT met at %s connections" % ", ".join(
                                 c for c, x in found if x < TARGETS["warm"]),
-                            ", ".join("%s: %.1fx" % f for f in found)))
+                            ", ".join("%s: %.1fx" % v for v in found)))
     if reachable:
         report.note(SOCKETMAP, "what this machine allows (%s world, %s): a server that does no "
                     "work (the floor) against %s, load by load: %s" % (
