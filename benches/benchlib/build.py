@@ -141,14 +141,17 @@ def venv(b, args):
     if not b.pmsr_missing:
         # Its `uvloop` extra: the daemon runs on uvloop when it can import it (and on
         # asyncio's own loop with --disable-uvloop), so both are measured.
-        have = run([VENV_PY, "-c", "import uvloop; print(uvloop.__version__)"], 30)
+        uvloop = [VENV_PY, "-c", "import uvloop; print(uvloop.__version__)"]
+        have = run(uvloop, 30)
         if have.status != 0:
-            r = step("pip install %s[uvloop]==%s" % (PMSR, PMSR_VERSION),
-                     pip + ["install", "%s[uvloop]==%s" % (PMSR, PMSR_VERSION)], PIP_LIMIT)
-            have = run([VENV_PY, "-c", "import uvloop; print(uvloop.__version__)"], 30)
-            if r.status != 0 or have.status != 0:
-                b.uvloop_missing = "pip install %s[uvloop] failed: %s" % (
-                    PMSR, (r if r.status != 0 else have).why())
+            extra = "%s[uvloop]==%s" % (PMSR, PMSR_VERSION)
+            r = step("pip install " + extra, pip + ["install", extra], PIP_LIMIT)
+            if r.status != 0:
+                b.uvloop_missing = "pip install %s failed: %s" % (extra, r.why())
+            else:
+                have = run(uvloop, 30)
+                if have.status != 0:
+                    b.uvloop_missing = "installed, but uvloop cannot be imported: " + have.why()
         if not b.uvloop_missing:
             b.versions["uvloop"] = "uvloop " + have.out.strip()
 

@@ -29,6 +29,9 @@ RESOLVE_MANY = os.path.join(WORK, "resolve-many")
 
 PMSR = "postfix-mta-sts-resolver"
 PMSR_VERSION = "1.5.1"
+# The daemon's flag for asyncio's own event loop, as a plain pip install runs it: the bench
+# venv has its `uvloop` extra too, which the daemon takes by default when it can import it.
+PMSR_ASYNCIO = ["--disable-uvloop"]
 
 
 def log(msg):

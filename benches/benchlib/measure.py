@@ -10,8 +10,8 @@ import socket
 import subprocess
 import time
 
-from .common import (DRIVERS, MTASTS, PMSR, PMSR_VERSION, RESOLVE_MANY, VENV, VENV_PY, env_with,
-                     log, median, ms, run, write_lines)
+from .common import (DRIVERS, MTASTS, PMSR, PMSR_ASYNCIO, PMSR_VERSION, RESOLVE_MANY, VENV,
+                     VENV_PY, env_with, log, median, ms, run, write_lines)
 
 CPU = "cpu"
 THROUGHPUT = "throughput"
@@ -172,8 +172,7 @@ def pmsr_na(report, section, target, built, label):
     why = built.pmsr_missing or target.pmsr_unusable
     if not why:
         report.note(section, "%s's daemon runs on asyncio's own event loop here "
-                    "(--disable-uvloop), as a plain pip install gives it; section 5 measures "
-                    "it on uvloop as well" % PMSR)
+                    "(--disable-uvloop), as a plain pip install runs it" % PMSR)
         return False
     report.row(section, [target.label, label, "n/a (see below)"])
     report.note(section, "%s, %s world: %s" % (PMSR, target.label, why))
@@ -289,9 +288,8 @@ def pmsr_daemon(target, path, n, c):
                 "default_zone:\n  strict_testing: false\n  timeout: 4\n" % port)
     logf = open(os.path.join(target.tmp, "mta-sts-daemon.log"), "wb")
     daemon = subprocess.Popen([os.path.join(VENV, "bin", "mta-sts-daemon"), "-c", conf,
-                               "-v", "warn", "--disable-uvloop"], stdin=subprocess.DEVNULL,
-                              stdout=logf,
-                              stderr=subprocess.STDOUT, env=target.python_env())
+                               "-v", "warn"] + PMSR_ASYNCIO, stdin=subprocess.DEVNULL,
+                              stdout=logf, stderr=subprocess.STDOUT, env=target.python_env())
     logf.close()
     try:
         deadline = time.monotonic() + 20

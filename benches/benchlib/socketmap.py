@@ -24,8 +24,8 @@ import subprocess
 import threading
 import time
 
-from .common import DRIVERS, MTASTS, PMSR, PMSR_VERSION, ROOT, VENV, VENV_PY, Load, log, run, \
-    write_lines
+from .common import DRIVERS, MTASTS, PMSR, PMSR_ASYNCIO, PMSR_VERSION, ROOT, VENV, VENV_PY, \
+    Load, log, run, write_lines
 from .measure import proc_cpu
 
 LOAD = os.path.join(ROOT, "target", "release", "socketmap-load")
@@ -198,7 +198,7 @@ def pmsr_server(target, tmp, name, cache_size, stub_flag=None, uvloop=False):
         argv = [VENV_PY, os.path.join(DRIVERS, "pmsr_stub_daemon.py"), stub_flag]
     else:
         argv = [os.path.join(VENV, "bin", "mta-sts-daemon")]
-    argv += ["-c", conf, "-v", "warn"] + ([] if uvloop else ["--disable-uvloop"])
+    argv += ["-c", conf, "-v", "warn"] + ([] if uvloop else PMSR_ASYNCIO)
     return Server(PMSR_UVLOOP_LABEL if uvloop else PMSR_LABEL, argv, sock,
                   os.path.join(tmp, "%s.log" % name),
                   env=target.python_env())
@@ -257,17 +257,15 @@ def section(report, n, levels, seconds):
                 "deployed: mtasts serve may use every CPU, the daemon's one asyncio thread uses "
                 "one); the ratio row's last column, server CPU per domain, is the comparison at "
                 "equal cores")
-    split = placements()[1:]
+    apart = placements()[1:]
     report.note(SOCKETMAP, "warm loads, at equal cores, each server alike: first the server "
                 "(every thread, from then on) and the load generator pinned to CPU %d, the same "
                 "one CPU%s%s; the worlds' servers not pinned (see benches/README.md)" % (
                     bench_cpu(), "" if shutil.which("taskset") else
                     " (the load generator unpinned: no taskset)",
-                    "; then the server alone on CPU %d and the load generator on CPU %d (rows "
-                    "marked so): each request/reply pays two cross-CPU wake-ups, and the "
-                    "generator takes none of the server's CPU" % (split[0].server,
-                                                                   split[0].client)
-                    if split else ""))
+                    "; then %s (rows marked so): each request/reply pays two cross-CPU "
+                    "wake-ups, and the generator takes none of the server's CPU"
+                    % apart[0].where if apart else ""))
     report.note(SOCKETMAP, "others: the CPU the rest of the machine used during the load, in "
                 "% of one core (/proc/stat less the server's and the load generator's): the "
                 "worlds' servers during cold batches, anything else running; a figure taken "
@@ -327,16 +325,15 @@ def cold_rows(report, world, label, server, domains_file, n, c, mine, check):
     return True
 
 
-SPLIT = "split"  # the results' key of the server-and-client-apart placement
-
-
 class Placement:
     """Where the warm loads run: `server` and `client` are the CPUs the server (every thread,
     from then on) and the load generator are pinned to; `key` tells its figures apart in the
-    results (None for the shared CPU), `what` is how a row names it."""
+    results (None for the shared CPU), `what` is what a row adds to the load's name, `where`
+    how a note says it."""
 
-    def __init__(self, key, server, client, what):
-        self.key, self.server, self.client, self.what = key, server, client, what
+    def __init__(self, key, server, client, what, where):
+        self.key, self.server, self.client, self.what, self.where = \
+            key, server, client, what, where
 
     def of(self, load):
         """The results' key of a load in this placement."""
@@ -349,36 +346,47 @@ def placements():
     its own with the load generator on another (the usual way to measure a server's capacity:
     the generator takes none of the server's CPU)."""
     cpus = sorted(os.sched_getaffinity(0))
-    shared = Placement(None, bench_cpu(), bench_cpu(), "")
+    one = bench_cpu()
+    shared = Placement(None, one, one, "", "server and client on CPU %d" % one)
     if len(cpus) < 2 or not shutil.which("taskset"):
         return [shared]
-    return [shared, Placement(SPLIT, cpus[-1], cpus[0], ", server on CPU %d, client on CPU %d"
-                              % (cpus[-1], cpus[0]))]
+    apart = "server on CPU %d, client on CPU %d" % (cpus[-1], cpus[0])
+    return [shared, Placement("split", cpus[-1], cpus[0], ", " + apart, apart)]
 
+
+class WarmLoad:
+    """One warm load: its results' key, connections, requests in flight per connection, the
+    load generator's driver, its rows' name (`what`) and its short name in the notes."""
+
+    def __init__(self, key, connections, depth, driver, what, short):
+        self.key, self.connections, self.depth, self.driver, self.what, self.short = \
+            key, connections, depth, driver, what, short
 
 
 def warm_loads(levels):
-    """The warm loads of a placement: (results key, connections, depth, driver, what)."""
-    loads = [(c, c, 1, "threads", "warm, %d connection%s, request/reply"
-              % (c, "s" if c > 1 else "")) for c in levels]
-    loads += [(("loop", c), c, 1, "loop", "warm, %d connections, request/reply, event-loop "
-               "client" % c) for c in LOOP_LEVELS]
+    """The warm loads of a placement: request/reply with a thread per connection at each of
+    `levels`, with the event-loop client at LOOP_LEVELS, and one pipelined load."""
+    loads = [WarmLoad(c, c, 1, "threads", "warm, %d connection%s, request/reply"
+                      % (c, "s" if c > 1 else ""), "%d" % c) for c in levels]
+    loads += [WarmLoad(("loop", c), c, 1, "loop", "warm, %d connections, request/reply, "
+                       "event-loop client" % c, "%d loop" % c) for c in LOOP_LEVELS]
     c, depth = PIPELINE
-    loads.append(("pipelined", c, depth, "threads", "warm, %d connections, pipelined %d deep"
-                  % (c, depth)))
+    loads.append(WarmLoad("pipelined", c, depth, "threads",
+                          "warm, %d connections, pipelined %d deep" % (c, depth), "pipelined"))
     return loads
 
 
 def warm_rows(report, world, label, server, domains_file, levels, seconds, mine, placement):
     """The warm loads, the server and the load generator where `placement` says."""
     server.pin(placement.server)
-    for key, c, depth, driver, what in warm_loads(levels):
-        log("%s: socketmap, %s, %s%s" % (world, label, what, placement.what))
-        data, r, cpu = drive(server, domains_file, c, depth=depth, seconds=seconds,
-                             pin=placement.client, driver=driver)
-        report.row(SOCKETMAP, load_row(world, label, what + placement.what, data, r, cpu, None))
+    for load in warm_loads(levels):
+        log("%s: socketmap, %s, %s%s" % (world, label, load.what, placement.what))
+        data, r, cpu = drive(server, domains_file, load.connections, depth=load.depth,
+                             seconds=seconds, pin=placement.client, driver=load.driver)
+        report.row(SOCKETMAP, load_row(world, label, load.what + placement.what, data, r, cpu,
+                                       None))
         if data and not data["errors"]:
-            mine[placement.of(key)] = dict(data, cpu=cpu)
+            mine[placement.of(load.key)] = dict(data, cpu=cpu)
 
 
 def cpu_q(data):
@@ -389,25 +397,27 @@ def cpu_q(data):
 def ratio_rows(report, world, results, levels, daemon=PMSR_LABEL):
     """mtasts / `daemon` for every load both have, and the issue's targets."""
     m, p = results.get(MTASTS_LABEL, {}), results.get(daemon, {})
-    ratio = "ratio mtasts / daemon" + (" on uvloop" if daemon == PMSR_UVLOOP_LABEL else "")
-    against = "the uvloop daemon's" if daemon == PMSR_UVLOOP_LABEL else "the daemon's"
+    on = " on uvloop" if daemon == PMSR_UVLOOP_LABEL else ""
+    names = {"mtasts": "ratio mtasts / daemon" + on, "floor": "ratio floor / daemon" + on,
+             "daemon": "the uvloop daemon" if on else "the daemon"}
     cold = []
     for c in COLD_LEVELS:
         if ("cold", c) in m and ("cold", c) in p:
             x = m[("cold", c)]["qps"] / p[("cold", c)]["qps"]
-            report.row(SOCKETMAP, [world, ratio, "cold, %d connections" % c,
+            report.row(SOCKETMAP, [world, names["mtasts"], "cold, %d connections" % c,
                                    "", "%.1fx" % x, "", "",
                                    "%.3fx" % (cpu_q(m[("cold", c)]) / cpu_q(p[("cold", c)]))])
             cold.append((c, x))
     if cold:
-        report.note(SOCKETMAP, "issue 13's target, cold batch at least %.0fx %s "
-                    "throughput (%s world): %s" % (TARGETS["cold"], against, world, ", ".join(
+        report.note(SOCKETMAP, "issue 13's target, cold batch at least %.0fx %s's "
+                    "throughput (%s world): %s" % (TARGETS["cold"], names["daemon"], world,
+                                                   ", ".join(
                         "%s at %d connections (%.1fx)" % (
                             "met" if x >= TARGETS["cold"] else "NOT met", c, x)
                         for c, x in cold)))
     for placement in placements():
         warm_ratio_rows(report, world, m, p, results.get(FLOOR_LABEL, {}), levels, placement,
-                        ratio, against)
+                        names)
     if 1 in m and daemon == PMSR_LABEL:
         p50 = m[1]["latency_us"]["p50"]
         report.note(SOCKETMAP, "issue 13's target, mtasts serve p50 at most %.0f us at one "
@@ -416,59 +426,57 @@ def ratio_rows(report, world, results, levels, daemon=PMSR_LABEL):
                         else "NOT met", p50))
 
 
-def warm_ratio_rows(report, world, m, p, f, levels, placement, ratio, against):
+def warm_ratio_rows(report, world, m, p, f, levels, placement, names):
     """The warm loads' ratios in one placement, and the warm target's verdict for each kind
     of client (request/reply only: Postfix asks one question at a time per connection); with
     the floor's figures `f`, what a server that does nothing reaches against the daemon in
     the same load: a guide to what this machine allows (not a strict bound: a server that
-    times its reads and writes differently can do better in some loads)."""
-    where = placement.what.lstrip(", ") or "server and client on CPU %d" % placement.server
+    times its reads and writes differently can do better in some loads). `names`: the ratio
+    rows' labels and the daemon's name (ratio_rows)."""
+    goal = TARGETS["warm"]
     verdicts = {"threads": [], "loop": []}
-    reachable = []
-    capacity = []
-    for key, _, depth, driver, what in warm_loads(levels):
-        k = placement.of(key)
+    reachable, capacity = [], []
+    for load in warm_loads(levels):
+        k = placement.of(load.key)
         if k not in m or k not in p:
             continue
         x = m[k]["qps"] / p[k]["qps"]
-        report.row(SOCKETMAP, [world, ratio, what + placement.what, "", "%.1fx" % x,
+        report.row(SOCKETMAP, [world, names["mtasts"], load.what + placement.what, "",
+                               "%.1fx" % x,
                                "%.2fx" % (m[k]["latency_us"]["p50"] / p[k]["latency_us"]["p50"]),
                                "%.2fx" % (m[k]["latency_us"]["p99"] / p[k]["latency_us"]["p99"]),
                                "%.3fx" % (cpu_q(m[k]) / cpu_q(p[k]))])
-        name = "pipelined" if depth > 1 else "%d%s" % (
-            key[1] if isinstance(key, tuple) else key, " loop" if driver == "loop" else "")
-        capacity.append("%s: %.1fx" % (name, cpu_q(p[k]) / cpu_q(m[k])))
-        if depth == 1:
-            verdicts[driver].append((name.split()[0], x))
+        capacity.append("%s: %.1fx" % (load.short, cpu_q(p[k]) / cpu_q(m[k])))
+        if load.depth == 1:
+            verdicts[load.driver].append((load.connections, x))
         if k in f:
             y = f[k]["qps"] / p[k]["qps"]
-            report.row(SOCKETMAP, [world, ratio.replace("mtasts", "floor"),
-                                   what + placement.what, "",
+            report.row(SOCKETMAP, [world, names["floor"], load.what + placement.what, "",
                                    "%.1fx" % y, "", "", "%.3fx" % (cpu_q(f[k]) / cpu_q(p[k]))])
-            reachable.append("%s: %s (floor %.1fx, mtasts %.1fx)" % (
-                name, "the floor reaches %.0fx, mtasts serve %s" % (
-                    TARGETS["warm"], "too" if x >= TARGETS["warm"] else "not")
-                if y >= TARGETS["warm"] else "not even the floor reaches %.0fx"
-                % TARGETS["warm"], y, x))
+            if y < goal:
+                verdict = "not even the floor reaches %.0fx" % goal
+            else:
+                verdict = "the floor reaches %.0fx, mtasts serve %s" % (
+                    goal, "too" if x >= goal else "not")
+            reachable.append("%s: %s (floor %.1fx, mtasts %.1fx)" % (load.short, verdict, y, x))
     for driver, found in verdicts.items():
-        if found:
-            report.note(SOCKETMAP, "issue 13's target, warm request/reply at least %.0fx %s "
-                        "queries/s at equal cores (%s world, %s, %s client): %s "
-                        "(connections %s)" % (
-                            TARGETS["warm"], against, world, where,
-                            "event-loop" if driver == "loop" else "thread",
-                            "met" if all(x >= TARGETS["warm"] for _, x in found) else
-                            "NOT met at %s connections" % ", ".join(
-                                c for c, x in found if x < TARGETS["warm"]),
-                            ", ".join("%s: %.1fx" % v for v in found)))
+        if not found:
+            continue
+        short = [c for c, x in found if x < goal]
+        report.note(SOCKETMAP, "issue 13's target, warm request/reply at least %.0fx %s's "
+                    "queries/s at equal cores (%s world, %s, %s client): %s (connections %s)" % (
+                        goal, names["daemon"], world, placement.where,
+                        "event-loop" if driver == "loop" else "thread",
+                        "NOT met at %s connections" % ", ".join(map(str, short)) if short
+                        else "met", ", ".join("%d: %.1fx" % v for v in found)))
     if reachable:
         report.note(SOCKETMAP, "what this machine allows (%s world, %s): a server that does no "
                     "work (the floor) against %s, load by load: %s" % (
-                        world, where, against.replace("'s", ""), "; ".join(reachable)))
+                        world, placement.where, names["daemon"], "; ".join(reachable)))
     if capacity:
-        report.note(SOCKETMAP, "mtasts serve's capacity per core over %s (a server's "
+        report.note(SOCKETMAP, "mtasts serve's capacity per core over %s's (a server's "
                     "capacity: 1 / its server CPU per query; %s world, %s): connections %s" % (
-                        against, world, where, ", ".join(capacity)))
+                        names["daemon"], world, placement.where, ", ".join(capacity)))
 
 
 def world_rows(report, target, built, n, levels, seconds, floor=False):
@@ -525,17 +533,16 @@ def floor_notes(report, world, results, levels):
     m, f = results.get(MTASTS_LABEL, {}), results.get(FLOOR_LABEL, {})
     for placement in placements():
         parts = []
-        for key in list(levels) + ["pipelined"]:
-            k = placement.of(key)
-            if k in m and k in f:
+        for load in warm_loads(levels):
+            k = placement.of(load.key)
+            if load.driver == "threads" and k in m and k in f:
                 parts.append("%s %s - %s = %s" % (
-                    "%d conn." % key if key != "pipelined" else "pipelined", us(cpu_q(m[k])),
+                    load.short if load.depth > 1 else "%s conn." % load.short, us(cpu_q(m[k])),
                     us(cpu_q(f[k])), us(cpu_q(m[k]) - cpu_q(f[k]))))
         if parts:
             report.note(SOCKETMAP, "mtasts serve's server CPU per warm query above the "
-                        "floor's (%s world, %s): %s" % (
-                            world, placement.what.lstrip(", ") or "one CPU",
-                            "; ".join(parts)))
+                        "floor's (%s world, %s): %s" % (world, placement.where,
+                                                         "; ".join(parts)))
     first = []
     for label in (FLOOR_LABEL, PMSR_LABEL, PMSR_UVLOOP_LABEL, MTASTS_LABEL):
         d = results.get(label, {}).get(16)
